@@ -1,0 +1,152 @@
+"""The one validated configuration type of a ganviz run, shared by the CLI, the window and the trainer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MODES = ("1d", "2d", "mnist")
+LOSSES = ("minimax", "nonsaturating")
+OPTIMIZERS = ("adam", "sgd")
+NOISES = ("gaussian", "uniform")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+K_MIN, K_MAX = 1, 20
+LR_MIN, LR_MAX = 1e-5, 1.0
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; `option` names it the way the CLI spells it."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.message = message
+
+
+# Per-mode defaults: each mode has model sizes and rates that work for it out of the box.
+MODE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "1d": dict(dataset="bimodal", steps=3000, lr_d=1e-3, lr_g=1e-3, batch=256, hidden=32,
+               layers=2, noise_dim=1, log_every=50),
+    "2d": dict(dataset="ring8", steps=8000, lr_d=1e-3, lr_g=1e-3, batch=256, hidden=128,
+               layers=3, noise_dim=2, log_every=100),
+    "mnist": dict(dataset="mnist", steps=3000, lr_d=2e-4, lr_g=2e-4, batch=64, hidden=64,
+                  layers=2, noise_dim=64, log_every=100),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; `config.json` holds exactly these fields so a run can be repeated."""
+
+    mode: str = "1d"
+    dataset: str = "bimodal"
+    steps: int = 3000
+    k: int = 1
+    lr_d: float = 1e-3
+    lr_g: float = 1e-3
+    loss: str = "nonsaturating"
+    batch: int = 256
+    hidden: int = 32
+    layers: int = 2
+    noise_dim: int = 1
+    noise: str = "gaussian"
+    optimizer: str = "adam"
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 50
+    freeze_g: bool = False
+    max_minutes: float | None = None
+    spread: float = 1.0            # 2-D: multiplies the σ of mixture targets
+    data_dir: str | None = None    # MNIST: folder with IDX files
+    grid_every: int | None = None  # MNIST: write a sample grid every N steps
+    extra: dict[str, Any] = field(default_factory=dict)  # mode-specific settings (e.g. user points)
+
+    @classmethod
+    def for_mode(cls, mode: str = "1d", **overrides: Any) -> "TrainConfig":
+        """The defaults of `mode`, with `overrides` (None values are ignored) applied and validated."""
+        if mode not in MODES:
+            raise ConfigError("--mode", f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        values: dict[str, Any] = dict(MODE_DEFAULTS[mode])
+        values.update({key: val for key, val in overrides.items() if val is not None})
+        values["mode"] = mode
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError("--" + sorted(unknown)[0].replace("_", "-"), "unknown setting")
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        cfg = dataclasses.replace(self, **changes)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first unusable setting."""
+        if self.mode not in MODES:
+            raise ConfigError("--mode", f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        _check_int("--steps", self.steps, 0)
+        _check_int("--k", self.k, K_MIN, K_MAX)
+        _check_lr("--lr-d", self.lr_d)
+        _check_lr("--lr-g", self.lr_g)
+        _check_choice("--loss", self.loss, LOSSES)
+        _check_int("--batch", self.batch, 1, 1 << 20)
+        _check_int("--hidden", self.hidden, 1, 1 << 14)
+        _check_int("--layers", self.layers, 1, 16)
+        _check_int("--noise-dim", self.noise_dim, 1, 1024)
+        _check_choice("--noise", self.noise, NOISES)
+        _check_choice("--optimizer", self.optimizer, OPTIMIZERS)
+        _check_int("--seed", self.seed, 0, 2**63 - 1)
+        _check_choice("--device", self.device, DEVICES)
+        _check_int("--log-every", self.log_every, 1)
+        if self.max_minutes is not None:
+            _check_positive("--max-minutes", self.max_minutes)
+        _check_positive("--spread", self.spread)
+        if self.grid_every is not None:
+            _check_int("--grid-every", self.grid_every, 1)
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ConfigError("--dataset", "must name a dataset")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        data = json.loads(text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        cfg = cls(**{key: val for key, val in data.items() if key in names})
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def _check_int(option: str, value: Any, lo: int, hi: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(option, f"must be an integer (got {value!r})")
+    if value < lo or (hi is not None and value > hi):
+        bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise ConfigError(option, f"must be {bounds} (got {value})")
+
+
+def _check_positive(option: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(option, f"must be a positive finite number (got {value!r})")
+
+
+def _check_lr(option: str, value: Any) -> None:
+    _check_positive(option, value)
+    if value > LR_MAX:
+        raise ConfigError(option, f"must be at most {LR_MAX:g} (got {value!r})")
+
+
+def _check_choice(option: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(option, f"must be one of {', '.join(choices)} (got {value!r})")

@@ -1,0 +1,38 @@
+"""Small fully connected generator and discriminator used by the toy (1-D and 2-D) modes."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def mlp(n_in: int, n_out: int, hidden: int, layers: int, activation: type[nn.Module] = nn.LeakyReLU) -> nn.Sequential:
+    """`layers` hidden layers of width `hidden`, then a linear output layer."""
+    modules: list[nn.Module] = []
+    width = n_in
+    for _ in range(layers):
+        modules += [nn.Linear(width, hidden), activation()]
+        width = hidden
+    modules.append(nn.Linear(width, n_out))
+    return nn.Sequential(*modules)
+
+
+class Generator(nn.Module):
+    """x = G(z): maps noise of dimension `noise_dim` to a point in R^`data_dim`."""
+
+    def __init__(self, noise_dim: int, data_dim: int, hidden: int, layers: int):
+        super().__init__()
+        self.net = mlp(noise_dim, data_dim, hidden, layers)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class Discriminator(nn.Module):
+    """Returns the logit of D(x); D(x) = sigmoid(logit) is the probability that x is real."""
+
+    def __init__(self, data_dim: int, hidden: int, layers: int):
+        super().__init__()
+        self.net = mlp(data_dim, 1, hidden, layers)
+
+    def forward(self, x):
+        return self.net(x).squeeze(-1)

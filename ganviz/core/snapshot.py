@@ -1,0 +1,21 @@
+"""The one snapshot type: what the training thread publishes and the window draws (numpy copies only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Snapshot:
+    mode: str
+    iteration: int = 0
+    steps_per_s: float = 0.0
+    device: str = ""
+    state: str = "paused"  # paused | running | fitting | diverged
+    metrics: dict[str, float] = field(default_factory=dict)        # the latest evaluation
+    history: dict[str, np.ndarray] = field(default_factory=dict)   # "step" and every metric over time
+    views: dict[str, np.ndarray] = field(default_factory=dict)     # mode-specific arrays to draw
+    message: str = ""  # a notice for the user (device fallback, divergence, Fit D* result…)
+    target: str = ""   # the task's one-line description of P_data

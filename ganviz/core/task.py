@@ -1,0 +1,70 @@
+"""What a mode of ganviz is: P_data, the shapes of G and D, and what can be measured about them.
+
+The trainer runs Algorithm 1 on any Task; each mode (1-D, 2-D, MNIST) is one Task subclass
+registered in `ganviz.core.tasks`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganviz.core.config import TrainConfig
+
+
+@dataclass
+class Evaluation:
+    """Scalar metrics (for the divergence plot and metrics.csv) and arrays for the window's views."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    views: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class Task:
+    """One mode. Subclasses set `mode`, `metric_names` and implement the methods below."""
+
+    mode: ClassVar[str] = ""
+    # Columns of metrics.csv after `step,d_loss,g_loss`, in order. Every task reports at least
+    # `v` (V(G,D) on a large sample or the grid), `d_real` and `d_fake`.
+    metric_names: ClassVar[tuple[str, ...]] = ()
+    # Dataset names offered in the UI and accepted by --dataset (a task may accept more, e.g. files).
+    datasets: ClassVar[tuple[str, ...]] = ()
+    # D sees real and fake in one forward pass; a D with batch statistics (BatchNorm) sets False.
+    fused_d_forward: ClassVar[bool] = True
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        self.cfg = cfg
+        self.device = device
+
+    # --- models -------------------------------------------------------------------------------
+    def build_generator(self) -> nn.Module:
+        raise NotImplementedError
+
+    def build_discriminator(self) -> nn.Module:
+        """A module returning one logit per input: shape (m,)."""
+        raise NotImplementedError
+
+    # --- sampling (the hot path: no host syncs, reuse buffers where possible) -------------------
+    def sample_real(self, m: int, gen: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample_noise(self, m: int, gen: torch.Generator) -> torch.Tensor:
+        """z ~ P_z on the device: standard normal or uniform on [-1, 1], per cfg.noise."""
+        z = torch.empty(m, self.cfg.noise_dim, device=self.device)
+        if self.cfg.noise == "uniform":
+            return z.uniform_(-1.0, 1.0, generator=gen)
+        return z.normal_(generator=gen)
+
+    # --- measuring ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, G: nn.Module, D: nn.Module, gen: torch.Generator, views: bool = True) -> Evaluation:
+        """Metrics named in `metric_names`; with views=True also the arrays the window draws."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line naming the target, e.g. 'bimodal: 0.5 N(-2, 0.5²) + 0.5 N(2, 0.5²)'."""
+        return self.cfg.dataset

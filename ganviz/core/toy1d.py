@@ -1,0 +1,212 @@
+"""The 1-D toy GAN: analytic targets on the line, and D, D*, P_G and the divergences on a grid."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ganviz.core import divergence
+from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.models import Discriminator, Generator
+from ganviz.core.task import Evaluation, Task
+
+X_RANGE = (-6.0, 6.0)
+GRID_POINTS = 512
+KDE_SAMPLES = 20000
+MAPPING_LINES = 41
+
+
+@dataclass(frozen=True)
+class Component:
+    """One term of a 1-D mixture: weight · (a location-scale density)."""
+
+    weight: float
+    loc: float
+    scale: float
+    kind: str = "normal"  # normal | lognormal (loc + exp(N(0, scale²))·e^mu) | student_t (ν = df)
+    df: float = 3.0
+    mu: float = 0.0
+
+    def log_prob(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "normal":
+            t = (x - self.loc) / self.scale
+            return -0.5 * t * t - math.log(self.scale * math.sqrt(2 * math.pi))
+        if self.kind == "lognormal":
+            y = x - self.loc
+            out = np.full_like(x, -np.inf, dtype=np.float64)
+            pos = y > 0
+            ly = np.log(y[pos])
+            out[pos] = -0.5 * ((ly - self.mu) / self.scale) ** 2 - ly - math.log(self.scale * math.sqrt(2 * math.pi))
+            return out
+        if self.kind == "student_t":
+            nu = self.df
+            t = (x - self.loc) / self.scale
+            c = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi) - math.log(self.scale)
+            return c - (nu + 1) / 2 * np.log1p(t * t / nu)
+        raise ValueError(self.kind)
+
+    def sample(self, eps: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+        """Transform standard normals `eps` (and, for Student-t, a chi-square(df) draw) into samples."""
+        if self.kind == "normal":
+            return self.loc + self.scale * eps
+        if self.kind == "lognormal":
+            return self.loc + torch.exp(self.mu + self.scale * eps)
+        assert extra is not None
+        return self.loc + self.scale * eps * torch.rsqrt(extra / self.df)
+
+    def describe(self) -> str:
+        if self.kind == "normal":
+            return f"N({self.loc:g}, {self.scale:g}²)"
+        if self.kind == "lognormal":
+            return f"{self.loc:g} + LogNormal({self.mu:g}, {self.scale:g}²)"
+        return f"t{self.df:g}({self.loc:g}, {self.scale:g})"
+
+
+TARGETS_1D: dict[str, tuple[Component, ...]] = {
+    "gaussian": (Component(1.0, 2.0, 0.5),),
+    "bimodal": (Component(0.5, -2.0, 0.5), Component(0.5, 2.0, 0.5)),
+    "trimodal": (Component(0.5, -3.0, 0.4), Component(0.3, 0.0, 0.4), Component(0.2, 3.0, 0.4)),
+    "skewed": (Component(1.0, -2.5, 0.5, kind="lognormal", mu=0.7),),
+    "heavytail": (Component(1.0, 0.0, 0.6, kind="student_t", df=3.0),),
+}
+
+
+class Mixture1D:
+    """p_data(x) = Σ w_i p_i(x), with exact log-density and exact sampling."""
+
+    def __init__(self, components: tuple[Component, ...]):
+        self.components = components
+        weights = np.array([c.weight for c in components], dtype=np.float64)
+        self.weights = weights / weights.sum()
+
+    def pdf(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return sum(w * np.exp(c.log_prob(x)) for w, c in zip(self.weights, self.components))
+
+    def sample(self, m: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        eps = torch.randn(m, 1, generator=gen, device=device)
+        if len(self.components) == 1:
+            c = self.components[0]
+            return c.sample(eps, self._chi2(c, m, gen, device))
+        idx = torch.multinomial(torch.as_tensor(self.weights, dtype=torch.float32, device=device), m,
+                                replacement=True, generator=gen).unsqueeze(1)
+        out = torch.empty_like(eps)
+        for i, c in enumerate(self.components):
+            out = torch.where(idx == i, c.sample(eps, self._chi2(c, m, gen, device)), out)
+        return out
+
+    @staticmethod
+    def _chi2(c: Component, m: int, gen: torch.Generator, device: torch.device) -> torch.Tensor | None:
+        if c.kind != "student_t":
+            return None
+        return torch.randn(m, int(c.df), generator=gen, device=device).square().sum(1, keepdim=True)
+
+    def describe(self) -> str:
+        if len(self.components) == 1:
+            return self.components[0].describe()
+        return " + ".join(f"{w:g}·{c.describe()}" for w, c in zip(self.weights, self.components))
+
+
+class Toy1DTask(Task):
+    mode = "1d"
+    datasets = tuple(TARGETS_1D)
+    metric_names = ("v", "jsd", "jsd_d", "kl", "kl_rev", "d_real", "d_fake")
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        super().__init__(cfg, device)
+        if cfg.dataset not in TARGETS_1D:
+            raise ConfigError("--dataset", f"unknown 1-D dataset {cfg.dataset!r}; choose one of {', '.join(TARGETS_1D)}")
+        self.target = Mixture1D(TARGETS_1D[cfg.dataset])
+        lo, hi = X_RANGE
+        self.cell = (hi - lo) / GRID_POINTS
+        self.x = lo + self.cell * (np.arange(GRID_POINTS) + 0.5)  # bin centres
+        self.p_data = self.target.pdf(self.x)
+        self._x_t = torch.as_tensor(self.x, dtype=torch.float32, device=device).unsqueeze(1)
+        self._real_eval = None
+
+    def describe(self) -> str:
+        return f"{self.cfg.dataset}: {self.target.describe()}"
+
+    def build_generator(self):
+        return Generator(self.cfg.noise_dim, 1, self.cfg.hidden, self.cfg.layers)
+
+    def build_discriminator(self):
+        return Discriminator(1, self.cfg.hidden, self.cfg.layers)
+
+    def sample_real(self, m, gen):
+        return self.target.sample(m, gen, self.device)
+
+    def density_of_samples(self, samples: torch.Tensor) -> np.ndarray:
+        """Estimate a density on the grid from samples: a fine histogram smoothed by a Gaussian kernel
+        of half Silverman's bandwidth (at least one grid cell). Samples outside X_RANGE are dropped."""
+        s = samples.reshape(-1).float()
+        lo, hi = X_RANGE
+        counts = torch.histc(s, bins=GRID_POINTS, min=lo, max=hi).cpu().numpy()
+        std = float(s.std())
+        q25, q75 = torch.quantile(s[: min(len(s), 16384)], torch.tensor([0.25, 0.75], device=s.device)).tolist()
+        spread = min(std, (q75 - q25) / 1.34) if q75 > q25 else std
+        h = 0.5 * 0.9 * spread * len(s) ** -0.2 if math.isfinite(spread) else 0.0
+        p = divergence.gaussian_smooth(counts, max(h, self.cell) / self.cell)
+        total = p.sum() * self.cell
+        return p / total if total > 0 else p
+
+    @torch.no_grad()
+    def evaluate(self, G, D, gen, views=True):
+        z = self.sample_noise(KDE_SAMPLES, gen)
+        fake = G(z)
+        if not bool(torch.isfinite(fake).all()):
+            return Evaluation({"v": math.nan})
+        p_g = self.density_of_samples(fake)
+        logits = D(self._x_t).double().cpu().numpy()
+        log_d = -np.logaddexp(0.0, -logits)
+        log_1md = -np.logaddexp(0.0, logits)
+        if p_g.sum() <= 0:  # every generated sample left the plotted range
+            jsd, kl, kl_rev, v = math.log(2.0), math.inf, math.inf, math.nan
+        else:
+            jsd = divergence.jsd(self.p_data, p_g, self.cell)
+            kl = divergence.kl(self.p_data, p_g, self.cell)
+            kl_rev = divergence.kl(p_g, self.p_data, self.cell)
+            v = divergence.value_on_grid(self.p_data, p_g, log_d, log_1md, self.cell)
+        if self._real_eval is None:
+            self._real_eval = self.sample_real(KDE_SAMPLES, gen)
+        metrics = {
+            "v": v,
+            "jsd": jsd,
+            "jsd_d": divergence.jsd_lower_bound(v),
+            "kl": kl,
+            "kl_rev": kl_rev,
+            "d_real": float(torch.sigmoid(D(self._real_eval)).mean()),
+            "d_fake": float(torch.sigmoid(D(fake)).mean()),
+        }
+        if not views:
+            return Evaluation(metrics)
+        d = 1.0 / (1.0 + np.exp(-logits))
+        # Goodfellow et al. Fig. 1: evenly spaced noise values and where G sends them.
+        z_line = self._mapping_noise()
+        return Evaluation(metrics, {
+            "x": self.x,
+            "p_data": self.p_data,
+            "p_g": p_g,
+            "d": d,
+            "d_star": divergence.d_star(self.p_data, p_g),
+            "z": z_line[:, 0].cpu().numpy().astype(np.float64),
+            "g_of_z": G(z_line)[:, 0].double().cpu().numpy(),
+        })
+
+    def _mapping_noise(self) -> torch.Tensor:
+        """Evenly spaced quantiles of P_z along the first noise coordinate (others at 0)."""
+        q = (np.arange(MAPPING_LINES) + 0.5) / MAPPING_LINES
+        if self.cfg.noise == "uniform":
+            first = 2 * q - 1
+        else:
+            first = np.array([math.sqrt(2) * _erfinv(2 * v - 1) for v in q])
+        z = np.zeros((MAPPING_LINES, self.cfg.noise_dim), dtype=np.float32)
+        z[:, 0] = first
+        return torch.as_tensor(z, device=self.device)
+
+
+def _erfinv(y: float) -> float:
+    return float(torch.erfinv(torch.tensor(y, dtype=torch.float64)))

@@ -1,0 +1,191 @@
+"""Algorithm 1 of Goodfellow et al. (2014): k discriminator updates, then one generator update.
+
+The trainer knows nothing about the mode: a Task supplies P_data, P_z, G, D and the metrics.
+Settings the user may turn while training (k, the two learning rates, the generator loss,
+freezing G) are applied between iterations with `update()` and never reset optimizer state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ganviz.core import losses
+from ganviz.core.config import TrainConfig
+from ganviz.core.device import describe, pick_device
+from ganviz.core.task import Evaluation, Task
+
+LIVE_SETTINGS = ("k", "lr_d", "lr_g", "loss", "freeze_g")
+
+
+class NonFiniteError(RuntimeError):
+    """Training produced NaN or inf; the run cannot continue without a reset."""
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, task: Task | None = None):
+        cfg.validate()
+        self.cfg = cfg
+        self.device, self.device_notice = pick_device(cfg.device)
+        self.device_name = describe(self.device)
+        if task is None:
+            from ganviz.core.tasks import make_task
+
+            task = make_task(cfg, self.device)
+        self.task = task
+        self.reset()
+
+    # --- life cycle -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """New weights from cfg.seed: the same seed gives the same run."""
+        cfg = self.cfg
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.G = self.task.build_generator().to(self.device)
+            self.D = self.task.build_discriminator().to(self.device)
+        self.opt_d = self._optimizer(self.D.parameters(), cfg.lr_d)
+        self.opt_g = self._optimizer(self.G.parameters(), cfg.lr_g)
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.iteration = 0  # iterations of Algorithm 1 (each: k D updates, then one G update)
+        self.d_updates = 0
+        self.g_updates = 0
+        self._zero = torch.zeros((), device=self.device)
+        self._d_loss_sum = self._zero.clone()
+        self._g_loss_sum = self._zero.clone()
+        self._d_count = 0
+        self._g_count = 0
+        self.diverged = False
+
+    def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
+        if self.cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=lr)
+        # beta1 = 0.5 is the DCGAN setting; the default 0.9 makes GAN training oscillate more.
+        return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+
+    def update(self, **changes) -> None:
+        """Apply live settings (k, lr_d, lr_g, loss, freeze_g) between iterations, keeping optimizer state."""
+        unknown = set(changes) - set(LIVE_SETTINGS)
+        if unknown:
+            raise ValueError(f"not a live setting: {', '.join(sorted(unknown))}")
+        self.cfg = self.cfg.replace(**changes)
+        for group in self.opt_d.param_groups:
+            group["lr"] = self.cfg.lr_d
+        for group in self.opt_g.param_groups:
+            group["lr"] = self.cfg.lr_g
+
+    # --- Algorithm 1 ----------------------------------------------------------------------------
+    def step(self, n: int = 1) -> None:
+        """Run `n` iterations of Algorithm 1 (with cfg.freeze_g, only the k D updates of each)."""
+        cfg, task, G, D, gen = self.cfg, self.task, self.G, self.D, self.gen
+        m = cfg.batch
+        fused = task.fused_d_forward
+        for _ in range(n):
+            # (1) k times: update D by ascending V(G, D) = E[log D(x)] + E[log(1 - D(G(z)))].
+            for _ in range(cfg.k):
+                real = task.sample_real(m, gen)
+                with torch.no_grad():
+                    fake = G(task.sample_noise(m, gen))
+                if fused:  # one forward pass over real and fake together
+                    logits = D(torch.cat((real, fake)))
+                    loss_d = losses.d_loss(logits[:m], logits[m:])
+                else:
+                    loss_d = losses.d_loss(D(real), D(fake))
+                self.opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                self.opt_d.step()
+                self._d_loss_sum += loss_d.detach()
+            self._d_count += cfg.k
+            self.d_updates += cfg.k
+            # (2) once: update G by descending log(1 - D(G(z))) (minimax) or -log D(G(z)).
+            if not cfg.freeze_g:
+                loss_g = losses.g_loss(D(G(task.sample_noise(m, gen))), cfg.loss)
+                self.opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                self.opt_g.step()
+                self._g_loss_sum += loss_g.detach()
+                self._g_count += 1
+                self.g_updates += 1
+            self.iteration += 1
+
+    # --- measuring ------------------------------------------------------------------------------
+    def take_losses(self) -> dict[str, float]:
+        """Mean D and G loss since the last call (NaN when there was no such update)."""
+        d = self._d_loss_sum.item() / self._d_count if self._d_count else math.nan
+        g = self._g_loss_sum.item() / self._g_count if self._g_count else math.nan
+        if (self._d_count and not math.isfinite(d)) or (self._g_count and not math.isfinite(g)):
+            self.diverged = True
+        self._d_loss_sum.zero_()
+        self._g_loss_sum.zero_()
+        self._d_count = self._g_count = 0
+        return {"d_loss": d, "g_loss": g}
+
+    def evaluate(self, views: bool = True) -> Evaluation:
+        """The task's metrics on a fixed evaluation noise (so repeated calls don't flicker and
+        the training random stream is untouched), plus the mean losses since the last call.
+
+        Raises NonFiniteError once the losses, V or the weights are NaN/inf."""
+        mean_losses = self.take_losses()
+        eval_gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 2)
+        ev = self.task.evaluate(self.G, self.D, eval_gen, views=views)
+        ev.metrics = {**mean_losses, **ev.metrics}
+        if self.diverged or not math.isfinite(ev.metrics.get("v", 0.0)) or not self.parameters_finite():
+            self.diverged = True
+            raise NonFiniteError(
+                f"training diverged at iteration {self.iteration}: the losses or weights became NaN/inf "
+                "(try smaller learning rates, then reset)")
+        return ev
+
+    def parameters_finite(self) -> bool:
+        flags = [torch.isfinite(p).all() for p in (*self.G.parameters(), *self.D.parameters())]
+        return bool(torch.stack(flags).all())
+
+
+class PlateauDetector:
+    """Says when a rising quantity has stopped rising: no gain above `tol` for `patience` checks."""
+
+    def __init__(self, patience: int = 5, tol: float = 1e-4):
+        self.patience, self.tol = patience, tol
+        self.best = -math.inf
+        self.stale = 0
+
+    def update(self, value: float) -> bool:
+        if value > self.best + self.tol:
+            self.best, self.stale = value, 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+
+class FitDStar:
+    """"Fit D*": freeze G and train only D until V(G, D) stops rising (THEORY.md §3).
+
+    Each `advance()` runs `check_every` D-only iterations, then measures V on the task's
+    evaluation; it returns True once V has plateaued or `max_iterations` were spent.
+    """
+
+    def __init__(self, trainer: Trainer, check_every: int = 100, patience: int = 6,
+                 tol: float = 2e-4, max_iterations: int = 30000):
+        self.trainer = trainer
+        self.check_every = check_every
+        self.max_iterations = max_iterations
+        self.detector = PlateauDetector(patience, tol)
+        self.iterations = 0
+        self.was_frozen = trainer.cfg.freeze_g
+        trainer.update(freeze_g=True)
+        self.last: Evaluation | None = None
+
+    def advance(self, views: bool = False) -> bool:
+        self.trainer.step(self.check_every)
+        self.iterations += self.check_every
+        self.last = self.trainer.evaluate(views=views)
+        done = self.detector.update(self.last.metrics["v"]) or self.iterations >= self.max_iterations
+        if done:
+            self.trainer.update(freeze_g=self.was_frozen)
+        return done
+
+    def run(self) -> Evaluation:
+        while not self.advance():
+            pass
+        assert self.last is not None
+        return self.last
