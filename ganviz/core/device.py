@@ -29,3 +29,14 @@ def describe(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple MPS"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def leave_core_for_ui() -> None:
+    """With a window open, train on all cores but one so the UI thread keeps one to paint with.
+
+    The toy models are too small to gain from a second intra-op thread, and on a 2-core laptop a
+    second training thread competes with painting."""
+    import os
+
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - 1)))

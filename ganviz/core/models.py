@@ -16,12 +16,15 @@ def mlp(n_in: int, n_out: int, hidden: int, layers: int, activation: type[nn.Mod
     return nn.Sequential(*modules)
 
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"leakyrelu": nn.LeakyReLU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
 class Generator(nn.Module):
     """x = G(z): maps noise of dimension `noise_dim` to a point in R^`data_dim`."""
 
-    def __init__(self, noise_dim: int, data_dim: int, hidden: int, layers: int):
+    def __init__(self, noise_dim: int, data_dim: int, hidden: int, layers: int, activation: str = "leakyrelu"):
         super().__init__()
-        self.net = mlp(noise_dim, data_dim, hidden, layers)
+        self.net = mlp(noise_dim, data_dim, hidden, layers, ACTIVATIONS[activation])
 
     def forward(self, z):
         return self.net(z)
@@ -30,9 +33,9 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Returns the logit of D(x); D(x) = sigmoid(logit) is the probability that x is real."""
 
-    def __init__(self, data_dim: int, hidden: int, layers: int):
+    def __init__(self, data_dim: int, hidden: int, layers: int, activation: str = "leakyrelu"):
         super().__init__()
-        self.net = mlp(data_dim, 1, hidden, layers)
+        self.net = mlp(data_dim, 1, hidden, layers, ACTIVATIONS[activation])
 
     def forward(self, x):
         return self.net(x).squeeze(-1)

@@ -161,28 +161,50 @@ class FitDStar:
     """"Fit D*": freeze G and train only D until V(G, D) stops rising (THEORY.md §3).
 
     Each `advance()` runs `check_every` D-only iterations, then measures V on the task's
-    evaluation; it returns True once V has plateaued or `max_iterations` were spent.
+    evaluation. When V plateaus the learning rate of D is halved (stochastic gradients at a fixed
+    rate hover around the optimum instead of reaching it); after `halvings` plateaus, or
+    `max_iterations`, it is done and the user's learning rate and G are restored.
     """
 
-    def __init__(self, trainer: Trainer, check_every: int = 100, patience: int = 6,
-                 tol: float = 2e-4, max_iterations: int = 30000):
+    def __init__(self, trainer: Trainer, check_every: int = 100, patience: int = 4,
+                 tol: float = 1e-4, halvings: int = 4, max_iterations: int = 30000):
         self.trainer = trainer
         self.check_every = check_every
         self.max_iterations = max_iterations
+        self.patience, self.tol, self.halvings_left = patience, tol, halvings
         self.detector = PlateauDetector(patience, tol)
         self.iterations = 0
         self.was_frozen = trainer.cfg.freeze_g
+        self.user_lr_d = trainer.cfg.lr_d
         trainer.update(freeze_g=True)
         self.last: Evaluation | None = None
 
     def advance(self, views: bool = False) -> bool:
-        self.trainer.step(self.check_every)
+        trainer = self.trainer
+        trainer.step(self.check_every)
         self.iterations += self.check_every
-        self.last = self.trainer.evaluate(views=views)
-        done = self.detector.update(self.last.metrics["v"]) or self.iterations >= self.max_iterations
+        try:
+            self.last = trainer.evaluate(views=views)
+        except NonFiniteError:
+            self.finish()
+            raise
+        done = self.iterations >= self.max_iterations
+        if self.detector.update(self.last.metrics["v"]):
+            if self.halvings_left == 0:
+                done = True
+            else:
+                self.halvings_left -= 1
+                self.detector = PlateauDetector(self.patience, self.tol)
+                self.detector.best = self.last.metrics["v"]
+                for group in trainer.opt_d.param_groups:
+                    group["lr"] *= 0.5
         if done:
-            self.trainer.update(freeze_g=self.was_frozen)
+            self.finish()
         return done
+
+    def finish(self) -> None:
+        """Give the user's settings back: G trains again (unless it was frozen), D's rate as set."""
+        self.trainer.update(freeze_g=self.was_frozen, lr_d=self.user_lr_d)
 
     def run(self) -> Evaluation:
         while not self.advance():

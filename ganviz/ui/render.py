@@ -1,0 +1,56 @@
+"""Offscreen rendering for the CLI: the window's view of a snapshot, or a grey image, saved as PNG."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ganviz.core.snapshot import Snapshot
+
+
+def ensure_app():
+    """A QApplication for offscreen drawing; creates one (offscreen unless told otherwise) if needed."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QApplication([])
+    return app
+
+
+def render_snapshot(snap: Snapshot, path: str | Path, size: tuple[int, int] = (1100, 760)) -> None:
+    """Draw `snap` with the same view the window uses for its mode and save it as PNG."""
+    app = ensure_app()
+    from PySide6.QtCore import QEvent
+
+    from ganviz.ui.main_window import view_class
+
+    view = view_class(snap.mode)()
+    view.resize(*size)
+    view.show_snapshot(snap)
+    flush = getattr(getattr(view, "history", None), "flush", None)
+    if flush is not None:
+        flush()
+    app.processEvents()
+    ok = view.grab().save(str(path))
+    # Delete the view now, while the QApplication exists: leaving it to interpreter shutdown
+    # crashes (pyqtgraph items outliving their scene).
+    view.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    if not ok:
+        raise OSError(f"could not write {path}")
+
+
+def save_gray_png(image: np.ndarray, path: str | Path) -> None:
+    """Save a 2-D uint8 array (0 = black) as an 8-bit greyscale PNG."""
+    ensure_app()
+    from PySide6.QtGui import QImage
+
+    data = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = data.shape
+    qimage = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8)
+    if not qimage.save(str(path)):
+        raise OSError(f"could not write {path}")

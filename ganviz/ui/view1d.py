@@ -1,0 +1,105 @@
+"""The 1-D view: P_data, P_G, D(x), D*(x) and G's mapping of the noise on one plot, divergences below."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QVBoxLayout
+
+from ganviz.core.snapshot import Snapshot
+from ganviz.core.toy1d import X_RANGE
+from ganviz.ui.base import ModeView
+from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
+
+COLORS = {
+    "p_data": "#222222",
+    "p_g": "#2ca02c",
+    "d": "#1f77b4",
+    "d_star": "#ff7f0e",
+    "jsd": "#d62728",
+    "jsd_d": "#1f77b4",
+    "kl": "#8c564b",
+    "d_loss": "#9467bd",
+    "g_loss": "#2ca02c",
+    "d_real": "#17becf",
+    "d_fake": "#e377c2",
+}
+# Where the noise axis and the data axis of the mapping (Goodfellow et al., Fig. 1) are drawn.
+Z_LEVEL, X_LEVEL = -0.32, -0.06
+
+HISTORY_SERIES_TOY = [
+    Series("jsd", "JSD(P_data‖P_G)", COLORS["jsd"], "div"),
+    Series("jsd_d", "(V(G,D)+log 4)/2", COLORS["jsd_d"], "div", dashed=True),
+    Series("kl", "KL(P_data‖P_G)", COLORS["kl"], "div", visible=False),
+    Series("d_loss", "D loss", COLORS["d_loss"], "loss", smooth=True),
+    Series("g_loss", "G loss", COLORS["g_loss"], "loss", smooth=True),
+    Series("d_real", "mean D(x), real", COLORS["d_real"], "loss", visible=False),
+    Series("d_fake", "mean D(G(z))", COLORS["d_fake"], "loss", visible=False),
+]
+HISTORY_GROUPS_TOY = {"div": "divergence (nats)", "loss": "loss / D"}
+
+
+class View1D(ModeView):
+    mode = "1d"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("view1d")
+        self.plot_widget = pg.PlotWidget()
+        plot = self.plot = self.plot_widget.getPlotItem()
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setLabel("bottom", "x")
+        plot.setXRange(*X_RANGE, padding=0)
+        plot.setYRange(Z_LEVEL - 0.06, 1.05, padding=0)
+        plot.addLegend(offset=(10, 10), labelTextSize="9pt")
+        plot.setMouseEnabled(x=True, y=True)
+        cache_axes(plot)
+
+        self.p_data_curve = plot.plot([], [], pen=pg.mkPen(COLORS["p_data"], width=2), fillLevel=0,
+                                      brush=pg.mkBrush(30, 30, 30, 45), name="P_data")
+        self.p_g_curve = plot.plot([], [], pen=pg.mkPen(COLORS["p_g"], width=2.5), name="P_G")
+        self.d_curve = plot.plot([], [], pen=pg.mkPen(COLORS["d"], width=2.5), name="D(x)")
+        self.d_star_curve = plot.plot([], [], pen=pg.mkPen(COLORS["d_star"], width=2, style=Qt.PenStyle.DashLine),
+                                      name="D*(x) = p_data/(p_data+p_G)", connect="finite")
+        self.half_line = pg.InfiniteLine(pos=0.5, angle=0, pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DotLine),
+                                         label="D = 1/2", labelOpts={"position": 0.97, "color": "#666666"})
+        plot.addItem(self.half_line)
+        # G's mapping: one segment per noise quantile, from z (on the lower axis) to G(z).
+        self.mapping = plot.plot([], [], pen=pg.mkPen(60, 160, 60, 110, width=1), connect="pairs")
+        for level, text in ((Z_LEVEL, "z"), (X_LEVEL, "x = G(z)")):
+            plot.addItem(pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen("#999999", width=1)))
+            label = pg.TextItem(text, color="#555555", anchor=(0, 1))
+            label.setPos(X_RANGE[0] + 0.05, level)
+            plot.addItem(label)
+        self.title = pg.TextItem("", color="#333333", anchor=(1, 0))
+        plot.addItem(self.title)
+        self.title.setPos(X_RANGE[1] - 0.05, 1.04)
+
+        self.history = HistoryPlot(HISTORY_SERIES_TOY, HISTORY_GROUPS_TOY)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget, 3)
+        layout.addWidget(self.history, 2)
+
+    def show_snapshot(self, snap: Snapshot) -> None:
+        v = snap.views
+        if "x" in v:
+            x = v["x"]
+            self.p_data_curve.setData(x, v["p_data"])
+            self.p_g_curve.setData(x, v["p_g"])
+            self.d_curve.setData(x, v["d"])
+            self.d_star_curve.setData(x, v["d_star"])
+            z, gz = v["z"], v["g_of_z"]
+            seg_x = np.empty(2 * len(z))
+            seg_x[0::2], seg_x[1::2] = z, np.clip(gz, *X_RANGE)
+            seg_y = np.empty_like(seg_x)
+            seg_y[0::2], seg_y[1::2] = Z_LEVEL, X_LEVEL
+            self.mapping.setData(seg_x, seg_y)
+        self.title.setText(snap.target)
+        self.history.update_history(snap.history)
+
+    def clear(self) -> None:
+        for item in (self.p_data_curve, self.p_g_curve, self.d_curve, self.d_star_curve, self.mapping):
+            item.setData([], [])
+        self.history.clear()

@@ -1,0 +1,218 @@
+"""The training thread: owns the Trainer, runs Algorithm 1 between mailbox reads, publishes Snapshots.
+
+The window never calls the trainer. It posts commands to a queue (read between training chunks,
+because queued slots on a thread whose run() loops would never fire) and pulls the latest
+snapshot with `take_snapshot()` from a timer, so the UI draws at most at the snapshot rate.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from typing import Any
+
+from PySide6.QtCore import QThread
+
+from ganviz.core.metrics_log import MetricsLog
+from ganviz.core.snapshot import Snapshot
+from ganviz.core.trainer import FitDStar, NonFiniteError, Trainer
+
+SNAPSHOT_HZ = 30.0
+CHUNK_SECONDS = 0.004  # train in chunks this long, so a command waits at most about this long
+HISTORY_ROWS = 20000
+
+
+class TrainWorker(QThread):
+    def __init__(self, trainer: Trainer, parent=None):
+        super().__init__(parent)
+        self._mailbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = False
+        self._lock = threading.Lock()
+        self._latest: Snapshot | None = None
+        self._fresh = False
+        self.snapshot_hz = SNAPSHOT_HZ
+        self._install(trainer)
+
+    # --- called from the UI thread ----------------------------------------------------------------
+    def post(self, command: str, payload: Any = None) -> None:
+        """Commands: play, pause, step (n), reset, replace (Trainer), update (dict of live settings),
+        fit_d, max_rate (iterations/s or None)."""
+        self._mailbox.put((command, payload))
+        self._wake.set()
+
+    def take_snapshot(self) -> Snapshot | None:
+        """The newest snapshot if there is one the caller has not seen yet."""
+        with self._lock:
+            if not self._fresh:
+                return None
+            self._fresh = False
+            return self._latest
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+
+    # --- the thread ---------------------------------------------------------------------------
+    def _install(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.state = "paused"
+        self.message = trainer.device_notice or ""
+        self.fit: FitDStar | None = None
+        self.max_rate: float | None = getattr(self, "max_rate", None)
+        self.log = MetricsLog(("step", "d_loss", "g_loss", *trainer.task.metric_names), max_rows=HISTORY_ROWS)
+        self._rate_origin = (time.perf_counter(), trainer.iteration)
+        self._speed = (time.perf_counter(), trainer.iteration, 0.0)
+        self._seconds_per_iteration = 1e-3
+        self._need_publish = True
+
+    def run(self) -> None:
+        last_publish = 0.0
+        while not self._stop:
+            self._read_mailbox()
+            if self._stop:
+                break
+            busy = self.state in ("running", "fitting")
+            if busy:
+                self._train_chunk()
+            now = time.perf_counter()
+            if self._need_publish or (busy and now - last_publish >= 1.0 / self.snapshot_hz):
+                self._publish()
+                last_publish = now
+            if not busy:
+                self._wake.wait(0.1)
+                self._wake.clear()
+
+    def _read_mailbox(self) -> None:
+        while True:
+            try:
+                command, payload = self._mailbox.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._handle(command, payload)
+            except Exception as exc:  # a bad command must never kill the thread
+                self.message = f"{command} failed: {exc}"
+                self._need_publish = True
+
+    def _handle(self, command: str, payload: Any) -> None:
+        trainer = self.trainer
+        if command == "play":
+            if self.state != "diverged":
+                self.state = "running"
+                self.fit = None
+                self._rate_origin = (time.perf_counter(), trainer.iteration)
+        elif command == "pause":
+            if self.state in ("running", "fitting"):
+                if self.fit is not None:
+                    self.fit.finish()
+                    self.fit = None
+                self.state = "paused"
+                self._need_publish = True
+        elif command == "step":
+            if self.state == "diverged":
+                return
+            if self.fit is not None:
+                self.fit.finish()
+                self.fit = None
+            self.state = "paused"
+            trainer.step(1 if payload is None else int(payload))
+            self._need_publish = True
+        elif command == "reset":
+            trainer.reset()
+            self._install(trainer)
+            self.message = "reset: new weights from the same seed"
+        elif command == "replace":
+            self._install(payload)
+        elif command == "update":
+            trainer.update(**payload)
+            self._need_publish = self.state == "paused"
+        elif command == "fit_d":
+            if self.state != "diverged":
+                self.fit = FitDStar(trainer)
+                self.state = "fitting"
+                self.message = "Fit D*: G frozen, training only D until V(G, D) stops rising…"
+        elif command == "max_rate":
+            self.max_rate = payload
+            self._rate_origin = (time.perf_counter(), trainer.iteration)
+        else:
+            raise ValueError(f"unknown command {command!r}")
+
+    def _train_chunk(self) -> None:
+        trainer = self.trainer
+        if self.state == "fitting":
+            assert self.fit is not None
+            try:
+                done = self.fit.advance(views=False)
+            except NonFiniteError as exc:
+                self._diverged(str(exc))
+                return
+            if done:
+                m = self.fit.last.metrics if self.fit.last else {}
+                self.fit = None
+                self.state = "paused"
+                self.message = fit_message(m)
+                self._need_publish = True
+            return
+        n = max(1, min(2000, int(CHUNK_SECONDS / self._seconds_per_iteration)))
+        if self.max_rate is not None:
+            t0, it0 = self._rate_origin
+            due = int(self.max_rate * (time.perf_counter() - t0)) - (trainer.iteration - it0)
+            if due <= 0:
+                self._wake.wait(min(0.05, 1.0 / self.max_rate))
+                self._wake.clear()
+                return
+            n = min(n, due)
+        start = time.perf_counter()
+        trainer.step(n)
+        elapsed = time.perf_counter() - start
+        self._seconds_per_iteration = 0.8 * self._seconds_per_iteration + 0.2 * (elapsed / n)
+
+    def _diverged(self, text: str) -> None:
+        self.state = "diverged"
+        self.fit = None
+        self.message = text
+        self._need_publish = True
+
+    def _publish(self) -> None:
+        trainer = self.trainer
+        self._need_publish = False
+        views: dict = {}
+        if self.state != "diverged":
+            try:
+                ev = trainer.evaluate(views=True)
+                self.log.append({"step": trainer.iteration, **ev.metrics})
+                views = ev.views
+            except NonFiniteError as exc:
+                self._diverged(str(exc))
+        now = time.perf_counter()
+        t0, it0, rate = self._speed
+        if now - t0 >= 0.5:
+            rate = (trainer.iteration - it0) / (now - t0) if self.state in ("running", "fitting") else 0.0
+            self._speed = (now, trainer.iteration, rate)
+        snap = Snapshot(
+            mode=trainer.cfg.mode,
+            iteration=trainer.iteration,
+            steps_per_s=rate,
+            device=trainer.device_name,
+            state=self.state,
+            metrics=self.log.last(),
+            history=self.log.copy(),
+            views=views,
+            message=self.message,
+            target=trainer.task.describe(),
+        )
+        with self._lock:
+            self._latest = snap
+            self._fresh = True
+
+
+def fit_message(metrics: dict[str, float]) -> str:
+    jsd, bound = metrics.get("jsd", math.nan), metrics.get("jsd_d", math.nan)
+    if math.isfinite(jsd) and math.isfinite(bound):
+        gap = abs(jsd - bound) / jsd * 100 if jsd > 0 else 0.0
+        return (f"Fit D* done: V(G,D) stopped rising; bound (V+log 4)/2 = {bound:.4f} vs JSD = {jsd:.4f} nats "
+                f"(gap {gap:.1f}%)")
+    return f"Fit D* done: V(G,D) = {metrics.get('v', math.nan):.4f} stopped rising"

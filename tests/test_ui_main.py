@@ -1,0 +1,212 @@
+"""The window as a user drives it: controls reach the trainer, play/step/reset/Fit D*, closing, stress."""
+
+import math
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QSlider
+
+from ganviz.core.snapshot import Snapshot
+from ganviz.ui.main_window import lr_to_tick, tick_to_lr
+
+
+def find(window, cls, name):
+    widget = window.findChild(cls, name)
+    assert widget is not None, name
+    return widget
+
+
+def step_count(window) -> int:
+    return int(find(window, QLabel, "stepLabel").text())
+
+
+def test_window_opens_ready_in_1d_mode_without_training(window, qtbot):
+    for cls, name in [(QComboBox, "modeCombo"), (QComboBox, "datasetCombo"), (QComboBox, "lossCombo"),
+                      (QSlider, "kSlider"), (QSlider, "lrDSlider"), (QSlider, "lrGSlider"),
+                      (QPushButton, "playButton"), (QPushButton, "stepButton"), (QPushButton, "resetButton"),
+                      (QPushButton, "fitDButton"), (QLabel, "stepLabel"), (QLabel, "jsdLabel")]:
+        find(window, cls, name)
+    assert find(window, QComboBox, "modeCombo").currentData() == "1d"
+    # the untrained state is drawn: a JSD number appears, but no training happens
+    qtbot.waitUntil(lambda: find(window, QLabel, "jsdLabel").text() != "—", timeout=5000)
+    assert 0 <= float(find(window, QLabel, "jsdLabel").text()) <= math.log(2)
+    qtbot.wait(300)
+    assert step_count(window) == 0
+    assert len(window.view.p_data_curve.getData()[0]) > 100
+
+
+def test_lr_slider_is_log_scale_over_1e5_to_1():
+    assert tick_to_lr(0) == pytest.approx(1e-5)
+    assert tick_to_lr(500) == pytest.approx(1.0)
+    assert tick_to_lr(lr_to_tick(3e-4)) == pytest.approx(3e-4, rel=0.03)
+
+
+def test_sliders_and_loss_reach_the_trainer(window, qtbot):
+    trainer = window.worker.trainer
+    find(window, QSlider, "kSlider").setValue(5)
+    find(window, QSlider, "lrDSlider").setValue(lr_to_tick(0.01))
+    find(window, QSlider, "lrGSlider").setValue(lr_to_tick(2e-4))
+    loss = find(window, QComboBox, "lossCombo")
+    loss.setCurrentIndex(loss.findData("minimax"))
+    qtbot.waitUntil(lambda: trainer.cfg.k == 5 and trainer.cfg.loss == "minimax", timeout=3000)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(0.01, rel=0.03)
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4, rel=0.03)
+    qtbot.mouseClick(find(window, QPushButton, "stepButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) == 1, timeout=3000)
+    assert trainer.d_updates == 5 and trainer.g_updates == 1  # one iteration of Algorithm 1 with k = 5
+
+
+def test_play_advances_the_step_label_and_pause_stops_it(window, qtbot):
+    play = find(window, QPushButton, "playButton")
+    qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) > 200, timeout=10000)
+    qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.worker.state == "paused", timeout=3000)
+    qtbot.wait(200)
+    settled = step_count(window)
+    qtbot.wait(300)
+    assert step_count(window) == settled == window.worker.trainer.iteration
+    assert float(find(window, QLabel, "jsdLabel").text()) >= 0
+
+
+def test_reset_returns_to_the_same_start(window, qtbot):
+    import torch
+
+    trainer = window.worker.trainer
+    start = [p.clone() for p in trainer.G.parameters()]
+    play = find(window, QPushButton, "playButton")
+    qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) > 50, timeout=10000)
+    qtbot.mouseClick(find(window, QPushButton, "resetButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) == 0 and window.worker.state == "paused", timeout=5000)
+    assert not play.isChecked()
+    assert all(torch.equal(a, b) for a, b in zip(start, trainer.G.parameters()))
+
+
+def weighted_gap(view) -> float:
+    """Mean |D − D*| weighted by p_data + p_G, read off the plotted curves."""
+    x, d = view.d_curve.getData()
+    _, d_star = view.d_star_curve.getData()
+    _, p_data = view.p_data_curve.getData()
+    _, p_g = view.p_g_curve.getData()
+    w = p_data + p_g
+    ok = np.isfinite(d_star)
+    return float(np.sum((w * np.abs(d - d_star))[ok]) / np.sum(w[ok]))
+
+
+def test_fit_d_star_moves_d_toward_d_star(window, qtbot):
+    trainer = window.worker.trainer
+    qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) > 300, timeout=10000)
+    qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.worker.state == "paused", timeout=3000)
+    qtbot.wait(200)
+    before = weighted_gap(window.view)
+    g_updates = trainer.g_updates
+    qtbot.mouseClick(find(window, QPushButton, "fitDButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.worker.state == "fitting", timeout=3000)
+    qtbot.waitUntil(lambda: window.worker.state == "paused", timeout=60000)
+    qtbot.wait(300)
+    assert trainer.g_updates == g_updates  # G was frozen
+    assert weighted_gap(window.view) < 0.7 * before
+    assert "Fit D* done" in window.statusBar().currentMessage()
+    jsd = float(find(window, QLabel, "jsdLabel").text())
+    bound = float(find(window, QLabel, "boundLabel").text())
+    assert abs(jsd - bound) <= 0.25 * jsd
+
+
+def test_close_during_training_joins_the_thread(qtbot):
+    from ganviz.ui import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.mouseClick(find(w, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(w) > 20, timeout=10000)
+    w.close()
+    assert w.worker.wait(5000)
+    assert w.worker.isFinished()
+
+
+def test_hammering_sliders_while_training_never_crashes_or_deadlocks(window, qtbot):
+    trainer = window.worker.trainer
+    k, lr_d, lr_g = (find(window, QSlider, n) for n in ("kSlider", "lrDSlider", "lrGSlider"))
+    loss = find(window, QComboBox, "lossCombo")
+    qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
+    rng = np.random.default_rng(0)
+    for i in range(400):
+        k.setValue(int(rng.integers(1, 21)))
+        lr_d.setValue(int(rng.integers(0, 400)))
+        lr_g.setValue(int(rng.integers(0, 400)))
+        if i % 50 == 0:
+            loss.setCurrentIndex(i // 50 % 2)
+        if i % 40 == 0:
+            qtbot.wait(5)
+    k.setValue(3)
+    lr_d.setValue(lr_to_tick(1e-3))
+    before = step_count(window)
+    qtbot.waitUntil(lambda: trainer.cfg.k == 3 and step_count(window) > before, timeout=10000)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3, rel=0.03)
+    assert window.worker.isRunning()
+
+
+def test_diverged_training_pauses_and_offers_reset(window, qtbot, monkeypatch):
+    from ganviz.core.toy1d import Toy1DTask
+
+    calls = {"n": 0}
+    original = Toy1DTask.sample_real
+
+    def poisoned(self, m, gen):
+        calls["n"] += 1
+        x = original(self, m, gen)
+        return x * float("nan") if calls["n"] > 100 else x
+
+    monkeypatch.setattr(Toy1DTask, "sample_real", poisoned)
+    play = find(window, QPushButton, "playButton")
+    qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
+    banner = window.findChild(type(window.banner), "divergedBanner")
+    qtbot.waitUntil(banner.isVisible, timeout=10000)
+    assert "diverged" in window.banner_text.text()
+    assert not play.isChecked() and window.worker.state == "diverged"
+    monkeypatch.setattr(Toy1DTask, "sample_real", original)
+    qtbot.mouseClick(window.findChild(QPushButton, "bannerResetButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not banner.isVisible() and window.worker.state == "paused", timeout=5000)
+    qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) > 20, timeout=10000)
+
+
+def test_changing_the_target_starts_a_new_run(window, qtbot):
+    datasets = find(window, QComboBox, "datasetCombo")
+    assert [datasets.itemData(i) for i in range(datasets.count())][:3] == ["gaussian", "bimodal", "trimodal"]
+    qtbot.mouseClick(find(window, QPushButton, "stepButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) == 1, timeout=3000)
+    datasets.setCurrentIndex(datasets.findData("trimodal"))
+    qtbot.waitUntil(lambda: window.worker.trainer.cfg.dataset == "trimodal" and step_count(window) == 0,
+                    timeout=5000)
+    qtbot.waitUntil(lambda: "trimodal" in find(window, QLabel, "targetLabel").text(), timeout=5000)
+
+
+def test_a_plot_repainted_many_times_does_not_abort(qtbot):
+    """PySide6 6.12.0 + pyqtgraph 0.14 aborted the process here ('none_dealloc' painting an AxisItem)."""
+    from ganviz.core.config import TrainConfig
+    from ganviz.core.trainer import Trainer
+    from ganviz.ui.view1d import View1D
+
+    view = View1D()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    trainer = Trainer(TrainConfig.for_mode("1d"))
+    history = {"step": np.arange(0, 10.0)}
+    for i in range(150):
+        trainer.step(2)
+        ev = trainer.evaluate()
+        history = {"step": np.arange(i + 1.0), **{k: np.random.rand(i + 1) for k in ev.metrics}}
+        view.show_snapshot(Snapshot(mode="1d", iteration=trainer.iteration, views=ev.views, history=history,
+                                    metrics=ev.metrics, target=f"frame {i}"))
+        view.history.flush()
+        view.plot.setYRange(-0.4 - 0.001 * i, 1.05)
+        view.repaint()
+        view.history.repaint()
+    assert view.history.curves["jsd"].getData()[0].size == 150
