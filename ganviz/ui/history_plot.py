@@ -50,7 +50,7 @@ def moving_average(y: np.ndarray, window: int) -> np.ndarray:
 
 class HistoryPlot(QWidget):
     def __init__(self, series: list[Series], groups: dict[str, str], parent: QWidget | None = None,
-                 smoothing: int = 10, max_hz: float = 6.0):
+                 smoothing: int = 10, max_hz: float = 3.0):
         super().__init__(parent)
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)

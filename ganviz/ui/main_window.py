@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self.worker.start()
 
         self.timer = QTimer(self)
-        self.timer.setInterval(round(1000 / 30))
+        self.timer.setInterval(round(1000 / 60))  # poll faster than the worker publishes
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
         for key, slot in ((Qt.Key.Key_Space, self.play_button.click), (Qt.Key.Key_S, self.step_button.click),

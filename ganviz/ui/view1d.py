@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QVBoxLayout
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout
 
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy1d import X_RANGE
@@ -67,14 +67,22 @@ class View1D(ModeView):
         plot.addItem(self.half_line)
         # G's mapping: one segment per noise quantile, from z (on the lower axis) to G(z).
         self.mapping = plot.plot([], [], pen=pg.mkPen(60, 160, 60, 110, width=1), connect="pairs")
+        self._static = []
         for level, text in ((Z_LEVEL, "z"), (X_LEVEL, "x = G(z)")):
-            plot.addItem(pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen("#999999", width=1)))
+            line = pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen("#999999", width=1))
             label = pg.TextItem(text, color="#555555", anchor=(0, 1))
             label.setPos(X_RANGE[0] + 0.05, level)
-            plot.addItem(label)
+            for item in (line, label):
+                plot.addItem(item)
+                self._static.append(item)
         self.title = pg.TextItem("", color="#333333", anchor=(1, 0))
         plot.addItem(self.title)
         self.title.setPos(X_RANGE[1] - 0.05, 1.04)
+
+        # Items that change only with the target are painted from cached pixmaps: every Python paint()
+        # call holds the GIL that the training thread needs.
+        for item in (self.p_data_curve.curve, self.half_line, self.title, *self._static):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
         self.history = HistoryPlot(HISTORY_SERIES_TOY, HISTORY_GROUPS_TOY)
         layout = QVBoxLayout(self)

@@ -19,7 +19,7 @@ from ganviz.core.metrics_log import MetricsLog
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.trainer import FitDStar, NonFiniteError, Trainer
 
-SNAPSHOT_HZ = 30.0
+SNAPSHOT_HZ = 25.0  # smooth motion; each frame costs the training thread GIL time (see ganviz bench)
 CHUNK_SECONDS = 0.004  # train in chunks this long, so a command waits at most about this long
 HISTORY_ROWS = 20000
 
@@ -67,6 +67,7 @@ class TrainWorker(QThread):
         self._speed = (time.perf_counter(), trainer.iteration, 0.0)
         self._seconds_per_iteration = 1e-3
         self._need_publish = True
+        self._measured = None  # an evaluation made by Fit D* that the next snapshot publishes
 
     def run(self) -> None:
         last_publish = 0.0
@@ -78,7 +79,8 @@ class TrainWorker(QThread):
             if busy:
                 self._train_chunk()
             now = time.perf_counter()
-            if self._need_publish or (busy and now - last_publish >= 1.0 / self.snapshot_hz):
+            # Fit D* asks for its own publishes (after each measurement); training runs at snapshot_hz.
+            if self._need_publish or (self.state == "running" and now - last_publish >= 1.0 / self.snapshot_hz):
                 self._publish()
                 last_publish = now
             if not busy:
@@ -145,10 +147,12 @@ class TrainWorker(QThread):
         if self.state == "fitting":
             assert self.fit is not None
             try:
-                done = self.fit.advance(views=False)
+                done = self.fit.advance(views=True)
             except NonFiniteError as exc:
                 self._diverged(str(exc))
                 return
+            self._measured = self.fit.last  # publish the fit's own measurement: it consumed the losses
+            self._need_publish = True
             if done:
                 m = self.fit.last.metrics if self.fit.last else {}
                 self.fit = None
@@ -182,7 +186,7 @@ class TrainWorker(QThread):
         views: dict = {}
         if self.state != "diverged":
             try:
-                ev = trainer.evaluate(views=True)
+                ev, self._measured = self._measured or trainer.evaluate(views=True), None
                 self.log.append({"step": trainer.iteration, **ev.metrics})
                 views = ev.views
             except NonFiniteError as exc:
