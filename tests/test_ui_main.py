@@ -97,10 +97,8 @@ def weighted_gap(view) -> float:
 
 def test_fit_d_star_moves_d_toward_d_star(window, qtbot):
     trainer = window.worker.trainer
-    qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: step_count(window) > 300, timeout=10000)
-    qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.worker.state == "paused", timeout=3000)
+    window.worker.post("step", 300)  # a fixed starting point, so the test does not depend on timing
+    qtbot.waitUntil(lambda: step_count(window) == 300, timeout=10000)
     qtbot.wait(200)
     before = weighted_gap(window.view)
     g_updates = trainer.g_updates
@@ -109,7 +107,7 @@ def test_fit_d_star_moves_d_toward_d_star(window, qtbot):
     qtbot.waitUntil(lambda: window.worker.state == "paused", timeout=60000)
     qtbot.wait(300)
     assert trainer.g_updates == g_updates  # G was frozen
-    assert weighted_gap(window.view) < 0.7 * before
+    assert weighted_gap(window.view) < 0.5 * before
     assert "Fit D* done" in window.statusBar().currentMessage()
     jsd = float(find(window, QLabel, "jsdLabel").text())
     bound = float(find(window, QLabel, "boundLabel").text())
