@@ -137,3 +137,29 @@ def test_max_minutes_stops_cleanly(tmp_path):
     rows = read_csv(out / "metrics.csv")
     assert 0 < int(rows[-1]["step"]) < 10000000
     assert (out / "final.png").exists()
+
+
+def test_ganviz_without_a_command_opens_the_window(qapp):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ganviz.ui import MainWindow
+
+    seen = []
+
+    def close_windows():
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        seen.extend(windows)
+        for w in windows:
+            w.close()
+        QApplication.quit()
+
+    QTimer.singleShot(1500, close_windows)
+    assert main(["--mode", "1d", "--dataset", "trimodal"]) == 0
+    assert len(seen) == 1 and seen[0].cfg.dataset == "trimodal"
+    assert seen[0].worker.isFinished()
+
+
+def test_window_with_a_bad_dataset_exits_2(capsys):
+    assert main(["--dataset", "nope"]) == 2
+    assert "--dataset" in capsys.readouterr().err

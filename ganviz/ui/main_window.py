@@ -363,7 +363,7 @@ class MainWindow(QMainWindow):
         bound = snap.metrics.get("jsd_d", math.nan)
         self.bound_label.setText(f"{bound:.4f}" if math.isfinite(bound) else "—")
         self.target_label.setText(snap.target)
-        self.rate_label.setText(f"{snap.steps_per_s:,.0f} it/s · {snap.state}")
+        self.rate_label.setText(f"iteration {snap.iteration:,} · {snap.steps_per_s:,.0f} it/s · {snap.state}")
         self.device_label.setText(snap.device)
         if snap.message and snap.message != getattr(self, "_last_message", ""):
             self.statusBar().showMessage(snap.message, 15000)
