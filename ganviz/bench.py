@@ -109,7 +109,7 @@ def _sync(device: torch.device) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from ganviz.core.device import leave_core_for_ui
+    from ganviz.core.device import leave_core_for_ui, limit_threads
 
     cfg = TrainConfig.for_mode(args.mode, dataset=args.dataset, device=args.device)
     with_window = not args.no_window
@@ -118,6 +118,7 @@ def run_bench(args: argparse.Namespace) -> int:
         # The window leaves a core for painting; measure every variant under the same thread count.
         leave_core_for_ui()
     trainer = Trainer(cfg)
+    limit_threads(trainer.task.max_threads)
     print(f"ganviz bench: mode {cfg.mode}, target {cfg.dataset}, batch {cfg.batch}, hidden {cfg.hidden}×{cfg.layers}, "
           f"log every {cfg.log_every}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {trainer.device_name}, "

@@ -146,6 +146,7 @@ def _check_out_dir(out: Path) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
+    from ganviz.core.device import limit_threads
     from ganviz.core.metrics_log import CsvWriter, MetricsLog
     from ganviz.core.run import metric_columns, run_headless
     from ganviz.core.trainer import NonFiniteError, Trainer
@@ -161,6 +162,7 @@ def train(args: argparse.Namespace) -> int:
         return fail(f"--dataset/--data-dir: {exc}")
     if trainer.device_notice:
         print(f"ganviz: notice: {trainer.device_notice}", file=sys.stderr)
+    limit_threads(trainer.task.max_threads)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(trainer.cfg.to_json() + "\n", encoding="utf-8")

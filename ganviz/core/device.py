@@ -32,6 +32,12 @@ def describe(device: torch.device) -> str:
     return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
 
 
+def limit_threads(max_threads: int | None) -> None:
+    """Use at most `max_threads` intra-op threads (a Task's hint); None leaves torch's choice."""
+    if max_threads is not None and torch.get_num_threads() > max_threads:
+        torch.set_num_threads(max_threads)
+
+
 def leave_core_for_ui() -> None:
     """With a window open, train on all cores but one so the UI thread keeps one to paint with.
 

@@ -35,6 +35,9 @@ class Task:
     datasets: ClassVar[tuple[str, ...]] = ()
     # D sees real and fake in one forward pass; a D with batch statistics (BatchNorm) sets False.
     fused_d_forward: ClassVar[bool] = True
+    # Intra-op threads worth using; None = torch's default. Tiny MLPs gain nothing from more than
+    # one, and spinning OpenMP threads slow them down badly when another process is busy.
+    max_threads: ClassVar[int | None] = None
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg = cfg

@@ -115,6 +115,7 @@ class Mixture1D:
 
 class Toy1DTask(Task):
     mode = "1d"
+    max_threads = 1
     datasets = tuple(TARGETS_1D)
     metric_names = ("v", "jsd", "jsd_d", "kl", "kl_rev", "d_real", "d_fake")
 

@@ -28,13 +28,16 @@ class Trainer:
         cfg.validate()
         self.cfg = cfg
         self.device, self.device_notice = pick_device(cfg.device)
-        self.device_name = describe(self.device)
         if task is None:
             from ganviz.core.tasks import make_task
 
             task = make_task(cfg, self.device)
         self.task = task
         self.reset()
+
+    @property
+    def device_name(self) -> str:
+        return describe(self.device)
 
     # --- life cycle -----------------------------------------------------------------------------
     def reset(self) -> None:
