@@ -163,3 +163,28 @@ def test_ganviz_without_a_command_opens_the_window(qapp):
 def test_window_with_a_bad_dataset_exits_2(capsys):
     assert main(["--dataset", "nope"]) == 2
     assert "--dataset" in capsys.readouterr().err
+
+
+def test_train_2d_writes_mode_coverage_columns(tmp_path):
+    out = tmp_path / "ring"
+    assert main(["train", "--mode", "2d", "--dataset", "ring8", "--steps", "200", "--log-every", "100",
+                 "--out", str(out)]) == 0
+    rows = read_csv(out / "metrics.csv")
+    for column in ("step", "d_loss", "g_loss", "v", "jsd", "jsd_d", "modes", "hq"):
+        assert column in rows[0]
+    assert 0 <= float(rows[-1]["modes"]) <= 8 and 0 <= float(rows[-1]["hq"]) <= 1
+    assert (out / "final.png").read_bytes()[:4] == b"\x89PNG"
+    out2 = tmp_path / "moons"
+    assert main(["train", "--mode", "2d", "--dataset", "moons", "--steps", "100", "--log-every", "100",
+                 "--out", str(out2)]) == 0
+    assert read_csv(out2 / "metrics.csv")[-1]["modes"] == ""  # not a mixture of known modes
+
+
+def test_train_2d_with_a_bad_points_file_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y,z\n1,2,3\n")
+    out = tmp_path / "never"
+    assert main(["train", "--mode", "2d", "--dataset", str(bad), "--steps", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--dataset" in err and len(err.splitlines()) == 1
+    assert not out.exists()

@@ -208,3 +208,18 @@ def test_a_plot_repainted_many_times_does_not_abort(qtbot):
         view.repaint()
         view.history.repaint()
     assert view.history.curves["jsd"].getData()[0].size == 150
+
+
+def test_switching_mode_to_2d_starts_a_new_run_with_its_view(window, qtbot):
+    modes = find(window, QComboBox, "modeCombo")
+    qtbot.mouseClick(find(window, QPushButton, "stepButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) == 1, timeout=3000)
+    modes.setCurrentIndex(modes.findData("2d"))
+    qtbot.waitUntil(lambda: window.worker.trainer.cfg.mode == "2d", timeout=5000)
+    assert window.stack.currentWidget().objectName() == "view2d"
+    assert find(window, QComboBox, "datasetCombo").currentData() == "ring8"
+    qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) > 20, timeout=15000)
+    modes.setCurrentIndex(modes.findData("1d"))
+    qtbot.waitUntil(lambda: window.worker.trainer.cfg.mode == "1d" and step_count(window) == 0, timeout=5000)
+    assert window.stack.currentWidget().objectName() == "view1d"

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+
+TOGGLE_COLUMNS = 4
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class HistoryPlot(QWidget):
             self.plots[group] = plot
         list(self.plots.values())[-1].setLabel("bottom", "iteration")
 
-        toggles = QHBoxLayout()
+        toggles = QGridLayout()  # a grid, so many series wrap instead of widening the window
         toggles.setContentsMargins(4, 0, 4, 0)
         self.checkboxes: dict[str, QCheckBox] = {}
         for s in self.series:
@@ -91,17 +94,19 @@ class HistoryPlot(QWidget):
             box.setChecked(s.visible)
             box.setStyleSheet(f"QCheckBox {{ color: {s.color}; }}")
             box.toggled.connect(curve.setVisible)
-            toggles.addWidget(box)
+            toggles.addWidget(box, *divmod(len(self.checkboxes), TOGGLE_COLUMNS))
             self.checkboxes[s.column] = box
-        toggles.addStretch(1)
-        toggles.addWidget(QLabel("smoothing"))
+        smoothing_row = QHBoxLayout()
+        smoothing_row.addWidget(QLabel("smoothing"))
         self.smoothing = QSpinBox()
         self.smoothing.setObjectName("smoothingSpin")
         self.smoothing.setRange(0, 500)
         self.smoothing.setValue(smoothing)
         self.smoothing.setToolTip("trailing mean over this many points (0 = raw values)")
         self.smoothing.valueChanged.connect(lambda _: self._redraw())
-        toggles.addWidget(self.smoothing)
+        smoothing_row.addWidget(self.smoothing)
+        toggles.addLayout(smoothing_row, 0, TOGGLE_COLUMNS)
+        toggles.setColumnStretch(TOGGLE_COLUMNS - 1, 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

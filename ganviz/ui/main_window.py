@@ -276,6 +276,9 @@ class MainWindow(QMainWindow):
         self.cfg = cfg
         self.play_button.setChecked(False)
         self.view.clear()
+        sync = getattr(self.view, "sync_to_config", None)
+        if sync is not None:
+            sync(cfg)
         self.worker.post("replace", trainer)
         self.banner.hide()
         self._sync_controls_to_cfg()

@@ -20,6 +20,7 @@ from ganviz.core.snapshot import Snapshot
 from ganviz.core.trainer import FitDStar, NonFiniteError, Trainer
 
 SNAPSHOT_HZ = 25.0  # smooth motion; each frame costs the training thread GIL time (see ganviz bench)
+PUBLISH_SHARE = 0.12  # publishing (evaluation + snapshot) may take at most this share of the worker's time
 CHUNK_SECONDS = 0.004  # train in chunks this long, so a command waits at most about this long
 HISTORY_ROWS = 20000
 
@@ -68,6 +69,7 @@ class TrainWorker(QThread):
         self._seconds_per_iteration = 1e-3
         self._need_publish = True
         self._measured = None  # an evaluation made by Fit D* that the next snapshot publishes
+        self._publish_interval = 1.0 / self.snapshot_hz
 
     def run(self) -> None:
         last_publish = 0.0
@@ -80,9 +82,13 @@ class TrainWorker(QThread):
                 self._train_chunk()
             now = time.perf_counter()
             # Fit D* asks for its own publishes (after each measurement); training runs at snapshot_hz.
-            if self._need_publish or (self.state == "running" and now - last_publish >= 1.0 / self.snapshot_hz):
+            if self._need_publish or (self.state == "running" and now - last_publish >= self._publish_interval):
                 self._publish()
                 last_publish = now
+                # A mode whose evaluation is expensive (2-D grids, MNIST) publishes less often,
+                # so that measuring never costs training more than PUBLISH_SHARE of its time.
+                cost = time.perf_counter() - now
+                self._publish_interval = max(1.0 / self.snapshot_hz, cost / PUBLISH_SHARE)
             if not busy:
                 self._wake.wait(0.1)
                 self._wake.clear()

@@ -1,0 +1,390 @@
+"""The 2-D toy GAN: Gaussian-mixture targets in the plane, and D, JSD and mode coverage on a grid.
+
+Every target is an equal-weight mixture of isotropic Gaussians N(c_k, σ²I): the literature's
+ring8 and grid25 directly, moons and spiral as a curve discretised finely enough (spacing ≤ σ/3)
+that the mixture equals the blurred curve to machine precision, and a user's point set as one
+component per point. So sampling is exact (index into the centre tensor, add σ·ε) and so is
+p_data on the grid (each component integrated over every cell with erf, separably), which
+matters where σ = 0.01 is far narrower than a cell.
+
+JSD estimator: p_G is the histogram of EVAL_SAMPLES generated samples on the GRID×GRID cells
+of the target's square region, plus one cell for everything outside it; p_data is the exact cell
+probability (plus its own outside mass). Both are blurred by the same Gaussian of half the
+target's σ (mass kept in the grid; skipped when that is under a quarter cell, as for ring8 and
+grid25), so the reported JSD is the exact JSD of the binned-and-blurred distributions: a lower
+bound on the true JSD whose resolution is max(cell, σ/2), with much less sampling noise than a
+raw histogram's on wide targets. v = V(G, D) on the same cells with D at the cell centres (and
+D's mean on the border for the outside cell), so jsd_d = (v + log 4)/2 ≤ jsd holds exactly.
+
+Noise floor (exact samples of P_data in place of G, 10k samples, worst of 5 seeds, nats):
+ring8 0.0017, grid25 0.0059, moons 0.0040, spiral 0.0073, gaussian 0.0003 (tests/test_toy2d.py
+checks < 0.02). Shifting exact samples by 3σ reads 0.1–0.3.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganviz.core import divergence, losses
+from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.models import Discriminator, Generator
+from ganviz.core.points import is_points_file, load_points
+from ganviz.core.task import Evaluation, Task
+
+GRID = 128              # cells per side of the metric grid and of the D heatmap
+BLUR_SIGMAS = 0.5       # both p_data and p_G are blurred by N(0, (σ/2)²I): the resolution of the JSD
+EVAL_SAMPLES = 10_000   # generated samples per p_G histogram: noise floor ≤ 0.008 nats, ~3 ms of G
+COVERAGE_SAMPLES = 2500  # VEEGAN/PacGAN convention (THEORY.md §5)
+HQ_SIGMAS = 3.0          # a sample within 3σ of its nearest centre is high quality
+SHOWN = 1000            # real and generated points drawn in the view
+D_MEAN_SAMPLES = 2048   # real samples for mean D(x): ±0.01
+MANIFOLD_LINES = 11     # lines per noise coordinate, at equal-mass quantiles of P_z
+MANIFOLD_POINTS = 64    # points per line (G is piecewise linear, this is smooth on screen)
+CURVE_POINTS = 512      # points of the curve drawn for 1-D noise
+CURVE_SPACING = 1 / 3   # curve targets: centres this many σ apart along the curve
+MAX_CURVE_CENTRES = 50_000
+POINT_SIGMA = 0.02      # point sets: σ = spread × 2% of the data's extent (its larger side)
+INTERNAL_HALF = 1.5     # G and D work in coordinates where the region is [-1.5, 1.5]²
+
+
+@dataclass(frozen=True)
+class Target2D:
+    """P_data = (1/K) Σ_k N(centres_k, σ²I), the square region it is drawn and measured on,
+    and the centres mode coverage counts (None where the components are not modes)."""
+
+    name: str
+    centres: np.ndarray          # (K, 2) float64
+    sigma: float
+    region: tuple[float, float, float, float]  # x0, x1, y0, y1 (square)
+    description: str
+    modes: np.ndarray | None
+
+
+def _region(centres: np.ndarray, sigma: float, margin: float) -> tuple[float, float, float, float]:
+    """The square around the centres' bounding box, widened by max(margin, 4.5σ) on every side
+    (the Gaussian tail beyond 4.5σ holds 4·10⁻⁵ of the mass)."""
+    lo, hi = centres.min(axis=0), centres.max(axis=0)
+    mid = 0.5 * (lo + hi)
+    half = 0.5 * float((hi - lo).max()) + max(margin, 4.5 * sigma)
+    return (float(mid[0] - half), float(mid[0] + half), float(mid[1] - half), float(mid[1] + half))
+
+
+def _along_curve(curve: np.ndarray, spacing: float) -> np.ndarray:
+    """Points at equal arc-length `spacing` along a finely tabulated polyline (uniform density on the curve)."""
+    seg = np.hypot(*np.diff(curve, axis=0).T)
+    s = np.concatenate(([0.0], np.cumsum(seg)))
+    n = int(min(MAX_CURVE_CENTRES, max(2, math.ceil(s[-1] / spacing))))
+    at = (np.arange(n) + 0.5) * s[-1] / n
+    return np.column_stack((np.interp(at, s, curve[:, 0]), np.interp(at, s, curve[:, 1])))
+
+
+def ring8(spread: float) -> Target2D:
+    a = 2 * np.pi * np.arange(8) / 8
+    c = np.column_stack((np.cos(a), np.sin(a)))
+    s = 0.01 * spread
+    return Target2D("ring8", c, s, _region(c, s, 0.5),
+                    f"ring8: 8 Gaussians at (cos 2πi/8, sin 2πi/8), σ = {s:g}", c)
+
+
+def grid25(spread: float) -> Target2D:
+    g = np.arange(-4.0, 5.0, 2.0)
+    c = np.array([(x, y) for y in g for x in g])
+    s = 0.05 * spread
+    return Target2D("grid25", c, s, _region(c, s, 1.0),
+                    f"grid25: 25 Gaussians at {{−4,−2,0,2,4}}², σ = {s:g}", c)
+
+
+def gaussian(spread: float) -> Target2D:
+    c = np.array([[1.0, 1.0]])
+    s = 0.5 * spread
+    return Target2D("gaussian", c, s, _region(c, s, 0.0), f"gaussian: N((1, 1), {s:g}² I)", c)
+
+
+def moons(spread: float) -> Target2D:
+    # sklearn's make_moons, centred: two unit half-circles, the lower one shifted by (1, -0.5).
+    t = np.linspace(0.0, np.pi, 4001)
+    upper = np.column_stack((np.cos(t), np.sin(t))) - (0.5, 0.25)
+    lower = np.column_stack((1 - np.cos(t), 0.5 - np.sin(t))) - (0.5, 0.25)
+    s = 0.05 * spread
+    c = np.concatenate((_along_curve(upper, s * CURVE_SPACING), _along_curve(lower, s * CURVE_SPACING)))
+    return Target2D("moons", c, s, _region(c, s, 0.5),
+                    f"moons: two interleaved unit half-circles, uniform along each, blurred by σ = {s:g}", None)
+
+
+def spiral(spread: float) -> Target2D:
+    # The 2-D swiss roll, θ from 1.5π to 4.5π with r ∝ θ, scaled so that r runs from 2/3 to 2.
+    th = np.linspace(1.5 * np.pi, 4.5 * np.pi, 20001)
+    r = 2 * th / (4.5 * np.pi)
+    s = 0.05 * spread
+    c = _along_curve(np.column_stack((r * np.cos(th), r * np.sin(th))), s * CURVE_SPACING)
+    return Target2D("spiral", c, s, _region(c, s, 0.5),
+                    f"spiral: 1.5 turns, r = 2θ/4.5π for θ in [1.5π, 4.5π], uniform along it, blurred by σ = {s:g}",
+                    None)
+
+
+TARGETS_2D = {"ring8": ring8, "grid25": grid25, "moons": moons, "spiral": spiral, "gaussian": gaussian}
+
+
+def point_target(name: str, points: np.ndarray, spread: float) -> Target2D:
+    """A point set as P_data: one Gaussian per point, σ = spread × 2% of the data's extent
+    (1 when all points coincide, so degenerate data still has a usable target)."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    extent = float(np.ptp(points, axis=0).max())
+    scale = extent if extent > 1e-9 * max(1.0, float(np.abs(points).max())) else 1.0
+    s = POINT_SIGMA * scale * spread
+    return Target2D(name, points, s, _region(points, s, 0.15 * scale),
+                    f"{name}: {len(points)} points, each blurred by N(0, σ²I), σ = {s:.3g}", None)
+
+
+def make_target(cfg: TrainConfig) -> Target2D:
+    """The target named by cfg.dataset; ConfigError('--dataset', …) when there is none."""
+    name = cfg.dataset
+    if name in TARGETS_2D:
+        return TARGETS_2D[name](cfg.spread)
+    if name == "drawn":
+        raw = cfg.extra.get("points") if isinstance(cfg.extra, dict) else None
+        try:
+            points = np.asarray(raw, dtype=np.float64).reshape(-1, 2)
+        except (TypeError, ValueError):
+            raise ConfigError("--dataset", "the drawn target needs points as a list of [x, y] pairs") from None
+        if len(points) == 0 or not np.isfinite(points).all():
+            raise ConfigError("--dataset", "the drawn target needs at least one finite [x, y] point")
+        return point_target("drawn", points, cfg.spread)
+    if is_points_file(name):
+        try:
+            points = load_points(name)
+        except ValueError as exc:
+            raise ConfigError("--dataset", str(exc)) from None
+        return point_target(Path(name).name, points, cfg.spread)
+    raise ConfigError("--dataset", f"unknown 2-D dataset {name!r}; choose one of {', '.join(TARGETS_2D)}, "
+                                   "drawn, or a .csv/.npy file of x, y points")
+
+
+def cell_probabilities(centres: np.ndarray, sigma: float, edges_x: np.ndarray, edges_y: np.ndarray,
+                       chunk: int = 4096) -> np.ndarray:
+    """P(cell) under (1/K) Σ N(c_k, σ²I), exact: each isotropic component factorises, so the
+    mass of cell (i, j) is [Φ(y-edges)]_i · [Φ(x-edges)]_j, summed over components as a matrix
+    product. Rows are y, columns x. Mass outside the grid is 1 − the sum."""
+    out = np.zeros((len(edges_y) - 1, len(edges_x) - 1))
+    ex = torch.as_tensor(edges_x, dtype=torch.float64)
+    ey = torch.as_tensor(edges_y, dtype=torch.float64)
+    scale = 1.0 / (sigma * math.sqrt(2.0))
+    for start in range(0, len(centres), chunk):
+        c = torch.as_tensor(centres[start:start + chunk], dtype=torch.float64)
+        fx = torch.diff(0.5 * torch.erf((ex[None, :] - c[:, :1]) * scale), dim=1)  # (k, W)
+        fy = torch.diff(0.5 * torch.erf((ey[None, :] - c[:, 1:]) * scale), dim=1)  # (k, H)
+        out += (fy.T @ fx).numpy()
+    return out / len(centres)
+
+
+def mode_coverage(samples: np.ndarray, centres: np.ndarray, sigma: float) -> tuple[int, float]:
+    """VEEGAN/PacGAN mode coverage: a sample is high quality when it lies within 3σ of its nearest
+    centre; a mode is covered when it is the nearest centre of at least one high-quality sample.
+    Returns (modes covered, fraction of high-quality samples); NaN samples are never high quality."""
+    samples = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    if len(samples) == 0:
+        return 0, math.nan
+    d2 = ((samples[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    nearest = np.argmin(np.nan_to_num(d2, nan=np.inf), axis=1)
+    dist = np.sqrt(d2[np.arange(len(samples)), nearest])
+    hq = dist <= HQ_SIGMAS * sigma
+    return int(np.unique(nearest[hq]).size), float(hq.mean())
+
+
+def blur_matrix(n: int, sigma_cells: float) -> torch.Tensor | None:
+    """The (n, n) matrix B with B @ p = p blurred by a Gaussian of `sigma_cells` along one axis,
+    or None when the blur is narrower than a quarter cell (binning already dominates). Columns
+    sum to one, so mass near the border stays in the grid. Applied as B P Bᵀ with torch: two
+    128² products cost ~0.3 ms, a convolution per row and column (or NumPy's threaded BLAS
+    competing with torch's threads) costs 10–100× more."""
+    if sigma_cells <= 0.25:
+        return None
+    i = torch.arange(n, dtype=torch.float64)
+    b = torch.exp(-0.5 * ((i[:, None] - i[None, :]) / sigma_cells) ** 2)
+    b[b < 1e-12] = 0.0
+    return b / b.sum(dim=0, keepdim=True)
+
+
+def blur(p: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    return p if b is None else b @ p @ b.T
+
+
+class Affine(nn.Module):
+    """x ↦ x·scale + shift with fixed buffers: G and D see the region as [-1.5, 1.5]² whatever
+    the data's units, so a target at x ≈ 1000 trains like one at x ≈ 1."""
+
+    def __init__(self, scale: float, shift: tuple[float, float]):
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(float(scale)))
+        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
+
+    def forward(self, x):
+        return x * self.scale + self.shift
+
+
+class Toy2DTask(Task):
+    mode = "2d"
+    datasets = tuple(TARGETS_2D)
+    metric_names = ("v", "jsd", "jsd_d", "modes", "hq", "d_real", "d_fake")
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        super().__init__(cfg, device)
+        self.target = make_target(cfg)
+        x0, x1, y0, y1 = self.region = self.target.region
+        self.extent = np.array(self.region, dtype=np.float64)
+        self.edges_x = np.linspace(x0, x1, GRID + 1)
+        self.edges_y = np.linspace(y0, y1, GRID + 1)
+        self.cell_w = (x1 - x0) / GRID
+        # p_data: exact cell probabilities, blurred like p_G will be, and the mass outside the grid.
+        self.blur_cells = BLUR_SIGMAS * self.target.sigma / self.cell_w
+        self._blur = blur_matrix(GRID, self.blur_cells)
+        p_cells = cell_probabilities(self.target.centres, self.target.sigma, self.edges_x, self.edges_y)
+        self.p_data_out = max(0.0, 1.0 - float(p_cells.sum()))
+        self.p_data = blur(torch.from_numpy(p_cells), self._blur).numpy()  # (GRID, GRID), rows y, columns x
+        self._p_data_flat = np.append(self.p_data.ravel(), self.p_data_out)
+        cx = 0.5 * (self.edges_x[1:] + self.edges_x[:-1])
+        cy = 0.5 * (self.edges_y[1:] + self.edges_y[:-1])
+        gx, gy = np.meshgrid(cx, cy)  # row-major: grid[i, j] = (x_j, y_i)
+        self._grid_t = torch.as_tensor(np.column_stack((gx.ravel(), gy.ravel())), dtype=torch.float32, device=device)
+        self._centres_t = torch.as_tensor(self.target.centres, dtype=torch.float32, device=device)
+        self._origin_t = torch.tensor([x0, y0], dtype=torch.float32, device=device)
+        self._real_shown: torch.Tensor | None = None
+        self._real_mean: torch.Tensor | None = None
+        self._z_manifold = self._manifold_noise()
+
+    def describe(self) -> str:
+        return self.target.description
+
+    # --- models ---------------------------------------------------------------------------------
+    def _to_data(self) -> Affine:
+        x0, x1, y0, y1 = self.region
+        return Affine((x1 - x0) / (2 * INTERNAL_HALF), (0.5 * (x0 + x1), 0.5 * (y0 + y1)))
+
+    def _from_data(self) -> Affine:
+        to = self._to_data()
+        s = float(to.scale)
+        return Affine(1.0 / s, tuple(float(-v / s) for v in to.shift))
+
+    def build_generator(self):
+        return nn.Sequential(Generator(self.cfg.noise_dim, 2, self.cfg.hidden, self.cfg.layers), self._to_data())
+
+    def build_discriminator(self):
+        return nn.Sequential(self._from_data(), Discriminator(2, self.cfg.hidden, self.cfg.layers))
+
+    # --- sampling -------------------------------------------------------------------------------
+    def sample_real(self, m, gen):
+        eps = torch.randn(m, 2, generator=gen, device=self.device).mul_(self.target.sigma)
+        if len(self._centres_t) == 1:
+            return eps.add_(self._centres_t)
+        idx = torch.randint(len(self._centres_t), (m,), generator=gen, device=self.device)
+        return eps.add_(self._centres_t[idx])
+
+    # --- measuring ------------------------------------------------------------------------------
+    def cell_counts(self, samples: torch.Tensor) -> torch.Tensor:
+        """Histogram of samples on the grid (float64), flattened row-major (y, x), with the count of
+        samples outside the region (or NaN) appended as one more cell."""
+        ij = torch.floor((samples - self._origin_t) / self.cell_w)
+        inside = ((ij >= 0) & (ij < GRID)).all(dim=1)  # False for NaN too
+        flat = torch.where(inside, ij[:, 1] * GRID + ij[:, 0], torch.full_like(ij[:, 0], GRID * GRID))
+        return torch.bincount(flat.long(), minlength=GRID * GRID + 1).cpu().double()
+
+    def density_of_samples(self, samples: torch.Tensor) -> np.ndarray:
+        """p_G as cell probabilities: the histogram blurred like p_data, flattened, plus the outside cell."""
+        counts = self.cell_counts(samples)
+        grid = blur(counts[:-1].reshape(GRID, GRID), self._blur)
+        return (torch.cat((grid.reshape(-1), counts[-1:])) / len(samples)).numpy()
+
+    def jsd_of_samples(self, samples: torch.Tensor) -> float:
+        return divergence.jsd(self._p_data_flat, self.density_of_samples(samples), 1.0)
+
+    @torch.no_grad()
+    def evaluate(self, G, D, gen, views=True):
+        fake = G(self.sample_noise(EVAL_SAMPLES, gen))
+        if not bool(torch.isfinite(fake).all()):
+            return Evaluation({"v": math.nan})
+        p_g = self.density_of_samples(fake)
+        logits = D(self._grid_t)
+        # D outside the region: its mean on the border cells, the best guess without samples there.
+        border = logits.reshape(GRID, GRID)
+        out_logit = torch.cat((border[0], border[-1], border[1:-1, 0], border[1:-1, -1])).mean().reshape(1)
+        all_logits = torch.cat((logits, out_logit)).double().cpu().numpy()
+        log_d = -np.logaddexp(0.0, -all_logits)
+        log_1md = -np.logaddexp(0.0, all_logits)
+        v = divergence.value_on_grid(self._p_data_flat, p_g, log_d, log_1md, 1.0)
+        jsd = divergence.jsd(self._p_data_flat, p_g, 1.0)
+
+        coverage = fake[:COVERAGE_SAMPLES]
+        if self.target.modes is not None:
+            covered, hq = mode_coverage(coverage.double().cpu().numpy(), self.target.modes, self.target.sigma)
+        else:
+            covered, hq = math.nan, math.nan
+        if self._real_mean is None:
+            self._real_mean = self.sample_real(D_MEAN_SAMPLES, gen)
+            self._real_shown = self._real_mean[:SHOWN].double().cpu().numpy()
+        metrics = {
+            "v": v,
+            "jsd": jsd,
+            "jsd_d": divergence.jsd_lower_bound(v),
+            "modes": float(covered),
+            "hq": hq,
+            "d_real": float(torch.sigmoid(D(self._real_mean)).mean()),
+            "d_fake": float(torch.sigmoid(D(coverage)).mean()),
+        }
+        if not views:
+            return Evaluation(metrics)
+        shown = fake[:SHOWN]
+        out = {
+            "d_grid": np.ascontiguousarray(torch.sigmoid(logits).reshape(GRID, GRID).cpu().numpy(), dtype=np.float32),
+            "extent": self.extent.copy(),
+            "real": self._real_shown,
+            "fake": shown.double().cpu().numpy(),
+            "manifold": self._manifold(G),
+            "arrows": self.generator_gradient(D, shown),
+        }
+        if self.target.modes is not None:
+            out["centres"] = self.target.modes.copy()
+        return Evaluation(metrics, out)
+
+    def generator_gradient(self, D: nn.Module, x: torch.Tensor) -> np.ndarray:
+        """−∇ₓ of the generator loss (cfg.loss) at each point: the direction D pushes each fake."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            per_sample = losses.g_loss(D(x), self.cfg.loss) * len(x)
+            (grad,) = torch.autograd.grad(per_sample, x)
+        return (-grad).double().cpu().numpy()
+
+    def _manifold_noise(self) -> torch.Tensor:
+        """A regular grid in noise space: lines of constant z1 and of constant z2 at equal-mass
+        quantiles of P_z (so each warped cell holds the same probability), or, for 1-D noise, the
+        central 99% of the line. The other noise coordinates are 0."""
+        dim = self.cfg.noise_dim
+
+        def quantile(q: np.ndarray) -> np.ndarray:
+            q = torch.as_tensor(q, dtype=torch.float64)
+            z = 2 * q - 1 if self.cfg.noise == "uniform" else math.sqrt(2) * torch.erfinv(2 * q - 1)
+            return z.numpy()
+
+        if dim == 1:
+            lo, hi = quantile(np.array([0.005, 0.995]))
+            z = np.linspace(lo, hi, CURVE_POINTS)[:, None]
+            return torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        levels = quantile(np.linspace(0.01, 0.99, MANIFOLD_LINES))
+        along = np.linspace(levels[0], levels[-1], MANIFOLD_POINTS)
+        z = np.zeros((2, MANIFOLD_LINES, MANIFOLD_POINTS, dim))
+        z[0, :, :, 0], z[0, :, :, 1] = levels[:, None], along[None, :]   # constant z1
+        z[1, :, :, 0], z[1, :, :, 1] = along[None, :], levels[:, None]   # constant z2
+        return torch.as_tensor(z.reshape(-1, dim), dtype=torch.float32, device=self.device)
+
+    def _manifold(self, G: nn.Module) -> np.ndarray:
+        """G applied to the noise grid: (L, P, 2) polylines."""
+        x = G(self._z_manifold).double().cpu().numpy()
+        if self.cfg.noise_dim == 1:
+            return x.reshape(1, CURVE_POINTS, 2)
+        return x.reshape(2 * MANIFOLD_LINES, MANIFOLD_POINTS, 2)

@@ -1,0 +1,451 @@
+"""The 2-D view: D(x) over the plane, real and generated samples, G's warped noise grid, and JSD and mode coverage."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
+                               QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from ganviz.core.config import MODE_DEFAULTS, NOISES
+from ganviz.core.points import load_points
+from ganviz.core.snapshot import Snapshot
+from ganviz.ui.base import ModeView
+from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
+
+COLORS = {
+    "real": "#111111",
+    "fake": "#2ca02c",
+    "manifold": (20, 110, 20, 120),
+    "arrows": (90, 40, 120, 200),
+    "centres": "#ff7f0e",
+    "half": "#333333",
+    "stroke": "#e377c2",
+    "jsd": "#d62728",
+    "jsd_d": "#1f77b4",
+    "modes": "#ff7f0e",
+    "hq": "#8c564b",
+    "d_loss": "#9467bd",
+    "g_loss": "#2ca02c",
+}
+# D = 0 (surely fake) red, D = 1/2 white, D = 1 (surely real) blue: the colour says where D
+# tells the generator to go, and white is where it can no longer tell.
+D_COLORMAP = pg.ColorMap([0.0, 0.5, 1.0], [(178, 24, 43), (247, 247, 247), (33, 102, 172)])
+ARROW_FRACTION = 0.1      # the longest arrows are this fraction of the region's width
+STROKE_SPACING = 0.01     # drawn strokes are resampled every 1% of the region's width
+MAX_DRAWN_POINTS = 20000
+
+# Short labels: the check boxes of all series share one row beside the square plane.
+HISTORY_SERIES_2D = [
+    Series("jsd", "JSD", COLORS["jsd"], "div"),
+    Series("jsd_d", "(V+log 4)/2", COLORS["jsd_d"], "div", dashed=True),
+    Series("modes", "modes", COLORS["modes"], "modes"),
+    Series("hq", "HQ", COLORS["hq"], "other"),
+    Series("d_loss", "D loss", COLORS["d_loss"], "other", smooth=True),
+    Series("g_loss", "G loss", COLORS["g_loss"], "other", smooth=True),
+]
+HISTORY_GROUPS_2D = {"div": "JSD (nats)", "modes": "modes covered", "other": "HQ fraction · loss"}
+
+
+def half_contour(d: np.ndarray, extent: np.ndarray, level: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The segments of {D = level} on a row-major grid (rows y, columns x) by marching squares,
+    vectorised, as x, y arrays of pairs (for connect="pairs"). The grid values sit at cell centres."""
+    h, w = d.shape
+    x0, x1, y0, y1 = extent
+    dx, dy = (x1 - x0) / w, (y1 - y0) / h
+    v = d.astype(np.float64) - level
+    # Corners of each cell: bottom-left, bottom-right, top-right, top-left.
+    a, b, c, e = v[:-1, :-1], v[:-1, 1:], v[1:, 1:], v[1:, :-1]
+    iy, ix = np.mgrid[0:h - 1, 0:w - 1]
+    cx, cy = x0 + (ix + 0.5) * dx, y0 + (iy + 0.5) * dy
+
+    def cross(p, q):  # fraction along an edge where the sign changes (NaN if none)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = p / (p - q)
+        return np.where((p > 0) != (q > 0), t, np.nan)
+
+    tb, tr, tt, tl = cross(a, b), cross(b, c), cross(e, c), cross(a, e)
+    points = [  # crossing point on each edge: bottom, right, top, left
+        (cx + tb * dx, cy), (cx + dx, cy + tr * dy), (cx + tt * dx, cy + dy), (cx, cy + tl * dy)]
+    has = [np.isfinite(t) for t in (tb, tr, tt, tl)]
+    count = sum(h_.astype(int) for h_ in has)
+    xs, ys = [], []
+    # Two crossings: join them. Four (a saddle): pair by the sign of the cell's mean.
+    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    for i, j in pairs:
+        m = (count == 2) & has[i] & has[j]
+        xs.append(np.column_stack((points[i][0][m], points[j][0][m])))
+        ys.append(np.column_stack((points[i][1][m], points[j][1][m])))
+    saddle = count == 4
+    if saddle.any():
+        # The centre on a's side joins a and c, cutting off corners b and e; otherwise a and c are cut off.
+        a_isolated = ((a + b + c + e) > 0)[saddle] != (a[saddle] > 0)
+        for sel, cuts in ((a_isolated, ((0, 3), (1, 2))), (~a_isolated, ((0, 1), (2, 3)))):
+            for p, q in cuts:
+                xs.append(np.column_stack((points[p][0][saddle][sel], points[q][0][saddle][sel])))
+                ys.append(np.column_stack((points[p][1][saddle][sel], points[q][1][saddle][sel])))
+    return np.concatenate(xs).ravel(), np.concatenate(ys).ravel()
+
+
+def arrow_segments(start: np.ndarray, vec: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Arrows (shaft and two barbs, as pairs) from `start` along `vec`, scaled so that the 95th
+    percentile of the lengths is ARROW_FRACTION of `width` (longer ones are clipped to it): the
+    field's shape stays readable whether the gradients are 1e-4 or 1e2."""
+    norm = np.hypot(vec[:, 0], vec[:, 1])
+    finite = np.isfinite(norm)
+    ref = np.percentile(norm[finite], 95) if finite.any() else 0.0
+    if not ref > 0:
+        return np.empty(0), np.empty(0)
+    longest = ARROW_FRACTION * width
+    length = np.minimum(norm * (longest / ref), longest)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = np.where(norm[:, None] > 0, vec / norm[:, None], 0.0)
+    keep = finite & (length > 1e-3 * longest)
+    unit, length, start = unit[keep], length[keep, None], start[keep]
+    tip = start + unit * length
+    barb = 0.3 * length
+    cos, sin = math.cos(math.radians(25)), math.sin(math.radians(25))
+    back = -unit
+    left = np.column_stack((back[:, 0] * cos - back[:, 1] * sin, back[:, 0] * sin + back[:, 1] * cos))
+    right = np.column_stack((back[:, 0] * cos + back[:, 1] * sin, -back[:, 0] * sin + back[:, 1] * cos))
+    seg = np.stack((start, tip, tip, tip + left * barb, tip, tip + right * barb), axis=1).reshape(-1, 2)
+    return seg[:, 0], seg[:, 1]
+
+
+def resample_stroke(stroke: np.ndarray, spacing: float) -> np.ndarray:
+    """Points every `spacing` along a polyline (its first point included), so the drawn density
+    follows the ink, not how fast the mouse moved. A single point stays a single point."""
+    if len(stroke) < 2:
+        return stroke.copy()
+    seg = np.hypot(*np.diff(stroke, axis=0).T)
+    s = np.concatenate(([0.0], np.cumsum(seg)))
+    if s[-1] <= 0:
+        return stroke[:1].copy()
+    at = np.arange(0.0, s[-1] + 1e-12, spacing)
+    return np.column_stack((np.interp(at, s, stroke[:, 0]), np.interp(at, s, stroke[:, 1])))
+
+
+class DrawViewBox(pg.ViewBox):
+    """A ViewBox that, while `drawing` is on, turns left-button drags and clicks into strokes
+    (in data coordinates) instead of panning."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.drawing = False
+        self.strokes: list[list[tuple[float, float]]] = []
+        self.on_stroke = None  # called after each change of the strokes
+
+    def mouseDragEvent(self, ev, axis=None):
+        if not self.drawing or ev.button() != Qt.MouseButton.LeftButton:
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        if ev.isStart():
+            p = self.mapSceneToView(ev.buttonDownScenePos())
+            self.strokes.append([(p.x(), p.y())])
+        if not self.strokes:
+            return
+        p = self.mapSceneToView(ev.scenePos())
+        self.strokes[-1].append((p.x(), p.y()))
+        if self.on_stroke is not None:
+            self.on_stroke()
+
+    def mouseClickEvent(self, ev):
+        if not self.drawing or ev.button() != Qt.MouseButton.LeftButton:
+            return super().mouseClickEvent(ev)
+        ev.accept()
+        p = self.mapSceneToView(ev.scenePos())
+        self.strokes.append([(p.x(), p.y())])
+        if self.on_stroke is not None:
+            self.on_stroke()
+
+
+class View2D(ModeView):
+    mode = "2d"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("view2d")
+        self._extent: tuple[float, ...] | None = None
+        self._views: dict[str, np.ndarray] = {}
+
+        self.viewbox = DrawViewBox()
+        self.viewbox.on_stroke = self._strokes_changed
+        self.plot_widget = pg.PlotWidget(viewBox=self.viewbox)
+        plot = self.plot = self.plot_widget.getPlotItem()
+        plot.setAspectLocked(True)
+        plot.setLabel("bottom", "x₁")
+        plot.setLabel("left", "x₂")
+        cache_axes(plot)
+
+        # Layers, bottom to top. Created once; show_snapshot only calls setImage / setData.
+        self.heatmap = pg.ImageItem(axisOrder="row-major")
+        self.heatmap.setColorMap(D_COLORMAP)
+        self.heatmap.setZValue(-10)
+        plot.addItem(self.heatmap)
+        # Horizontal, under the plot: a vertical bar would take width from the square plane.
+        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=D_COLORMAP, label="D(x)", interactive=False,
+                                        width=12, orientation="horizontal")
+        self.colorbar.setImageItem(self.heatmap, insert_in=plot)
+        self.half_curve = pg.PlotDataItem([], [], pen=pg.mkPen(COLORS["half"], width=1.2, style=Qt.PenStyle.DashLine),
+                                          connect="pairs")
+        self.manifold = pg.PlotDataItem([], [], pen=pg.mkPen(COLORS["manifold"], width=1))
+        self.real = pg.ScatterPlotItem(pxMode=True, size=3, pen=None, brush=pg.mkBrush(COLORS["real"]), name="real")
+        self.fake = pg.ScatterPlotItem(pxMode=True, size=4, pen=None, brush=pg.mkBrush(COLORS["fake"]),
+                                       name="generated")
+        self.arrows = pg.PlotDataItem([], [], pen=pg.mkPen(COLORS["arrows"], width=1), connect="pairs")
+        # Hollow rings: they mark the mixture's centres without hiding the real samples on them.
+        self.centres = pg.ScatterPlotItem(pxMode=True, size=10, symbol="o", pen=pg.mkPen(COLORS["centres"], width=1.5),
+                                          brush=None)
+        self.stroke_curve = pg.PlotDataItem([], [], pen=pg.mkPen(COLORS["stroke"], width=2), connect="finite",
+                                            symbol="o", symbolSize=3, symbolPen=None,
+                                            symbolBrush=pg.mkBrush(COLORS["stroke"]))
+        for item in (self.half_curve, self.manifold, self.real, self.fake, self.arrows, self.centres,
+                     self.stroke_curve):
+            plot.addItem(item)
+        self.readout = pg.TextItem("", color="#222222", anchor=(0, 0), fill=pg.mkBrush(255, 255, 255, 190))
+        self.readout.setParentItem(self.viewbox)  # fixed in the corner while the user pans
+        self.readout.setPos(4, 4)
+
+        self.history = HistoryPlot(HISTORY_SERIES_2D, HISTORY_GROUPS_2D)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.plot_widget)
+        splitter.addWidget(self.history)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self._controls = self._build_controls()
+        self._layers = {
+            "showHeatmap": (self.heatmap, self.colorbar, self.half_curve),
+            "showReal": (self.real,),
+            "showFake": (self.fake,),
+            "showManifold": (self.manifold,),
+            "showArrows": (self.arrows,),
+        }
+        for name, box in self.layer_boxes.items():
+            box.toggled.connect(lambda on, name=name: self._layer_toggled(name, on))
+            for item in self._layers[name]:
+                item.setVisible(box.isChecked())
+
+    def _layer_toggled(self, name: str, on: bool) -> None:
+        for item in self._layers[name]:
+            item.setVisible(on)
+        if on:
+            self._draw_derived()
+
+    # --- controls -------------------------------------------------------------------------------
+    def _build_controls(self) -> QWidget:
+        box = QWidget()
+        form = QFormLayout(box)
+        form.setContentsMargins(0, 0, 0, 0)
+        defaults = MODE_DEFAULTS["2d"]
+
+        self.noise_dim_spin = QSpinBox(objectName="noiseDimSpin")
+        self.noise_dim_spin.setRange(1, 64)
+        self.noise_dim_spin.setValue(int(defaults.get("noise_dim", 2)))
+        self.noise_dim_spin.setKeyboardTracking(False)  # one restart per edit, not per keystroke
+        self.noise_dim_spin.setToolTip("dimension of z; 1 makes P_G a curve, 2 a warped sheet (restarts the run)")
+        self.noise_dim_spin.valueChanged.connect(lambda n: self.restart_requested.emit({"noise_dim": n}))
+        form.addRow("Noise dim", self.noise_dim_spin)
+
+        self.noise_combo = QComboBox(objectName="noiseCombo")
+        for name in NOISES:
+            self.noise_combo.addItem(name, name)
+        self.noise_combo.setCurrentIndex(self.noise_combo.findData(defaults.get("noise", "gaussian")))
+        self.noise_combo.setToolTip("P_z: standard normal or uniform on [-1, 1] (restarts the run)")
+        self.noise_combo.currentIndexChanged.connect(
+            lambda _: self.restart_requested.emit({"noise": self.noise_combo.currentData()}))
+        form.addRow("Noise", self.noise_combo)
+
+        self.spread_spin = QDoubleSpinBox(objectName="spreadSpin")
+        self.spread_spin.setRange(0.1, 50.0)
+        self.spread_spin.setDecimals(2)
+        self.spread_spin.setSingleStep(0.25)
+        self.spread_spin.setValue(float(defaults.get("spread", 1.0)))
+        self.spread_spin.setKeyboardTracking(False)
+        self.spread_spin.setToolTip("multiplies σ of the target's Gaussians (restarts the run)")
+        self.spread_spin.valueChanged.connect(lambda s: self.restart_requested.emit({"spread": s}))
+        form.addRow("Spread ×σ", self.spread_spin)
+
+        layers = QGridLayout()
+        self.layer_boxes: dict[str, QCheckBox] = {}
+        labels = [("showHeatmap", "D(x) heatmap"), ("showReal", "real samples"), ("showFake", "generated"),
+                  ("showManifold", "G(noise grid)"), ("showArrows", "−∇ G loss")]
+        for i, (name, text) in enumerate(labels):
+            cb = QCheckBox(text, objectName=name)
+            cb.setChecked(name != "showArrows")
+            layers.addWidget(cb, i // 2, i % 2)
+            self.layer_boxes[name] = cb
+        self.layer_boxes["showArrows"].setToolTip(
+            "−∇ₓ of the generator loss at each generated point: where the current D pushes it")
+        self.layer_boxes["showManifold"].setToolTip(
+            "G applied to a regular grid of noise values (equal-mass quantiles of P_z): each warped cell holds "
+            "the same probability")
+        form.addRow(layers)
+
+        self.draw_button = QPushButton("Draw", objectName="drawButton", checkable=True)
+        self.draw_button.setToolTip("drag on the plot to draw a target (panning is off while drawing)")
+        self.draw_button.toggled.connect(self._draw_toggled)
+        self.apply_draw_button = QPushButton("Apply drawing", objectName="applyDrawButton")
+        self.apply_draw_button.clicked.connect(self.apply_drawing)
+        self.clear_draw_button = QPushButton("Clear drawing", objectName="clearDrawButton")
+        self.clear_draw_button.clicked.connect(self.clear_drawing)
+        row = QHBoxLayout()
+        for b in (self.draw_button, self.apply_draw_button, self.clear_draw_button):
+            row.addWidget(b)
+        form.addRow(row)
+
+        self.load_points_button = QPushButton("Load points…", objectName="loadPointsButton")
+        self.load_points_button.setToolTip("a .csv (two columns x, y; optional header) or .npy (N×2) file")
+        self.load_points_button.clicked.connect(self._choose_points_file)
+        form.addRow(self.load_points_button)
+        hint = QLabel("Targets: the Dataset list, a drawing, or a file of points.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: #666666;")
+        form.addRow(hint)
+        return box
+
+    def extra_controls(self) -> QWidget:
+        return self._controls
+
+    def config_changes(self) -> dict[str, Any]:
+        return {"noise_dim": self.noise_dim_spin.value(), "noise": self.noise_combo.currentData(),
+                "spread": self.spread_spin.value()}
+
+    def sync_to_config(self, cfg) -> None:
+        """Show cfg's noise_dim, noise and spread in the controls without asking for a restart."""
+        for w in (self.noise_dim_spin, self.noise_combo, self.spread_spin):
+            w.blockSignals(True)
+        self.noise_dim_spin.setValue(min(cfg.noise_dim, self.noise_dim_spin.maximum()))
+        self.noise_combo.setCurrentIndex(self.noise_combo.findData(cfg.noise))
+        self.spread_spin.setValue(cfg.spread)
+        for w in (self.noise_dim_spin, self.noise_combo, self.spread_spin):
+            w.blockSignals(False)
+
+    # --- targets from the user ------------------------------------------------------------------
+    def _draw_toggled(self, on: bool) -> None:
+        self.viewbox.drawing = on
+        self.viewbox.setMouseEnabled(x=not on, y=not on)
+        self.stroke_curve.setVisible(on or bool(self.viewbox.strokes))
+        if on:
+            self.message.emit("Draw: drag on the plot to draw the target, then press “Apply drawing”.")
+
+    def drawn_points(self) -> np.ndarray:
+        """The strokes resampled every STROKE_SPACING of the view's width, as (N, 2)."""
+        if not self.viewbox.strokes:
+            return np.empty((0, 2))
+        (x0, x1), _ = self.viewbox.viewRange()
+        spacing = STROKE_SPACING * (x1 - x0)
+        parts = [resample_stroke(np.asarray(s, dtype=np.float64), spacing) for s in self.viewbox.strokes]
+        points = np.concatenate(parts)
+        return points[np.isfinite(points).all(axis=1)][:MAX_DRAWN_POINTS]
+
+    def _strokes_changed(self) -> None:
+        xs, ys = [], []
+        for stroke in self.viewbox.strokes:
+            s = np.asarray(stroke, dtype=np.float64)
+            xs += [s[:, 0], [np.nan]]
+            ys += [s[:, 1], [np.nan]]
+        if xs:
+            self.stroke_curve.setData(np.concatenate(xs), np.concatenate(ys))
+        else:
+            self.stroke_curve.setData([], [])
+        self.stroke_curve.setVisible(True)
+
+    def apply_drawing(self) -> None:
+        points = self.drawn_points()
+        if len(points) == 0:
+            self.message.emit("Nothing drawn yet: press “Draw”, then drag on the plot.")
+            return
+        self.restart_requested.emit({"dataset": "drawn", "extra": {"points": points.round(6).tolist()}})
+
+    def clear_drawing(self) -> None:
+        self.viewbox.strokes.clear()
+        self.stroke_curve.setData([], [])
+
+    def _choose_points_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load 2-D points", "", "Point sets (*.csv *.npy);;All files (*)")
+        if path:
+            self.load_points_file(path)
+
+    def load_points_file(self, path: str) -> bool:
+        """Validate `path` and ask for a run on it; on a bad file say why and keep the current target."""
+        try:
+            points = load_points(path)
+        except ValueError as exc:
+            self.message.emit(f"Could not load points: {exc}")
+            return False
+        self.message.emit(f"Loaded {len(points)} points from {path}")
+        self.restart_requested.emit({"dataset": path})
+        return True
+
+    # --- drawing snapshots ----------------------------------------------------------------------
+    def show_snapshot(self, snap: Snapshot) -> None:
+        v = snap.views
+        if "d_grid" in v:
+            extent = tuple(float(e) for e in v["extent"])
+            x0, x1, y0, y1 = extent
+            d = v["d_grid"]
+            self.heatmap.setImage(d, levels=(0.0, 1.0), autoLevels=False)
+            if extent != self._extent:  # a new target: frame its region once, then leave zoom to the user
+                self._extent = extent
+                self.heatmap.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))  # after setImage: scales by its size
+                self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
+            self._views = v
+            self._draw_derived()
+            self.real.setData(pos=v["real"])
+            self.fake.setData(pos=v["fake"])
+            self._set_manifold(v["manifold"])
+            centres = v.get("centres")
+            self.centres.setData(pos=centres if centres is not None else np.empty((0, 2)))
+        self.readout.setText(readout_text(snap.target, snap.metrics))
+        self.history.update_history(snap.history)
+
+    def _draw_derived(self) -> None:
+        """The layers computed from the views here (the D = 1/2 contour, the arrows), only while
+        shown; a layer switched on draws the latest views at once (they may be old when paused)."""
+        v = self._views
+        if not v:
+            return
+        if self.layer_boxes["showHeatmap"].isChecked():
+            self.half_curve.setData(*half_contour(v["d_grid"], v["extent"]))
+        if self.layer_boxes["showArrows"].isChecked():
+            x0, x1 = v["extent"][:2]
+            self.arrows.setData(*arrow_segments(v["fake"], v["arrows"], x1 - x0))
+
+    def _set_manifold(self, lines: np.ndarray) -> None:
+        n_lines, n_points, _ = lines.shape
+        connect = np.ones(n_lines * n_points, dtype=bool)
+        connect[n_points - 1::n_points] = False  # break between polylines
+        flat = lines.reshape(-1, 2)
+        self.manifold.setData(flat[:, 0], flat[:, 1], connect=connect)
+
+    def clear(self) -> None:
+        self.heatmap.clear()
+        self._extent = None
+        self._views = {}
+        for item in (self.half_curve, self.manifold, self.arrows):
+            item.setData([], [])
+        for item in (self.real, self.fake, self.centres):
+            item.setData(pos=np.empty((0, 2)))
+        self.readout.setText("")
+        self.history.clear()
+
+
+def readout_text(target: str, m: dict[str, float]) -> str:
+    """The target's short name and the latest JSD, bound and mode coverage, for the plot's corner."""
+    parts = [target.split(":")[0]] if target else []
+    jsd = m.get("jsd", math.nan)
+    if math.isfinite(jsd):
+        parts.append(f"JSD {jsd:.3f} nats   (V+log 4)/2 {m.get('jsd_d', math.nan):.3f}")
+    modes, hq = m.get("modes", math.nan), m.get("hq", math.nan)
+    if math.isfinite(modes):
+        parts.append(f"modes {modes:.0f}   high quality {100 * hq:.0f}%")
+    return "\n".join(parts)

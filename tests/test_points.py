@@ -1,0 +1,121 @@
+"""Loading a user's 2-D point set: what is accepted, and a clear error for each way a file can be wrong."""
+
+import numpy as np
+import pytest
+
+from ganviz.core.points import MIN_POINTS, is_points_file, load_points
+
+RNG = np.random.default_rng(0)
+POINTS = RNG.normal(size=(40, 2))
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def csv_text(points, sep=",", header=None):
+    lines = [header] if header else []
+    lines += [f"{float(x)!r}{sep}{float(y)!r}" for x, y in points]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("sep", [",", " ", "\t", ", "])
+def test_csv_with_any_separator(tmp_path, sep):
+    out = load_points(write(tmp_path, "p.csv", csv_text(POINTS, sep)))
+    assert out.dtype == np.float64 and out.shape == (40, 2)
+    np.testing.assert_array_equal(out, POINTS)
+
+
+def test_csv_header_comments_and_blank_lines_are_skipped(tmp_path):
+    text = "# drawn by hand\n" + csv_text(POINTS, header="x,y") + "\n\n"
+    np.testing.assert_array_equal(load_points(write(tmp_path, "p.csv", text)), POINTS)
+
+
+def test_npy(tmp_path):
+    path = tmp_path / "p.npy"
+    np.save(path, POINTS.astype(np.float32))
+    out = load_points(path)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, POINTS, rtol=1e-6)
+
+
+def test_suffix_decides_what_is_a_file():
+    assert is_points_file("a/b/C.CSV") and is_points_file("x.npy")
+    assert not is_points_file("ring8") and not is_points_file("x.txt")
+
+
+def error(path):
+    with pytest.raises(ValueError) as err:
+        load_points(path)
+    return str(err.value)
+
+
+def test_missing_file(tmp_path):
+    msg = error(tmp_path / "nope.csv")
+    assert "nope.csv" in msg and "no such file" in msg
+
+
+def test_unsupported_extension(tmp_path):
+    msg = error(write(tmp_path, "p.txt", csv_text(POINTS)))
+    assert "p.txt" in msg and "unsupported" in msg
+
+
+def test_wrong_number_of_columns(tmp_path):
+    msg = error(write(tmp_path, "p.csv", "1,2\n3,4,5\n"))
+    assert "p.csv" in msg and "line 2" in msg and "2 columns" in msg and "found 3" in msg
+
+
+def test_non_numeric_cell(tmp_path):
+    text = csv_text(POINTS[:5]) + "1.0,abc\n" + csv_text(POINTS[5:])
+    msg = error(write(tmp_path, "p.csv", text))
+    assert "line 6" in msg and "non-numeric" in msg
+
+
+def test_a_second_header_like_row_is_an_error(tmp_path):
+    msg = error(write(tmp_path, "p.csv", "x,y\nu,v\n" + csv_text(POINTS)))
+    assert "line 2" in msg and "non-numeric" in msg
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_nan_and_inf(tmp_path, bad):
+    text = csv_text(POINTS[:3]) + f"{bad},1\n" + csv_text(POINTS[3:])
+    msg = error(write(tmp_path, "p.csv", text))
+    assert "point 4" in msg and "NaN or infinite" in msg
+
+
+def test_too_few_points(tmp_path):
+    msg = error(write(tmp_path, "p.csv", csv_text(POINTS[: MIN_POINTS - 1])))
+    assert f"only {MIN_POINTS - 1} point" in msg and f"at least {MIN_POINTS}" in msg
+
+
+def test_empty_csv(tmp_path):
+    assert "only 0 point" in error(write(tmp_path, "p.csv", ""))
+
+
+def test_npy_of_wrong_shape(tmp_path):
+    path = tmp_path / "p.npy"
+    np.save(path, np.zeros((20, 3)))
+    assert "shape (N, 2)" in error(path) and "(20, 3)" in error(path)
+
+
+def test_npy_not_numeric(tmp_path):
+    path = tmp_path / "p.npy"
+    np.save(path, np.array([["a", "b"]] * 20))
+    assert "real numbers" in error(path)
+
+
+def test_unreadable_npy(tmp_path):
+    assert "not a readable NumPy array" in error(write(tmp_path, "p.npy", "1,2\n3,4\n"))
+
+
+def test_binary_csv(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"\xff\xfe\x00\x81" * 10)
+    assert "not a text file" in error(path)
+
+
+def test_a_directory_is_not_a_file(tmp_path):
+    (tmp_path / "d.csv").mkdir()
+    assert "no such file" in error(tmp_path / "d.csv")

@@ -1,0 +1,259 @@
+"""The 2-D targets, the accuracy of the grid JSD, mode coverage, and the arrays the 2-D view draws."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganviz.core import divergence
+from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.toy2d import (COVERAGE_SAMPLES, EVAL_SAMPLES, GRID, SHOWN, TARGETS_2D, Toy2DTask,
+                               cell_probabilities, mode_coverage)
+from ganviz.core.trainer import Trainer
+
+CPU = torch.device("cpu")
+NOISE_FLOOR = 0.02  # nats; measured ≤ 0.008 (spiral) with EVAL_SAMPLES exact samples
+
+
+def task(dataset="ring8", **kw):
+    return Toy2DTask(TrainConfig.for_mode("2d", dataset=dataset, **kw), CPU)
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# --- mode coverage (VEEGAN/PacGAN) --------------------------------------------------------------
+RING = np.array([[math.cos(a), math.sin(a)] for a in 2 * np.pi * np.arange(8) / 8])
+
+
+def test_every_mode_covered_when_samples_sit_on_every_centre():
+    jitter = np.random.default_rng(0).uniform(-0.01, 0.01, size=(80, 2))  # within √2·0.01 < 3σ
+    assert mode_coverage(np.repeat(RING, 10, axis=0) + jitter, RING, 0.01) == (8, 1.0)
+
+
+def test_all_samples_on_one_mode_cover_one():
+    samples = RING[3] + np.zeros((50, 2))
+    assert mode_coverage(samples, RING, 0.01) == (1, 1.0)
+
+
+def test_off_mode_samples_cover_nothing():
+    samples = np.zeros((100, 2))  # the ring's centre: 1 away from every mode, ≫ 3σ
+    assert mode_coverage(samples, RING, 0.01) == (0, 0.0)
+
+
+def test_high_quality_is_within_three_sigma_of_the_nearest_centre():
+    # 2.9σ and 3.1σ from mode 0, and one sample halfway between modes 0 and 1.
+    samples = np.array([[1 + 0.029, 0.0], [1 + 0.031, 0.0], 0.5 * (RING[0] + RING[1])])
+    covered, hq = mode_coverage(samples, RING, 0.01)
+    assert covered == 1 and hq == pytest.approx(1 / 3)
+
+
+def test_mixed_sets_and_nan():
+    samples = np.concatenate([RING[:4], np.full((3, 2), 5.0), np.full((1, 2), np.nan)])
+    assert mode_coverage(samples, RING, 0.05) == (4, 0.5)
+
+
+# --- targets ------------------------------------------------------------------------------------
+def test_literature_mixtures():
+    ring = task("ring8")
+    np.testing.assert_allclose(ring.target.centres, RING, atol=1e-12)
+    assert ring.target.sigma == 0.01
+    grid = task("grid25")
+    assert grid.target.sigma == 0.05
+    assert sorted(set(grid.target.centres[:, 0])) == [-4, -2, 0, 2, 4] and len(grid.target.centres) == 25
+    assert task("grid25", spread=3.0).target.sigma == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize("dataset", list(TARGETS_2D))
+def test_sampling_matches_the_exact_cell_probabilities(dataset):
+    t = task(dataset)
+    x0, x1, y0, y1 = t.region
+    assert x1 - x0 == pytest.approx(y1 - y0)  # square
+    coarse = 16  # coarse cells so the sampling error of 200k samples is small
+    ex, ey = np.linspace(x0, x1, coarse + 1), np.linspace(y0, y1, coarse + 1)
+    p = cell_probabilities(t.target.centres, t.target.sigma, ex, ey)
+    assert p.sum() == pytest.approx(1.0, abs=1e-4)  # the region holds the target
+    s = t.sample_real(200_000, gen()).numpy()
+    hist, _, _ = np.histogram2d(s[:, 1], s[:, 0], bins=(ey, ex))
+    assert 0.5 * np.abs(hist / len(s) - p).sum() < 0.01  # total variation
+
+
+def test_ring8_samples_have_the_stated_sigma():
+    s = task("ring8").sample_real(100_000, gen()).numpy()
+    nearest = np.argmin(((s[:, None] - RING[None]) ** 2).sum(-1), axis=1)
+    assert np.bincount(nearest, minlength=8).min() > 0.11 * len(s)  # each mode ≈ 1/8
+    resid = s - RING[nearest]
+    assert resid.std(axis=0) == pytest.approx([0.01, 0.01], rel=0.02)
+
+
+def test_unknown_dataset_names_the_option():
+    with pytest.raises(ConfigError) as err:
+        task("nope")
+    assert err.value.option == "--dataset"
+
+
+def test_bad_points_file_is_a_config_error_naming_the_file(tmp_path):
+    path = tmp_path / "few.csv"
+    path.write_text("1,2\n3,4\n")
+    with pytest.raises(ConfigError) as err:
+        task(str(path))
+    assert err.value.option == "--dataset" and "few.csv" in str(err.value)
+
+
+def test_points_file_target(tmp_path):
+    pts = np.random.default_rng(0).uniform(100, 110, size=(200, 2))  # far from the origin, in odd units
+    path = tmp_path / "cloud.npy"
+    np.save(path, pts)
+    t = task(str(path))
+    assert t.target.sigma == pytest.approx(0.02 * np.ptp(pts, axis=0).max())
+    assert "cloud.npy: 200 points" in t.describe()
+    assert math.isnan(t.evaluate(t.build_generator(), t.build_discriminator(), gen(), views=False).metrics["modes"])
+    # G and D work in normalised coordinates: an untrained G already lands in the data's region.
+    x = t.build_generator()(t.sample_noise(1000, gen())).detach().numpy()
+    x0, x1, y0, y1 = t.region
+    assert np.mean((x[:, 0] > x0) & (x[:, 0] < x1) & (x[:, 1] > y0) & (x[:, 1] < y1)) > 0.9
+
+
+def test_drawn_target_needs_points():
+    with pytest.raises(ConfigError):
+        task("drawn")
+    with pytest.raises(ConfigError):
+        task("drawn", extra={"points": []})
+    with pytest.raises(ConfigError):
+        task("drawn", extra={"points": [[1, 2, 3]]})
+    t = task("drawn", extra={"points": [[0, 0], [1, 1], [2, 0]]})
+    assert len(t.target.centres) == 3 and t.describe().startswith("drawn: 3 points")
+
+
+def test_degenerate_data_trains():
+    """All points equal: σ falls back to 2% of a unit extent and training runs."""
+    cfg = TrainConfig.for_mode("2d", dataset="drawn", extra={"points": [[3.0, -1.0]] * 20}, hidden=16, batch=64)
+    tr = Trainer(cfg)
+    assert tr.task.target.sigma == pytest.approx(0.02)
+    tr.step(20)
+    ev = tr.evaluate(views=True)
+    assert all(math.isfinite(ev.metrics[k]) for k in ("v", "jsd", "jsd_d", "d_real", "d_fake"))
+    assert np.isfinite(ev.views["d_grid"]).all()
+
+
+# --- the JSD estimate ---------------------------------------------------------------------------
+class ExactG(torch.nn.Module):
+    """A 'generator' that returns exact samples of P_data (whatever z is)."""
+
+    def __init__(self, t, offset=(0.0, 0.0)):
+        super().__init__()
+        self.t, self.offset = t, torch.tensor(offset)
+        self.g = gen(123)
+
+    def forward(self, z):
+        return self.t.sample_real(len(z), self.g) + self.offset
+
+
+@pytest.mark.parametrize("dataset", list(TARGETS_2D))
+def test_noise_floor_with_exact_samples(dataset):
+    """G replaced by exact samples of P_data: the reported JSD must read (near) zero."""
+    t = task(dataset)
+    for seed in range(3):
+        assert t.jsd_of_samples(t.sample_real(EVAL_SAMPLES, gen(seed))) < NOISE_FLOOR
+    m = t.evaluate(ExactG(t), t.build_discriminator(), gen(), views=False).metrics
+    assert m["jsd"] < NOISE_FLOOR
+    if t.target.modes is not None:
+        assert m["modes"] == len(t.target.modes) and m["hq"] > 0.98
+
+
+@pytest.mark.parametrize("dataset", list(TARGETS_2D))
+def test_shifted_samples_read_clearly_higher(dataset):
+    t = task(dataset)
+    exact = t.jsd_of_samples(t.sample_real(EVAL_SAMPLES, gen()))
+    shift = 3 * t.target.sigma
+    shifted = t.jsd_of_samples(t.sample_real(EVAL_SAMPLES, gen()) + torch.tensor([shift, 0.0]))
+    assert shifted > 0.05 and shifted > 5 * exact
+
+
+def test_disjoint_supports_read_log_2():
+    t = task("ring8")
+    m = t.evaluate(ExactG(t, offset=(0.0, 0.5)), t.build_discriminator(), gen(), views=False).metrics
+    assert m["jsd"] == pytest.approx(math.log(2), abs=1e-3)
+    assert m["modes"] == 0 and m["hq"] == 0
+
+
+def test_mass_outside_the_region_counts():
+    """Half the samples far outside: JSD is at least that of a distribution missing half its mass."""
+    t = task("gaussian")
+    inside = t.sample_real(EVAL_SAMPLES // 2, gen())
+    far = torch.full((EVAL_SAMPLES // 2, 2), 100.0)
+    value = t.jsd_of_samples(torch.cat((inside, far)))
+    p = np.array([1.0, 0.0])
+    q = np.array([0.5, 0.5])
+    assert value == pytest.approx(divergence.jsd(p, q, 1.0), abs=0.01)
+
+
+# --- evaluate ---------------------------------------------------------------------------------
+def test_views_and_metrics_are_consistent():
+    tr = Trainer(TrainConfig.for_mode("2d", hidden=32))
+    ev = tr.evaluate(views=True)
+    v, m = ev.views, ev.metrics
+    assert v["d_grid"].shape == (GRID, GRID) and v["d_grid"].dtype == np.float32 and v["d_grid"].flags.c_contiguous
+    assert np.all((v["d_grid"] > 0) & (v["d_grid"] < 1))
+    np.testing.assert_allclose(v["extent"], tr.task.region)
+    assert v["real"].shape == v["fake"].shape == v["arrows"].shape == (SHOWN, 2)
+    assert v["manifold"].shape == (22, 64, 2)
+    assert v["centres"].shape == (8, 2)
+    assert set(m) >= set(tr.task.metric_names)
+    assert 0 <= m["jsd"] <= math.log(2) and m["jsd_d"] <= m["jsd"] + 1e-12
+    assert m["jsd_d"] == pytest.approx((m["v"] + math.log(4)) / 2)
+    assert 0 <= m["modes"] <= 8 and 0 <= m["hq"] <= 1 and 0 < m["d_real"] < 1 and 0 < m["d_fake"] < 1
+    assert "centres" not in Trainer(TrainConfig.for_mode("2d", dataset="moons", hidden=8)).evaluate().views
+
+
+@pytest.mark.parametrize("noise_dim,noise,shape", [(1, "gaussian", (1, 512, 2)), (2, "uniform", (22, 64, 2)),
+                                                    (7, "gaussian", (22, 64, 2))])
+def test_manifold_is_g_of_a_noise_grid(noise_dim, noise, shape):
+    t = task(noise_dim=noise_dim, noise=noise, hidden=8)
+    G = t.build_generator()
+    manifold = t.evaluate(G, t.build_discriminator(), gen()).views["manifold"]
+    assert manifold.shape == shape
+    z = t._z_manifold
+    assert torch.all(z[:, 2:] == 0)  # only the first two noise coordinates vary
+    np.testing.assert_allclose(manifold.reshape(-1, 2), G(z).detach().double().numpy(), rtol=1e-6)
+
+
+class BowlD(torch.nn.Module):
+    """logit D(x) = 1 − |x − c|²: D is highest at c."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = torch.tensor(c)
+
+    def forward(self, x):
+        return 1.0 - ((x - self.c) ** 2).sum(-1)
+
+
+@pytest.mark.parametrize("loss", ["minimax", "nonsaturating"])
+def test_arrows_point_where_d_says_real(loss):
+    t = task(loss=loss)
+    x = torch.tensor([[1.0, 0.0], [0.0, -1.0], [-0.5, 0.5]])
+    arrows = t.generator_gradient(BowlD((0.2, 0.3)), x)
+    towards = np.array([0.2, 0.3]) - x.numpy()
+    cos = (arrows * towards).sum(1) / np.linalg.norm(arrows, axis=1) / np.linalg.norm(towards, axis=1)
+    assert np.all(cos > 0.999)
+    assert torch.is_grad_enabled()
+
+
+def test_training_changes_d_and_coverage_is_computed_on_2500_samples():
+    assert COVERAGE_SAMPLES == 2500
+    tr = Trainer(TrainConfig.for_mode("2d", hidden=32))
+    before = tr.evaluate().views["d_grid"]
+    tr.step(30)
+    after = tr.evaluate().views["d_grid"]
+    assert np.abs(after - before).max() > 1e-3
+    assert tr.iteration == 30
+
+
+def test_real_samples_shown_stay_fixed():
+    tr = Trainer(TrainConfig.for_mode("2d", hidden=8))
+    a = tr.evaluate().views["real"]
+    tr.step(2)
+    np.testing.assert_array_equal(a, tr.evaluate().views["real"])
