@@ -231,6 +231,7 @@ class Affine(nn.Module):
 
 class Toy2DTask(Task):
     mode = "2d"
+    max_threads = 1
     datasets = tuple(TARGETS_2D)
     metric_names = ("v", "jsd", "jsd_d", "modes", "hq", "d_real", "d_fake")
 
