@@ -66,6 +66,12 @@ def build_parser() -> Parser:
     train.add_argument("--grid-every", type=int, help="mnist: also write grid_STEP.png every N iterations")
     train.add_argument("--out", required=True, help="output directory (created if missing)")
 
+    download = sub.add_parser("download-mnist", help="download MNIST's training set into the cache (checksummed)",
+                              description="Download train-images/train-labels of MNIST into the user's ganviz cache "
+                                          "(verified against the published checksums; nothing partial is left on "
+                                          "failure). The MNIST mode then uses it instead of the bundled subset.")
+    download.add_argument("--dest", help="folder to download into (default: the ganviz cache)")
+
     bench = sub.add_parser("bench", help="measure training speed: plain PyTorch loop, headless, window open",
                            description="Print iterations/s of a plain PyTorch loop of the same model and "
                                        "batch, of ganviz headless, and with the window open (offscreen), "
@@ -92,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train":
         return train(args)
+    if args.command == "download-mnist":
+        return download_mnist_command(args)
     if args.command == "bench":
         from ganviz.bench import run_bench
 
@@ -163,6 +171,10 @@ def train(args: argparse.Namespace) -> int:
     if trainer.device_notice:
         print(f"ganviz: notice: {trainer.device_notice}", file=sys.stderr)
     limit_threads(trainer.task.max_threads)
+    wait_classifier = getattr(trainer.task, "wait_classifier", None)
+    if wait_classifier is not None:  # so the first rows of metrics.csv have the classifier metrics
+        print("ganviz: preparing the classifier for the image metrics…", file=sys.stderr)
+        wait_classifier(300)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(trainer.cfg.to_json() + "\n", encoding="utf-8")
@@ -210,6 +222,30 @@ def train(args: argparse.Namespace) -> int:
         summary += f"; JSD {last['jsd']:.4f} nats, bound (V+log 4)/2 {last['jsd_d']:.4f}"
     print(f"{summary} -> {out}", file=sys.stderr)
     return status
+
+
+def download_mnist_command(args: argparse.Namespace) -> int:
+    from ganviz.core.mnist.data import mnist_cache_dir
+    from ganviz.core.mnist.download import DownloadError, download_mnist
+
+    dest = Path(args.dest) if args.dest else mnist_cache_dir()
+    bar = _progress(0)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        path = download_mnist(dest, progress)
+    except DownloadError as exc:
+        return fail(f"download-mnist: {exc}")
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"MNIST downloaded and verified in {path}", file=sys.stderr)
+    return 0
 
 
 def _write_final(trainer, log, out: Path, grid_image) -> None:

@@ -139,25 +139,36 @@ def test_max_minutes_stops_cleanly(tmp_path):
     assert (out / "final.png").exists()
 
 
-def test_ganviz_without_a_command_opens_the_window(qapp):
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+OPEN_AND_CLOSE = """
+import os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from ganviz.cli import main
+from ganviz.ui import MainWindow
+seen = []
+def close_windows():
+    windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    seen.extend(windows)
+    for w in windows:
+        w.close()
+    QApplication.quit()
+QTimer.singleShot(2000, close_windows)
+code = main(["--mode", "1d", "--dataset", "trimodal"])
+assert code == 0, code
+assert len(seen) == 1 and seen[0].cfg.dataset == "trimodal"
+assert seen[0].worker.isFinished()
+assert seen[0].jsd_label.text() != "—"
+print("ok")
+"""
 
-    from ganviz.ui import MainWindow
 
-    seen = []
-
-    def close_windows():
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        seen.extend(windows)
-        for w in windows:
-            w.close()
-        QApplication.quit()
-
-    QTimer.singleShot(1500, close_windows)
-    assert main(["--mode", "1d", "--dataset", "trimodal"]) == 0
-    assert len(seen) == 1 and seen[0].cfg.dataset == "trimodal"
-    assert seen[0].worker.isFinished()
+def test_ganviz_without_a_command_opens_the_window():
+    # In its own process: app.exec() returning leaves the test session's QApplication without timers.
+    out = subprocess.run([sys.executable, "-c", OPEN_AND_CLOSE], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
 
 
 def test_window_with_a_bad_dataset_exits_2(capsys):

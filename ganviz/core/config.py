@@ -34,7 +34,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
                layers=2, noise_dim=1, log_every=50),
     "2d": dict(dataset="ring8", steps=10000, lr_d=3e-4, lr_g=3e-4, batch=256, hidden=64,
                layers=3, noise_dim=2, log_every=100),
-    "mnist": dict(dataset="mnist", steps=3000, lr_d=2e-4, lr_g=2e-4, batch=64, hidden=64,
+    "mnist": dict(dataset="mnist", steps=10000, lr_d=2e-4, lr_g=2e-4, batch=64, hidden=32,
                   layers=2, noise_dim=64, log_every=100),
 }
 

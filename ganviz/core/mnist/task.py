@@ -1,0 +1,269 @@
+"""The image mode: P_data is an MNIST-like set of 28×28 digits; P_G is judged by a digit classifier."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganviz.core import losses
+from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.mnist import classifier as clf
+from ganviz.core.mnist.data import DatasetError, ImageDataset, load_dataset
+from ganviz.core.mnist.models import ARCHS, SIDE, build_discriminator, build_generator
+from ganviz.core.task import Evaluation, Task
+
+GRID = 8                # the sample grid is GRID × GRID images
+PAD = 2                 # pixels between grid cells
+PAD_LEVEL = 70          # grey of the grid lines, so black digit backgrounds stay apart
+EVAL_BATCH = GRID * GRID  # real and generated images V(G, D), D(x), D(G(z)) are measured on (the grid's)
+STRIP = 8               # real and generated images shown with D's score
+SCORE_SAMPLES = 500     # generated images the classifier score and FD use
+REAL_FEATURE_SAMPLES = 2000
+# The window evaluates up to 25×/s, faster than a CPU trains a conv net. So measurements are redone
+# only as often as keeps their cost below these fractions of wall time (returning the last values in
+# between): V, D(x), D(G(z)) and the sample views, then the costlier classifier score and FD. Spaced
+# calls (the CLI's --log-every, Fit D*'s checks) and a paused G are always measured afresh.
+EVAL_BUDGET = 0.05
+SCORE_BUDGET = 0.04
+
+
+class CostBudget:
+    """Says when to redo a measurement of G so that its cost stays below `fraction` of wall time.
+
+    It is redone at once for a new G (after a reset) or for a G that did not change since the
+    previous call (training paused: one measurement, then cached); while G trains, only when
+    due. `key` identifies G's weights (module id and the parameters' in-place version counters)."""
+
+    def __init__(self, fraction: float | None):
+        self.fraction = fraction
+        self.cost = 0.0
+        self.last_end = -math.inf
+        self.measured_key: tuple | None = None  # the weights the cached value belongs to
+        self.seen_key: tuple | None = None      # the weights of the previous call
+
+    def due(self, key: tuple, now: float) -> bool:
+        if key == self.measured_key:
+            return False
+        stopped, self.seen_key = key == self.seen_key, key
+        new_g = self.measured_key is None or self.measured_key[0] != key[0]
+        return stopped or new_g or self.fraction is None or now - self.last_end >= self.cost / self.fraction
+
+    def record(self, key: tuple, start: float, end: float) -> None:
+        self.measured_key, self.cost, self.last_end = key, end - start, end
+
+
+def weights_key(G: nn.Module) -> tuple:
+    """Changes whenever an optimizer step changes G (`_version` counts in-place updates)."""
+    return (id(G), *(p._version for p in G.parameters()))
+
+
+class MnistTask(Task):
+    mode = "mnist"
+    datasets = ("mnist",)
+    metric_names = ("v", "d_real", "d_fake", "score", "fd")
+    fused_d_forward = True  # D has no BatchNorm (only G does), so real and fake share one forward pass
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, dataset: ImageDataset | None = None,
+                 classifier: bool = True):
+        super().__init__(cfg, device)
+        if cfg.dataset not in self.datasets:
+            raise ConfigError("--dataset", f"unknown image dataset {cfg.dataset!r}; the image mode uses 'mnist' "
+                                           "(--data-dir picks a folder of IDX files)")
+        self.arch = cfg.extra.get("arch", "conv")
+        if self.arch not in ARCHS:
+            raise ConfigError("arch", f"the image mode's model (extra['arch']) must be one of {', '.join(ARCHS)} "
+                                      f"(got {self.arch!r})")
+        if dataset is None:
+            try:
+                dataset = load_dataset(cfg.data_dir)
+            except DatasetError as exc:
+                raise ConfigError("--data-dir", str(exc)) from exc
+        self.dataset = dataset
+        self.images = self._to_device(torch.as_tensor(dataset.images).unsqueeze(1))  # uint8 (N, 1, 28, 28)
+        self.n_images = len(dataset)
+
+        # Fixed noise and real images, drawn on the CPU so the grid is the same on every device.
+        cpu = torch.Generator().manual_seed(cfg.seed + 3)
+        self.z_fixed = self._noise(EVAL_BATCH, cpu)  # the sample grid, also the fake half of V's estimate
+        self.z_score = self._noise(SCORE_SAMPLES, cpu)
+        self._fresh_gen = torch.Generator().manual_seed(cfg.seed + 4)
+        real_idx = torch.randperm(self.n_images, generator=cpu)[:EVAL_BATCH]
+        self.x_real_eval = clf.to_unit(self.images[real_idx.to(self.images.device)].to(device))
+        self.real_strip = to_uint8(self.x_real_eval[:STRIP])
+
+        # Classifier metrics need labels; the classifier trains (or loads) in the background so the
+        # first frames do not wait for it.
+        self.score_budget = CostBudget(SCORE_BUDGET)
+        self._score = {"score": math.nan, "fd": math.nan}
+        self.eval_budget = CostBudget(EVAL_BUDGET)
+        self._last: Evaluation | None = None
+        self.classifier: clf.DigitClassifier | None = None
+        self.classifier_accuracy = math.nan
+        self.real_score = math.nan
+        self._real_stats: tuple[np.ndarray, np.ndarray] | None = None
+        self.classifier_note = ("no labels: classifier score and FD are not available" if not dataset.has_labels
+                                else "classifier not requested" if not classifier else "classifier: training…")
+        self._classifier_done = threading.Event()
+        self.eval_seconds = {"cheap": 0.0, "score": 0.0}  # time spent measuring, for the overhead figure
+        if dataset.has_labels and classifier:
+            threading.Thread(target=self._prepare_classifier, name="ganviz-classifier", daemon=True).start()
+        else:
+            self._classifier_done.set()
+
+    # --- data -----------------------------------------------------------------------------------
+    def _to_device(self, images: torch.Tensor) -> torch.Tensor:
+        """The whole training set lives on the training device as uint8 (47 MB for full MNIST);
+        if the device has no room it stays in host memory and batches are copied over."""
+        try:
+            return images.to(self.device)
+        except RuntimeError:  # out of device memory
+            return images.pin_memory() if self.device.type == "cuda" else images
+
+    def _noise(self, m: int, gen: torch.Generator) -> torch.Tensor:
+        z = torch.empty(m, self.cfg.noise_dim)
+        z = z.uniform_(-1.0, 1.0, generator=gen) if self.cfg.noise == "uniform" else z.normal_(generator=gen)
+        return z.to(self.device)
+
+    def describe(self) -> str:
+        return self.dataset.describe()
+
+    def build_generator(self) -> nn.Module:
+        return build_generator(self.arch, self.cfg.noise_dim, self.cfg.hidden, self.cfg.layers)
+
+    def build_discriminator(self) -> nn.Module:
+        return build_discriminator(self.arch, self.cfg.hidden, self.cfg.layers)
+
+    def sample_real(self, m: int, gen: torch.Generator) -> torch.Tensor:
+        """x ~ P_data: m training images by uniform random index, scaled from 0..255 to [-1, 1]."""
+        idx = torch.randint(self.n_images, (m,), generator=gen, device=self.device)
+        if self.images.device != self.device:
+            return clf.to_unit(self.images[idx.cpu()].to(self.device, non_blocking=True))
+        return clf.to_unit(self.images[idx])
+
+    # --- classifier -----------------------------------------------------------------------------
+    def _prepare_classifier(self) -> None:
+        try:
+            model, acc, note = clf.load_or_train(self.dataset, self.device)
+            real = clf.to_unit(self.images[torch.randperm(self.n_images, generator=torch.Generator().manual_seed(5))
+                                           [:REAL_FEATURE_SAMPLES].to(self.images.device)].to(self.device))
+            probs, feats = clf.probs_and_features(model, real)
+            self.real_score = clf.classifier_score(probs)
+            self._real_stats = clf.gaussian_stats(feats)
+            self.classifier_accuracy = acc
+            self.classifier_note = f"{note}; real data scores {self.real_score:.2f}"
+            self.classifier = model
+        except Exception as exc:  # metrics become NaN; training must go on
+            self.classifier_note = f"classifier failed: {exc}"
+        finally:
+            self._classifier_done.set()
+
+    def wait_classifier(self, timeout: float | None = None) -> bool:
+        """Block until the classifier is trained or loaded (or known to be unavailable); True when done."""
+        return self._classifier_done.wait(timeout)
+
+    # --- measuring ------------------------------------------------------------------------------
+    @contextmanager
+    def _frozen_batchnorm(self, G: nn.Module):
+        """Generate with batch statistics, as in training, without moving G's running averages."""
+        norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
+                 for m in norms]
+        for m in norms:
+            m.momentum = 0.0  # running = (1 - 0)·running + 0·batch: unchanged
+        try:
+            yield
+        finally:
+            for m, (momentum, tracked) in zip(norms, saved):
+                m.momentum = momentum
+                if tracked is not None:
+                    m.num_batches_tracked.copy_(tracked)
+
+    @torch.no_grad()
+    def generate(self, G: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        with self._frozen_batchnorm(G):
+            return G(z)
+
+    @torch.no_grad()
+    def evaluate(self, G, D, gen, views=True):
+        now, key = time.perf_counter(), weights_key(G) + weights_key(D)
+        due = self.eval_budget.due(key, now)
+        last = self._last
+        if not due and last is not None and (last.views or not views):
+            result = Evaluation(dict(last.metrics), dict(last.views) if views else {})
+        else:
+            result = self._measure(G, D, views)
+            end = time.perf_counter()
+            self.eval_budget.record(key, now, end)
+            self.eval_seconds["cheap"] += end - now
+            self._last = result
+            result = Evaluation(dict(result.metrics), dict(result.views))
+        if views:
+            result.views["status"] = np.array(self.classifier_note)  # the classifier may have just become ready
+        if math.isfinite(result.metrics["v"]):
+            result.metrics.update(self._classifier_metrics(G))
+        return result
+
+    def _measure(self, G: nn.Module, D: nn.Module, views: bool) -> Evaluation:
+        fake = self.generate(G, self.z_fixed)
+        if not bool(torch.isfinite(fake).all()):
+            return Evaluation({"v": math.nan})
+        real_logits, fake_logits = D(torch.cat((self.x_real_eval, fake))).split(EVAL_BATCH)
+        metrics = {
+            "v": float(losses.value_fn(real_logits, fake_logits)),
+            "d_real": float(torch.sigmoid(real_logits).mean()),
+            "d_fake": float(torch.sigmoid(fake_logits).mean()),
+        }
+        if not views:
+            return Evaluation(metrics)
+        # G on fresh noise (a new z each time) shows the spread of P_G; the fixed grid shows G move.
+        fresh = self.generate(G, self._noise(GRID * GRID, self._fresh_gen))
+        return Evaluation(metrics, {
+            "grid": tile(to_uint8(fake)),
+            "grid_fresh": tile(to_uint8(fresh)),
+            "real_images": self.real_strip,
+            "real_scores": torch.sigmoid(real_logits[:STRIP]).double().cpu().numpy(),
+            "fake_images": to_uint8(fresh[:STRIP]),
+            "fake_scores": torch.sigmoid(D(fresh[:STRIP])).double().cpu().numpy(),
+        })
+
+    def _classifier_metrics(self, G: nn.Module) -> dict[str, float]:
+        """Score and FD on SCORE_SAMPLES images of fixed noise, when SCORE_BUDGET allows (else the last values)."""
+        if self.classifier is None or self._real_stats is None:
+            return dict(self._score)
+        now, key = time.perf_counter(), weights_key(G)
+        if not self.score_budget.due(key, now):
+            return dict(self._score)
+        fake = self.generate(G, self.z_score)
+        probs, feats = clf.probs_and_features(self.classifier, fake)
+        self._score = {"score": clf.classifier_score(probs),
+                       "fd": clf.frechet_distance(*self._real_stats, *clf.gaussian_stats(feats))}
+        end = time.perf_counter()
+        self.score_budget.record(key, now, end)
+        self.eval_seconds["score"] += end - now
+        return dict(self._score)
+
+    def grid_image(self, G: nn.Module) -> np.ndarray:
+        """The fixed-noise sample grid as uint8 (H, W) grey levels, as drawn in the window."""
+        return tile(to_uint8(self.generate(G, self.z_fixed)[:GRID * GRID]))
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Images in [-1, 1], shape (n, 1, 28, 28) → uint8 (n, 28, 28)."""
+    return ((x.reshape(-1, SIDE, SIDE).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+def tile(images: np.ndarray, columns: int = GRID) -> np.ndarray:
+    """Images (n, h, w) → one (H, W) uint8 picture, `columns` per row, row-major, PAD-pixel grey gaps."""
+    n, h, w = images.shape
+    rows = math.ceil(n / columns)
+    out = np.full((rows * (h + PAD) + PAD, columns * (w + PAD) + PAD), PAD_LEVEL, dtype=np.uint8)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        out[PAD + r * (h + PAD):PAD + r * (h + PAD) + h, PAD + c * (w + PAD):PAD + c * (w + PAD) + w] = images[i]
+    return out

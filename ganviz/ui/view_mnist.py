@@ -1,0 +1,294 @@
+"""The image view: G's samples on fixed and fresh noise, D's verdict on real and generated digits, scores over training."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from ganviz.core.mnist.data import DatasetError, load_idx_dir, mnist_cache_dir
+from ganviz.core.mnist.download import MNIST_FILES, MNIST_MIRRORS, DownloadCancelled, download_mnist
+from ganviz.core.mnist.task import GRID, PAD, PAD_LEVEL, STRIP, tile
+from ganviz.core.snapshot import Snapshot
+from ganviz.ui.base import ModeView
+from ganviz.ui.history_plot import HistoryPlot, Series
+
+SIDE = 28
+COLORS = {
+    "d_loss": "#9467bd",
+    "g_loss": "#2ca02c",
+    "d_real": "#17becf",
+    "d_fake": "#e377c2",
+    "score": "#d62728",
+    "fd": "#1f77b4",
+}
+HISTORY_SERIES_MNIST = [
+    Series("d_loss", "D loss", COLORS["d_loss"], "loss", smooth=True),
+    Series("g_loss", "G loss", COLORS["g_loss"], "loss", smooth=True),
+    Series("d_real", "D(x) real", COLORS["d_real"], "d"),
+    Series("d_fake", "D(G(z))", COLORS["d_fake"], "d"),
+    Series("score", "classifier score", COLORS["score"], "score"),
+    Series("fd", "Fréchet distance", COLORS["fd"], "fd"),
+]
+# Short labels keep the curve panel narrow: the samples get the larger share of the width.
+HISTORY_GROUPS_MNIST = {"loss": "loss", "d": "mean D", "score": "score (10 best)", "fd": "FD (0 best)"}
+BLANK_GRID = np.full((GRID * (SIDE + PAD) + PAD,) * 2, PAD_LEVEL, dtype=np.uint8)
+SCORE_ROW = 14  # image pixels of room under a strip for the scores
+BLANK_STRIP = np.full((SIDE + 2 * PAD, STRIP * (SIDE + PAD) + PAD), PAD_LEVEL, dtype=np.uint8)
+
+
+def image_box(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.ViewBox, pg.ImageItem]:
+    """A fixed-aspect, non-interactive picture with a title: the grids and strips are images, not plots."""
+    widget = pg.GraphicsLayoutWidget()
+    widget.setBackground("w")
+    widget.ci.setContentsMargins(2, 2, 2, 2)
+    widget.addLabel(title, row=0, col=0, color="#333333", size="10pt")
+    box = widget.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMouse=False)
+    box.setMenuEnabled(False)
+    item = pg.ImageItem(axisOrder="row-major")
+    box.addItem(item)
+    return widget, box, item
+
+
+class _DownloadSignals(QObject):
+    """Carries the download thread's news to the UI thread (queued across threads by Qt)."""
+
+    progress = Signal(object, object)  # bytes done, total (0 while unknown)
+    finished = Signal(str)             # the folder now holding the files
+    failed = Signal(str)
+
+
+class MnistView(ModeView):
+    mode = "mnist"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("viewMnist")
+        self._data_dir: str | None = None
+        self._controls: QWidget | None = None
+        self._download: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self.download_base_url: str | tuple[str, ...] = MNIST_MIRRORS  # tests point these at a local server
+        self.download_files = MNIST_FILES
+        self.download_dir: Path | None = None  # None: the MNIST cache folder
+        self._dl = _DownloadSignals(self)
+        self._dl.progress.connect(self._on_download_progress)
+        self._dl.finished.connect(self._on_download_finished)
+        self._dl.failed.connect(self._on_download_failed)
+
+        # Samples: G on the fixed noise (the same z every frame, so the change is G's) and on fresh noise.
+        self.grid_widget, self.grid_box, self.grid_item = image_box("G(z) on fixed noise z")
+        self.fresh_widget, self.fresh_box, self.fresh_item = image_box("G(z) on fresh noise")
+        self.fresh_widget.setVisible(False)
+        for item, blank in ((self.grid_item, BLANK_GRID), (self.fresh_item, BLANK_GRID)):
+            item.setImage(blank, levels=(0, 255))
+        self.fresh_check = QCheckBox("second grid on fresh noise")
+        self.fresh_check.setObjectName("freshGridCheck")
+        self.fresh_check.setToolTip("new z every frame: shows the spread of P_G rather than how G moves")
+        self.fresh_check.toggled.connect(self.fresh_widget.setVisible)
+
+        # D's verdict: D(x) on real digits above, D(G(z)) on generated ones below.
+        self.strip_widget = pg.GraphicsLayoutWidget()
+        self.strip_widget.setBackground("w")
+        self.strip_widget.ci.setContentsMargins(2, 2, 2, 2)
+        self.strip_items: dict[str, pg.ImageItem] = {}
+        self.score_texts: dict[str, list[pg.TextItem]] = {}
+        for row, (kind, title) in enumerate((("real", "real x, with D(x)"), ("fake", "generated G(z), with D(G(z))"))):
+            self.strip_widget.addLabel(title, row=2 * row, col=0, color="#333333", size="9pt")
+            box = self.strip_widget.addViewBox(row=2 * row + 1, col=0, lockAspect=True, invertY=True,
+                                               enableMouse=False)
+            box.setMenuEnabled(False)
+            item = pg.ImageItem(axisOrder="row-major")
+            item.setImage(BLANK_STRIP, levels=(0, 255))
+            box.addItem(item)
+            texts = []
+            for i in range(STRIP):  # D's score under each image, not over the digit
+                text = pg.TextItem("", color="#222222", anchor=(0.5, 0))
+                text.setPos(PAD + i * (SIDE + PAD) + SIDE / 2, BLANK_STRIP.shape[0])
+                box.addItem(text)
+                texts.append(text)
+            box.setRange(xRange=(0, BLANK_STRIP.shape[1]), yRange=(0, BLANK_STRIP.shape[0] + SCORE_ROW), padding=0)
+            self.strip_items[kind] = item
+            self.score_texts[kind] = texts
+        self.strip_widget.setMinimumHeight(170)
+
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("classifierStatusLabel")
+        self.status_label.setWordWrap(True)
+        self.status_label.setStyleSheet("color: #555555;")
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        grids = QHBoxLayout()
+        grids.addWidget(self.grid_widget, 1)
+        grids.addWidget(self.fresh_widget, 1)
+        left_layout.addLayout(grids, 3)
+        left_layout.addWidget(self.fresh_check)
+        left_layout.addWidget(self.strip_widget, 1)
+        left_layout.addWidget(self.status_label)
+
+        self.history = HistoryPlot(HISTORY_SERIES_MNIST, HISTORY_GROUPS_MNIST)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.history)
+        # The samples are the point of this mode: they get the larger share of the width.
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+    # --- drawing --------------------------------------------------------------------------------
+    def show_snapshot(self, snap: Snapshot) -> None:
+        views = snap.views
+        if "grid" in views:
+            self.grid_item.setImage(views["grid"], autoLevels=False, levels=(0, 255))
+        if self.fresh_check.isChecked() and "grid_fresh" in views:
+            self.fresh_item.setImage(views["grid_fresh"], autoLevels=False, levels=(0, 255))
+        for kind in ("real", "fake"):
+            images, scores = views.get(f"{kind}_images"), views.get(f"{kind}_scores")
+            if images is None or scores is None:
+                continue
+            self.strip_items[kind].setImage(tile(images, columns=STRIP), autoLevels=False, levels=(0, 255))
+            for text, score in zip(self.score_texts[kind], scores):
+                text.setText(f"{score:.2f}")
+        self.history.update_history(snap.history)
+        self.status_label.setText(self._status_text(snap))
+        if snap.target and self._controls is not None:
+            self.dataset_label.setText(snap.target)
+
+    def _status_text(self, snap: Snapshot) -> str:
+        status = views_text(snap.views.get("status"))
+        score, fd = snap.metrics.get("score"), snap.metrics.get("fd")
+        if score is None or not np.isfinite(score):
+            return f"classifier score / FD: n/a — {status}" if status else "classifier score / FD: n/a"
+        return f"classifier score {score:.2f} (10 best), FD {fd:.1f} (0 best) — {status}"
+
+    def clear(self) -> None:
+        for item in (self.grid_item, self.fresh_item):
+            item.setImage(BLANK_GRID, autoLevels=False, levels=(0, 255))
+        for kind, item in self.strip_items.items():
+            item.setImage(BLANK_STRIP, autoLevels=False, levels=(0, 255))
+            for text in self.score_texts[kind]:
+                text.setText("")
+        self.history.clear()
+        self.status_label.setText("")
+
+    # --- dataset controls -----------------------------------------------------------------------
+    def extra_controls(self) -> QWidget:
+        if self._controls is not None:
+            return self._controls
+        box = self._controls = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.dataset_label = QLabel("dataset: bundled MNIST subset")
+        self.dataset_label.setObjectName("datasetInfoLabel")
+        self.dataset_label.setWordWrap(True)
+        self.choose_button = QPushButton("Choose folder…")
+        self.choose_button.setObjectName("chooseDataDirButton")
+        self.choose_button.setToolTip("a folder with train-images-idx3-ubyte[.gz] (and labels), "
+                                      "e.g. MNIST, Fashion-MNIST or KMNIST; <folder>/MNIST/raw works too")
+        self.choose_button.clicked.connect(self._choose_folder)
+        self.download_button = QPushButton("Download MNIST…")
+        self.download_button.setObjectName("downloadMnistButton")
+        self.download_button.setToolTip(f"the 60,000 training digits (about 10 MB) into {mnist_cache_dir()}")
+        self.download_button.clicked.connect(self.start_download)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("downloadProgress")
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel download")
+        self.cancel_button.setObjectName("cancelDownloadButton")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_download)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.choose_button)
+        buttons.addWidget(self.download_button)
+        layout.addWidget(self.dataset_label)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.cancel_button)
+        return box
+
+    def config_changes(self) -> dict:
+        return {"data_dir": self._data_dir} if self._data_dir is not None else {}
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder with IDX files (train-images-idx3-ubyte…)",
+                                                self._data_dir or str(Path.home()))
+        if path:
+            self.use_data_dir(path)
+
+    def use_data_dir(self, path: str | Path) -> bool:
+        """Check the folder with the core loader; ask for a new run on it, or say why it cannot be used."""
+        try:
+            dataset = load_idx_dir(path)
+        except DatasetError as exc:
+            self.message.emit(f"cannot use {path}: {exc}")
+            return False
+        self._data_dir = str(path)
+        self.message.emit(f"loading {dataset.describe()}")
+        self.restart_requested.emit({"data_dir": str(path)})
+        return True
+
+    # --- download -------------------------------------------------------------------------------
+    def start_download(self) -> None:
+        """Fetch MNIST in a background thread; progress shows inline, Cancel stops it."""
+        if self._download is not None and self._download.is_alive():
+            return
+        self.extra_controls()
+        self._cancel = threading.Event()
+        dest = self.download_dir or mnist_cache_dir()
+        signals, cancel, base_url, files = self._dl, self._cancel, self.download_base_url, self.download_files
+
+        def run() -> None:
+            try:
+                folder = download_mnist(dest, signals.progress.emit, base_url=base_url, files=files, cancel=cancel)
+                signals.finished.emit(str(folder))
+            except DownloadCancelled:
+                signals.failed.emit("download cancelled")
+            except Exception as exc:  # network, disk or checksum trouble: reported, never raised into Qt
+                signals.failed.emit(f"download failed: {exc}")
+
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.download_button.setEnabled(False)
+        self.message.emit(f"downloading MNIST into {dest}…")
+        self._download = threading.Thread(target=run, name="ganviz-mnist-download", daemon=True)
+        self._download.start()
+
+    def cancel_download(self) -> None:
+        self._cancel.set()
+
+    def _end_download(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self.download_button.setEnabled(True)
+
+    def _on_download_progress(self, done: int, total: int) -> None:
+        if total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * done / total))
+            self.progress.setFormat(f"{done / 1e6:.1f} / {total / 1e6:.1f} MB")
+
+    def _on_download_finished(self, folder: str) -> None:
+        self._end_download()
+        self.message.emit(f"MNIST downloaded into {folder}")
+        self._data_dir = folder
+        self.restart_requested.emit({"data_dir": folder})
+
+    def _on_download_failed(self, reason: str) -> None:
+        self._end_download()
+        self.message.emit(reason + "; the current dataset stays")
+
+
+def views_text(value) -> str:
+    """A text carried in snapshot views as a 0-d numpy string array."""
+    return "" if value is None else str(np.asarray(value).item() if np.asarray(value).ndim == 0 else value)

@@ -1,0 +1,200 @@
+"""The image mode's Task: sampling P_data, training changes G's grid, and the classifier metrics."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.mnist import classifier as clf
+from ganviz.core.mnist.data import load_bundled
+from ganviz.core.mnist.idx import write_idx
+from ganviz.core.mnist.task import GRID, CostBudget, MnistTask
+from ganviz.core.trainer import Trainer
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A private cache holding a classifier trained briefly on the bundled subset (shared by this module)."""
+    old = os.environ.get("GANVIZ_CACHE_DIR")
+    os.environ["GANVIZ_CACHE_DIR"] = str(tmp_path_factory.mktemp("mnist-cache"))
+    model, acc, note = clf.load_or_train(load_bundled(), CPU, steps=150)
+    yield model, acc, note
+    if old is None:
+        os.environ.pop("GANVIZ_CACHE_DIR", None)
+    else:
+        os.environ["GANVIZ_CACHE_DIR"] = old
+
+
+def small_cfg(**kw):
+    return TrainConfig.for_mode("mnist", **{"hidden": 16, "batch": 32, **kw})
+
+
+def test_sample_real_is_p_data_scaled(cache):
+    task = MnistTask(small_cfg(), CPU, classifier=False)
+    x = task.sample_real(64, torch.Generator().manual_seed(0))
+    assert x.shape == (64, 1, 28, 28) and x.dtype == torch.float32
+    assert x.min() == -1.0 and x.max() == 1.0
+    y = task.sample_real(64, torch.Generator().manual_seed(0))
+    assert torch.equal(x, y)  # the batch is drawn with the trainer's generator only
+    as_uint8 = ((x + 1) * 127.5).round().to(torch.uint8).reshape(-1, 784)
+    train = torch.as_tensor(task.dataset.images.reshape(-1, 784))
+    assert all(bool((train == row).all(1).any()) for row in as_uint8[:4])  # real training images
+
+
+def test_training_changes_fixed_noise_grid(cache):
+    cfg = small_cfg()
+    task = MnistTask(cfg, CPU, classifier=False)
+    trainer = Trainer(cfg, task=task)
+    before = task.grid_image(trainer.G)
+    assert before.dtype == np.uint8 and before.shape == (GRID * 30 + 2, GRID * 30 + 2)
+    assert np.array_equal(before, task.grid_image(trainer.G))  # fixed noise: same G, same grid
+    ev = trainer.evaluate(views=True)
+    np.testing.assert_array_equal(ev.views["grid"], before)
+    trainer.step(3)
+    after = task.grid_image(trainer.G)
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 1.0
+    # Measuring must not move G: BatchNorm's running averages stay where training left them.
+    state = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    trainer.evaluate(views=True)
+    assert all(torch.equal(state[k], v) for k, v in trainer.G.state_dict().items())
+
+
+def test_evaluate_metrics_and_views(cache):
+    cfg = small_cfg()
+    task = MnistTask(cfg, CPU)
+    assert task.wait_classifier(60)
+    trainer = Trainer(cfg, task=task)
+    trainer.step(2)
+    ev = trainer.evaluate(views=True)
+    assert set(task.metric_names) <= set(ev.metrics)
+    assert -2 * math.log(2) - 5 < ev.metrics["v"] < 0
+    assert 0 < ev.metrics["d_real"] < 1 and 0 < ev.metrics["d_fake"] < 1
+    assert 1 <= ev.metrics["score"] <= 10 and ev.metrics["fd"] > 0
+    v = ev.views
+    assert v["real_images"].shape == (8, 28, 28) and v["fake_images"].shape == (8, 28, 28)
+    assert v["real_images"].dtype == np.uint8 and v["real_scores"].shape == (8,)
+    assert ((v["fake_scores"] > 0) & (v["fake_scores"] < 1)).all()
+    assert v["grid_fresh"].shape == v["grid"].shape and not np.array_equal(v["grid_fresh"], v["grid"])
+    assert "classifier loaded from cache" in str(v["status"])
+    assert task.describe() == "MNIST (bundled 5,000-image subset), 5,000 images, labels"
+
+
+def test_score_and_fd_follow_their_schedule(cache):
+    cfg = small_cfg()
+    task = MnistTask(cfg, CPU)
+    assert task.wait_classifier(60)
+    task.eval_budget.fraction = None  # V and D's means fresh on every call, as the CLI gets them
+    trainer = Trainer(cfg, task=task)
+    first = trainer.evaluate(views=False).metrics
+    task.score_budget.cost = 3600.0  # pretend the last measurement was very expensive
+    trainer.step(1)
+    running = trainer.evaluate(views=False).metrics
+    assert (running["score"], running["fd"]) == (first["score"], first["fd"])  # not due: last values
+    assert running["v"] != first["v"]  # the cheap metrics are always fresh
+    paused = trainer.evaluate(views=False).metrics  # G unchanged since the last call: measured now
+    assert paused["fd"] != first["fd"]
+
+
+def test_cost_budget_schedule():
+    budget = CostBudget(0.1)
+    g1, g2, g3, other = (1, 0), (1, 5), (1, 6), (2, 0)  # (module id, weight versions)
+    assert budget.due(g1, 0.0)  # nothing measured yet
+    budget.record(g1, 0.0, 0.01)  # cost 10 ms: at most once per 100 ms while G trains
+    assert not budget.due(g1, 0.02)  # the same weights: the measurement stands
+    assert not budget.due(g2, 0.05)  # G trains, too soon
+    assert budget.due(g3, 0.12)  # G trains, due
+    budget.record(g3, 0.12, 0.13)
+    assert not budget.due((1, 7), 0.15)
+    assert budget.due((1, 7), 0.16)  # G stopped changing (paused): measure it now
+    budget.record((1, 7), 0.16, 0.17)
+    assert budget.due(other, 0.18)  # a new G (reset)
+
+
+def test_window_rate_evaluations_are_throttled(cache):
+    cfg = small_cfg()
+    task = MnistTask(cfg, CPU, classifier=False)
+    trainer = Trainer(cfg, task=task)
+    first = trainer.evaluate(views=True)
+    task.eval_budget.cost = 3600.0  # as if measuring were very expensive
+    trainer.step(1)
+    during = trainer.evaluate(views=True)  # while training: the last measurement, views included
+    assert during.metrics["v"] == first.metrics["v"]
+    np.testing.assert_array_equal(during.views["grid"], first.views["grid"])
+    paused = trainer.evaluate(views=True)  # G did not change since: measured now
+    assert paused.metrics["v"] != first.metrics["v"]
+    np.testing.assert_array_equal(paused.views["grid"], task.grid_image(trainer.G))
+
+
+def test_classifier_scores_real_high_noise_low(cache):
+    model, acc, note = cache
+    assert acc > 0.85, note
+    ds = load_bundled()
+    perm = np.random.default_rng(0).permutation(len(ds))
+    real = clf.to_unit(torch.as_tensor(ds.images[perm[:1000]]))
+    other = clf.to_unit(torch.as_tensor(ds.images[perm[1000:2000]]))
+    noise = torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    p_real, f_real = clf.probs_and_features(model, real)
+    p_other, f_other = clf.probs_and_features(model, other)
+    p_noise, f_noise = clf.probs_and_features(model, noise)
+    assert clf.classifier_score(p_real) > 7
+    assert clf.classifier_score(p_noise) < 2.5
+    fd_real = clf.frechet_distance(*clf.gaussian_stats(f_real), *clf.gaussian_stats(f_other))
+    fd_noise = clf.frechet_distance(*clf.gaussian_stats(f_real), *clf.gaussian_stats(f_noise))
+    assert fd_real * 20 < fd_noise
+    # One digit class only: a mode-collapsed P_G scores about 1 and sits far from P_data.
+    ones = clf.to_unit(torch.as_tensor(ds.images[ds.labels == 1][:400]))
+    p_ones, f_ones = clf.probs_and_features(model, ones)
+    assert clf.classifier_score(p_ones) < 1.5
+    assert clf.frechet_distance(*clf.gaussian_stats(f_real), *clf.gaussian_stats(f_ones)) > 5 * fd_real
+
+
+def test_classifier_is_cached_per_dataset(cache):
+    model, acc, note = clf.load_or_train(load_bundled(), CPU, steps=150)
+    assert note.startswith("classifier loaded from cache") and acc == cache[1]
+    assert clf.classifier_path(load_bundled()).is_file()
+
+
+def test_frechet_distance_closed_form():
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.5, 2, 5), rng.uniform(0.5, 2, 5)
+    mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert clf.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-9)
+    # Rotated full covariances: FD is invariant to a common rotation; FD(P, P) = 0.
+    q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    s1, s2 = q @ np.diag(a) @ q.T, q @ np.diag(b) @ q.T
+    assert clf.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-7)
+    assert clf.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0, abs=1e-9)
+    root = clf.sqrtm_psd(s1)
+    np.testing.assert_allclose(root @ root, s1, atol=1e-10)
+
+
+def test_classifier_score_bounds():
+    assert clf.classifier_score(np.eye(10)[np.arange(100) % 10]) == pytest.approx(10, rel=1e-6)
+    assert clf.classifier_score(np.full((50, 10), 0.1)) == pytest.approx(1)
+
+
+def test_unlabelled_data_gives_nan_scores(tmp_path):
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (40, 28, 28), dtype=np.uint8))
+    cfg = small_cfg(data_dir=str(tmp_path))
+    task = MnistTask(cfg, CPU)
+    assert task.describe() == f"IDX from {tmp_path}, 40 images, no labels"
+    ev = Trainer(cfg, task=task).evaluate(views=True)
+    assert math.isnan(ev.metrics["score"]) and math.isnan(ev.metrics["fd"])
+    assert math.isfinite(ev.metrics["v"])
+    assert "no labels" in str(ev.views["status"])
+
+
+def test_bad_data_dir_and_dataset_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="--data-dir.*no training image file"):
+        MnistTask(small_cfg(data_dir=str(tmp_path)), CPU)
+    with pytest.raises(ConfigError, match="--dataset"):
+        MnistTask(small_cfg(dataset="cifar"), CPU)
