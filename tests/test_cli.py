@@ -199,3 +199,25 @@ def test_train_2d_with_a_bad_points_file_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--dataset" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_train_mnist_writes_metrics_and_grids(tmp_path):
+    out = tmp_path / "mnist"
+    assert main(["train", "--mode", "mnist", "--steps", "20", "--log-every", "10", "--grid-every", "10",
+                 "--out", str(out)]) == 0
+    rows = read_csv(out / "metrics.csv")
+    for column in ("step", "d_loss", "g_loss", "d_real", "d_fake", "score", "fd"):
+        assert column in rows[0]
+    assert [r["step"] for r in rows] == ["0", "10", "20"]
+    assert 1.0 <= float(rows[-1]["score"]) <= 10.0 and float(rows[-1]["fd"]) > 0
+    for name in ("grid_000010.png", "grid_000020.png", "grid_final.png", "final.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+
+
+def test_train_mnist_with_a_missing_folder_exits_2(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["train", "--mode", "mnist", "--data-dir", str(tmp_path / "nowhere"), "--steps", "5",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--data-dir" in err and len(err.splitlines()) == 1
+    assert not out.exists()
