@@ -123,6 +123,9 @@ def run_bench(args: argparse.Namespace) -> int:
           f"log every {cfg.log_every}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {trainer.device_name}, "
           f"torch {torch.__version__}")
+    wait_classifier = getattr(trainer.task, "wait_classifier", None)
+    if wait_classifier is not None:  # train/load the metric classifier before anything is timed
+        wait_classifier(300)
     plain_loop(trainer, 0.5)  # warm-up
     plain, head, win, late = [], [], [], []
     for r in range(args.repeats):
