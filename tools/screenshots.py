@@ -52,6 +52,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([])
+    app.setApplicationName("ganviz")  # keeps the application referenced while the windows live
     from ganviz.core.device import leave_core_for_ui
     from ganviz.ui import MainWindow
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from ganviz.core.snapshot import Snapshot
 
@@ -26,6 +26,19 @@ class ModeView(QWidget):
 
     def show_snapshot(self, snap: Snapshot) -> None:
         raise NotImplementedError
+
+    def _place_beside(self, main: QWidget, side: QWidget) -> QSplitter:
+        """Lay the view out as `main` (3/5 of the width) beside `side` (the curves), user-resizable."""
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(main)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+        return splitter
 
     def clear(self) -> None:
         """Forget what was drawn (a new run starts)."""

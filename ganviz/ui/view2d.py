@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget)
 
 from ganviz.core.config import MODE_DEFAULTS, NOISES
 from ganviz.core.points import load_points
@@ -211,15 +211,7 @@ class View2D(ModeView):
         self.readout.setPos(4, 4)
 
         self.history = HistoryPlot(HISTORY_SERIES_2D, HISTORY_GROUPS_2D)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.plot_widget)
-        splitter.addWidget(self.history)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([600, 400])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        self._place_beside(self.plot_widget, self.history)
 
         self._controls = self._build_controls()
         self._layers = {

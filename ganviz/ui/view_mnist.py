@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter,
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
 
 from ganviz.core.mnist.data import DatasetError, load_idx_dir, mnist_cache_dir
@@ -134,16 +134,8 @@ class MnistView(ModeView):
         left_layout.addWidget(self.status_label)
 
         self.history = HistoryPlot(HISTORY_SERIES_MNIST, HISTORY_GROUPS_MNIST)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(self.history)
         # The samples are the point of this mode: they get the larger share of the width.
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([600, 400])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        self._place_beside(left, self.history)
 
     # --- drawing --------------------------------------------------------------------------------
     def show_snapshot(self, snap: Snapshot) -> None:
