@@ -208,6 +208,11 @@ def train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         why = "interrupted"
         status = 130
+    except RuntimeError as exc:  # e.g. out of memory on the device: say so, keep what was written
+        why = "diverged"
+        print(f"\nganviz: error: training stopped: {exc}. The metrics measured before that are in "
+              f"{out / 'metrics.csv'}.", file=sys.stderr)
+        status = 1
     finally:
         csv.close()
         if bar is not None:

@@ -221,3 +221,17 @@ def test_train_mnist_with_a_missing_folder_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--data-dir" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_an_error_inside_training_is_a_message_not_a_traceback(tmp_path, capsys, monkeypatch):
+    from ganviz.core.trainer import Trainer
+
+    def out_of_memory(self, n=1):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(Trainer, "step", out_of_memory)
+    out = tmp_path / "oom"
+    assert main(["train", "--steps", "100", "--log-every", "10", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "Traceback" not in err
+    assert read_csv(out / "metrics.csv")[0]["step"] == "0"

@@ -223,3 +223,17 @@ def test_switching_mode_to_2d_starts_a_new_run_with_its_view(window, qtbot):
     modes.setCurrentIndex(modes.findData("1d"))
     qtbot.waitUntil(lambda: window.worker.trainer.cfg.mode == "1d" and step_count(window) == 0, timeout=5000)
     assert window.stack.currentWidget().objectName() == "view1d"
+
+
+def test_an_error_inside_training_pauses_with_a_message(window, qtbot, monkeypatch):
+    """Out of memory on the device (or any failure in a step) must not end the training thread."""
+    from ganviz.core.trainer import Trainer
+
+    def out_of_memory(self, n=1):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(Trainer, "step", out_of_memory)
+    qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(window.banner.isVisible, timeout=5000)
+    assert "out of memory" in window.banner_text.text()
+    assert window.worker.isRunning() and not find(window, QPushButton, "playButton").isChecked()

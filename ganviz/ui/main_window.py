@@ -372,8 +372,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(snap.message, 15000)
         self._last_message = snap.message
         if snap.state == "diverged":
-            self.banner_text.setText(f"⚠ {snap.message}. Training is paused; "
-                                     "lower the learning rates and press Reset to start again.")
+            self.banner_text.setText(f"⚠ {snap.message}. Training is paused; press Reset to start again.")
             self.banner.show()
             if self.play_button.isChecked():
                 self.play_button.blockSignals(True)

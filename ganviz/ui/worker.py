@@ -79,7 +79,10 @@ class TrainWorker(QThread):
                 break
             busy = self.state in ("running", "fitting")
             if busy:
-                self._train_chunk()
+                try:
+                    self._train_chunk()
+                except Exception as exc:  # e.g. CUDA out of memory: pause and say so, never end the thread
+                    self._diverged(f"training stopped: {type(exc).__name__}: {exc}")
             now = time.perf_counter()
             # Fit D* asks for its own publishes (after each measurement); training runs at snapshot_hz.
             if self._need_publish or (self.state == "running" and now - last_publish >= self._publish_interval):
