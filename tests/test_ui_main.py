@@ -237,3 +237,17 @@ def test_an_error_inside_training_pauses_with_a_message(window, qtbot, monkeypat
     qtbot.waitUntil(window.banner.isVisible, timeout=5000)
     assert "out of memory" in window.banner_text.text()
     assert window.worker.isRunning() and not find(window, QPushButton, "playButton").isChecked()
+
+
+def test_play_during_fit_d_star_gives_g_and_lr_d_back(window, qtbot):
+    trainer = window.worker.trainer
+    window.worker.post("step", 50)
+    qtbot.waitUntil(lambda: step_count(window) == 50, timeout=10000)
+    qtbot.mouseClick(find(window, QPushButton, "fitDButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.worker.state == "fitting", timeout=3000)
+    qtbot.wait(300)
+    g_updates = trainer.g_updates
+    qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: trainer.g_updates > g_updates + 20, timeout=10000)
+    assert trainer.cfg.freeze_g is False
+    assert trainer.opt_d.param_groups[0]["lr"] == trainer.cfg.lr_d == window.cfg.lr_d

@@ -347,11 +347,15 @@ class MainWindow(QMainWindow):
         self.worker.post("reset")
 
     def _fit_d(self) -> None:
+        self._show_stopped()
+        self.worker.post("fit_d")
+
+    def _show_stopped(self) -> None:
+        """Show the play button as stopped without posting 'pause' (the worker stopped by itself)."""
         self.play_button.blockSignals(True)
         self.play_button.setChecked(False)
         self.play_button.setText("▶ Play")
         self.play_button.blockSignals(False)
-        self.worker.post("fit_d")
 
     # --- drawing --------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -374,11 +378,7 @@ class MainWindow(QMainWindow):
         if snap.state == "diverged":
             self.banner_text.setText(f"⚠ {snap.message}. Training is paused; press Reset to start again.")
             self.banner.show()
-            if self.play_button.isChecked():
-                self.play_button.blockSignals(True)
-                self.play_button.setChecked(False)
-                self.play_button.setText("▶ Play")
-                self.play_button.blockSignals(False)
+            self._show_stopped()
 
     def closeEvent(self, event) -> None:
         self.timer.stop()

@@ -112,22 +112,18 @@ class TrainWorker(QThread):
         trainer = self.trainer
         if command == "play":
             if self.state != "diverged":
+                self._end_fit()
                 self.state = "running"
-                self.fit = None
                 self._rate_origin = (time.perf_counter(), trainer.iteration)
         elif command == "pause":
             if self.state in ("running", "fitting"):
-                if self.fit is not None:
-                    self.fit.finish()
-                    self.fit = None
+                self._end_fit()
                 self.state = "paused"
                 self._need_publish = True
         elif command == "step":
             if self.state == "diverged":
                 return
-            if self.fit is not None:
-                self.fit.finish()
-                self.fit = None
+            self._end_fit()
             self.state = "paused"
             trainer.step(1 if payload is None else int(payload))
             self._need_publish = True
@@ -164,10 +160,9 @@ class TrainWorker(QThread):
             self._need_publish = True
             if done:
                 m = self.fit.last.metrics if self.fit.last else {}
-                self.fit = None
+                self.fit = None  # advance() already gave the user's settings back
                 self.state = "paused"
                 self.message = fit_message(m)
-                self._need_publish = True
             return
         n = max(1, min(2000, int(CHUNK_SECONDS / self._seconds_per_iteration)))
         if self.max_rate is not None:
@@ -183,9 +178,15 @@ class TrainWorker(QThread):
         elapsed = time.perf_counter() - start
         self._seconds_per_iteration = 0.8 * self._seconds_per_iteration + 0.2 * (elapsed / n)
 
+    def _end_fit(self) -> None:
+        """Stop a running Fit D* early, giving G and D's learning rate back to the user."""
+        if self.fit is not None:
+            self.fit.finish()
+            self.fit = None
+
     def _diverged(self, text: str) -> None:
         self.state = "diverged"
-        self.fit = None
+        self._end_fit()
         self.message = text
         self._need_publish = True
 
