@@ -41,7 +41,7 @@ def train_until(window, iterations: int, timeout_s: float = 120) -> None:
 def shot(window, name: str, out: Path) -> None:
     path = out / f"{name}.png"
     window.grab().save(str(path))
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path}")
 
 
 def main() -> int:
