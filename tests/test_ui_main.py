@@ -251,3 +251,26 @@ def test_play_during_fit_d_star_gives_g_and_lr_d_back(window, qtbot):
     qtbot.waitUntil(lambda: trainer.g_updates > g_updates + 20, timeout=10000)
     assert trainer.cfg.freeze_g is False
     assert trainer.opt_d.param_groups[0]["lr"] == trainer.cfg.lr_d == window.cfg.lr_d
+
+
+def test_1d_noise_controls_restart_the_run_and_relabel_the_mapping(window, qtbot):
+    """The 1-D view's noise dimension reaches a new trainer; with 1-D noise the lines are z → G(z)."""
+    from PySide6.QtWidgets import QSpinBox
+
+    spin = find(window, QSpinBox, "noiseDimSpin")
+    assert spin.value() == window.worker.trainer.cfg.noise_dim == 8
+    z_label = window.view.axis_labels[0]
+    assert "quantiles" in z_label.toPlainText()
+    spin.setValue(1)
+    qtbot.waitUntil(lambda: window.worker.trainer.cfg.noise_dim == 1, timeout=3000)
+    assert window.worker.trainer.G.net[0].in_features == 1
+    assert z_label.toPlainText() == "z"
+    assert "noise dim 1" in window.statusBar().currentMessage()
+    noise = find(window, QComboBox, "noiseCombo")
+    noise.setCurrentIndex(noise.findData("uniform"))
+    qtbot.waitUntil(lambda: window.worker.trainer.cfg.noise == "uniform", timeout=3000)
+    assert window.worker.trainer.cfg.noise_dim == 1  # the other setting is kept
+    qtbot.waitUntil(lambda: window.view.mapping.getData()[0] is not None, timeout=3000)
+    z = window.view.mapping.getData()[0][0::2]
+    assert z.min() >= -1 and z.max() <= 1  # uniform noise lives on [-1, 1]
+

@@ -44,8 +44,9 @@ def jsd(p: np.ndarray, q: np.ndarray, cell: float) -> float:
     return float(min(max(value, 0.0), math.log(2.0)))
 
 
-def d_star(p_data: np.ndarray, p_g: np.ndarray, rel_floor: float = 1e-4) -> np.ndarray:
-    """D*(x) = p_data / (p_data + p_G); NaN where both densities are negligible (D* is undefined there)."""
+def d_star(p_data: np.ndarray, p_g: np.ndarray, rel_floor: float = 1e-3) -> np.ndarray:
+    """D*(x) = p_data / (p_data + p_G); NaN where both densities are below `rel_floor` of the peak:
+    D* is undefined where neither has mass, and there a sample-based p_G is mostly noise."""
     total = p_data + p_g
     out = np.full_like(total, np.nan, dtype=np.float64)
     mask = total > rel_floor * total.max()

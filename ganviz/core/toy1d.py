@@ -164,13 +164,14 @@ class Toy1DTask(Task):
         p = divergence.gaussian_smooth(counts, max(h, self.cell) / self.cell)
         return p / (p.sum() * self.cell)
 
-    def density_of_generator(self, G) -> np.ndarray:
+    def density_of_generator(self, G, samples: torch.Tensor | None = None) -> np.ndarray:
         """p_G on the grid. With 1-D noise: push QUANTILES equal-mass quantiles of P_z through G,
         interpolate SUBDIVIDE points inside each interval and histogram them: a stratified estimate
         whose only error is the cell size, which resolves the sharp peaks a generator makes where
-        G is flat. With more noise dimensions: the smoothed histogram of KDE_SAMPLES samples."""
+        G is flat. With more noise dimensions: the smoothed histogram of KDE_SAMPLES samples
+        (`samples`, when the caller already drew them with `_kde_samples`)."""
         if self.cfg.noise_dim != 1:
-            return self.density_of_samples(G(self.sample_noise(KDE_SAMPLES, self._density_gen())))
+            return self.density_of_samples(self._kde_samples(G) if samples is None else samples)
         x = G(self._z_quantiles)[:, 0]
         t = torch.arange(SUBDIVIDE, device=x.device, dtype=x.dtype) / SUBDIVIDE
         points = (x[:-1, None] + (x[1:] - x[:-1])[:, None] * t).reshape(-1)
@@ -180,6 +181,23 @@ class Toy1DTask(Task):
         total = p.sum()
         return p / (total * self.cell) if total > 0 else p
 
+    def _kde_samples(self, G) -> torch.Tensor:
+        """KDE_SAMPLES samples of P_G from a fixed noise draw, so repeated evaluations agree."""
+        return G(self.sample_noise(KDE_SAMPLES, self._density_gen()))[:, 0]
+
+    def mapping(self, G, samples: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Goodfellow et al. Fig. 1: MAPPING_LINES equal-mass quantiles z_i of P_z and where they go.
+        With 1-D noise that is G(z_i) itself. With more noise dimensions no single line of z carries
+        P_G, so z_i goes to the same quantile of P_G (the monotone map with the same push-forward):
+        the lines still crowd where P_G is dense and spread where it is thin."""
+        z = self._z_line[:, 0].cpu().numpy().astype(np.float64)
+        if self.cfg.noise_dim == 1:
+            return z, G(self._z_line)[:, 0].double().cpu().numpy()
+        q = (np.arange(MAPPING_LINES) + 0.5) / MAPPING_LINES
+        if samples is None:
+            samples = self._kde_samples(G)
+        return z, np.quantile(samples.double().cpu().numpy(), q)
+
     def _density_gen(self) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
 
@@ -188,7 +206,8 @@ class Toy1DTask(Task):
         fake = G(self.sample_noise(D_MEAN_SAMPLES, gen))
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})
-        p_g = self.density_of_generator(G)
+        samples = self._kde_samples(G) if self.cfg.noise_dim != 1 else None
+        p_g = self.density_of_generator(G, samples)
         logits = D(self._x_t).double().cpu().numpy()
         log_d = -np.logaddexp(0.0, -logits)
         log_1md = -np.logaddexp(0.0, logits)
@@ -213,16 +232,15 @@ class Toy1DTask(Task):
         if not views:
             return Evaluation(metrics)
         d = 1.0 / (1.0 + np.exp(-logits))
-        # Goodfellow et al. Fig. 1: evenly spaced noise values and where G sends them.
-        z_line = self._z_line
+        z, g_of_z = self.mapping(G, samples)
         return Evaluation(metrics, {
             "x": self.x,
             "p_data": self.p_data,
             "p_g": p_g,
             "d": d,
             "d_star": divergence.d_star(self.p_data, p_g),
-            "z": z_line[:, 0].cpu().numpy().astype(np.float64),
-            "g_of_z": G(z_line)[:, 0].double().cpu().numpy(),
+            "z": z,
+            "g_of_z": g_of_z,
         })
 
     def _noise_quantiles(self, n: int) -> torch.Tensor:

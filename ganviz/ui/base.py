@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
+from ganviz.core.config import MODE_DEFAULTS, NOISES
 from ganviz.core.snapshot import Snapshot
 
 
@@ -50,3 +51,39 @@ class ModeView(QWidget):
     def config_changes(self) -> dict[str, Any]:
         """TrainConfig field values this view's own controls currently hold (used when the run is rebuilt)."""
         return {}
+
+
+class NoiseControls:
+    """The noise dimension and the choice of P_z, as two rows of a form; both restart the run
+    (through the view's `restart_requested`), because G's input layer depends on them."""
+
+    def __init__(self, view: ModeView, form: QFormLayout, dim_tip: str):
+        defaults = MODE_DEFAULTS[view.mode]
+        self.dim_spin = QSpinBox(objectName="noiseDimSpin")
+        self.dim_spin.setRange(1, 64)
+        self.dim_spin.setValue(int(defaults["noise_dim"]))
+        self.dim_spin.setKeyboardTracking(False)  # one restart per edit, not per keystroke
+        self.dim_spin.setToolTip(dim_tip + " (restarts the run)")
+        self.dim_spin.valueChanged.connect(lambda n: view.restart_requested.emit({"noise_dim": n}))
+        form.addRow("Noise dim", self.dim_spin)
+
+        self.combo = QComboBox(objectName="noiseCombo")
+        for name in NOISES:
+            self.combo.addItem(name, name)
+        self.combo.setCurrentIndex(self.combo.findData(defaults.get("noise", "gaussian")))
+        self.combo.setToolTip("P_z: standard normal or uniform on [-1, 1] (restarts the run)")
+        self.combo.currentIndexChanged.connect(
+            lambda _: view.restart_requested.emit({"noise": self.combo.currentData()}))
+        form.addRow("Noise", self.combo)
+
+    def values(self) -> dict[str, Any]:
+        return {"noise_dim": self.dim_spin.value(), "noise": self.combo.currentData()}
+
+    def sync(self, cfg) -> None:
+        """Show cfg's noise settings without asking for a restart."""
+        for w in (self.dim_spin, self.combo):
+            w.blockSignals(True)
+        self.dim_spin.setValue(min(cfg.noise_dim, self.dim_spin.maximum()))
+        self.combo.setCurrentIndex(self.combo.findData(cfg.noise))
+        for w in (self.dim_spin, self.combo):
+            w.blockSignals(False)

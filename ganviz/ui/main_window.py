@@ -312,7 +312,11 @@ class MainWindow(QMainWindow):
         except ConfigError as exc:
             self.statusBar().showMessage(str(exc), 15000)
             return
-        self._new_run(cfg, f"New run (reset): target {_short(cfg.dataset)}")
+        if "dataset" in changes:
+            what = f"target {_short(cfg.dataset)}"
+        else:
+            what = ", ".join(f"{key.replace('_', ' ')} {val}" for key, val in changes.items())
+        self._new_run(cfg, f"New run (reset): {what}")
 
     def _seed_changed(self) -> None:
         if self.seed_spin.value() != self.cfg.seed:

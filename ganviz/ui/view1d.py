@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout
+from PySide6.QtWidgets import QFormLayout, QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
+from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy1d import X_RANGE
-from ganviz.ui.base import ModeView
+from ganviz.ui.base import ModeView, NoiseControls
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 
 COLORS = {
@@ -27,6 +30,10 @@ COLORS = {
 }
 # Where the noise axis and the data axis of the mapping (Goodfellow et al., Fig. 1) are drawn.
 Z_LEVEL, X_LEVEL = -0.32, -0.06
+Z_AXIS_LABELS = {
+    True: "z",  # 1-D noise: the lines are z → G(z)
+    False: "z: quantiles of P_z's first coordinate → the same quantiles of P_G",
+}
 
 HISTORY_SERIES_TOY = [
     Series("jsd", "JSD(P_data‖P_G)", COLORS["jsd"], "div"),
@@ -68,13 +75,15 @@ class View1D(ModeView):
         # G's mapping: one segment per noise quantile, from z (on the lower axis) to G(z).
         self.mapping = plot.plot([], [], pen=pg.mkPen(60, 160, 60, 110, width=1), connect="pairs")
         self._static = []
-        for level, text in ((Z_LEVEL, "z"), (X_LEVEL, "x = G(z)")):
+        self.axis_labels = []
+        for level, text in ((Z_LEVEL, Z_AXIS_LABELS[MODE_DEFAULTS["1d"]["noise_dim"] == 1]), (X_LEVEL, "x = G(z)")):
             line = pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen("#999999", width=1))
             label = pg.TextItem(text, color="#555555", anchor=(0, 1))
             label.setPos(X_RANGE[0] + 0.05, level)
             for item in (line, label):
                 plot.addItem(item)
                 self._static.append(item)
+            self.axis_labels.append(label)
         self.title = pg.TextItem("", color="#333333", anchor=(1, 0))
         plot.addItem(self.title)
         self.title.setPos(X_RANGE[1] - 0.05, 1.04)
@@ -89,6 +98,32 @@ class View1D(ModeView):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget, 3)
         layout.addWidget(self.history, 2)
+        self._controls = self._build_controls()
+
+    def _build_controls(self) -> QWidget:
+        box = QWidget()
+        form = QFormLayout(box)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.noise = NoiseControls(
+            self, form, "dimension of z. With 1, G must fold the line onto each mode and P_G gets spikes "
+                        "where G turns (p_G = p_z/|G′|); with more, P_G is smooth")
+        hint = QLabel("Noise dim 1 shows G itself in the z → x lines (Goodfellow Fig. 1); "
+                      "with more, the lines join equal quantiles of P_z and P_G.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: #666666;")
+        form.addRow(hint)
+        return box
+
+    def extra_controls(self) -> QWidget:
+        return self._controls
+
+    def config_changes(self) -> dict[str, Any]:
+        return self.noise.values()
+
+    def sync_to_config(self, cfg) -> None:
+        """Show cfg's noise settings in the controls and label the mapping to match."""
+        self.noise.sync(cfg)
+        self.axis_labels[0].setText(Z_AXIS_LABELS[cfg.noise_dim == 1])
 
     def show_snapshot(self, snap: Snapshot) -> None:
         v = snap.views

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout,
+                               QLabel, QPushButton, QWidget)
 
-from ganviz.core.config import MODE_DEFAULTS, NOISES
+from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.points import load_points
 from ganviz.core.snapshot import Snapshot
-from ganviz.ui.base import ModeView
+from ganviz.ui.base import ModeView, NoiseControls
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 
 COLORS = {
@@ -239,22 +239,8 @@ class View2D(ModeView):
         form.setContentsMargins(0, 0, 0, 0)
         defaults = MODE_DEFAULTS["2d"]
 
-        self.noise_dim_spin = QSpinBox(objectName="noiseDimSpin")
-        self.noise_dim_spin.setRange(1, 64)
-        self.noise_dim_spin.setValue(int(defaults.get("noise_dim", 2)))
-        self.noise_dim_spin.setKeyboardTracking(False)  # one restart per edit, not per keystroke
-        self.noise_dim_spin.setToolTip("dimension of z; 1 makes P_G a curve, 2 a warped sheet (restarts the run)")
-        self.noise_dim_spin.valueChanged.connect(lambda n: self.restart_requested.emit({"noise_dim": n}))
-        form.addRow("Noise dim", self.noise_dim_spin)
-
-        self.noise_combo = QComboBox(objectName="noiseCombo")
-        for name in NOISES:
-            self.noise_combo.addItem(name, name)
-        self.noise_combo.setCurrentIndex(self.noise_combo.findData(defaults.get("noise", "gaussian")))
-        self.noise_combo.setToolTip("P_z: standard normal or uniform on [-1, 1] (restarts the run)")
-        self.noise_combo.currentIndexChanged.connect(
-            lambda _: self.restart_requested.emit({"noise": self.noise_combo.currentData()}))
-        form.addRow("Noise", self.noise_combo)
+        self.noise = NoiseControls(self, form, "dimension of z; 1 makes P_G a curve, 2 a warped sheet")
+        self.noise_dim_spin, self.noise_combo = self.noise.dim_spin, self.noise.combo
 
         self.spread_spin = QDoubleSpinBox(objectName="spreadSpin")
         self.spread_spin.setRange(0.1, 50.0)
@@ -308,18 +294,14 @@ class View2D(ModeView):
         return self._controls
 
     def config_changes(self) -> dict[str, Any]:
-        return {"noise_dim": self.noise_dim_spin.value(), "noise": self.noise_combo.currentData(),
-                "spread": self.spread_spin.value()}
+        return {**self.noise.values(), "spread": self.spread_spin.value()}
 
     def sync_to_config(self, cfg) -> None:
         """Show cfg's noise_dim, noise and spread in the controls without asking for a restart."""
-        for w in (self.noise_dim_spin, self.noise_combo, self.spread_spin):
-            w.blockSignals(True)
-        self.noise_dim_spin.setValue(min(cfg.noise_dim, self.noise_dim_spin.maximum()))
-        self.noise_combo.setCurrentIndex(self.noise_combo.findData(cfg.noise))
+        self.noise.sync(cfg)
+        self.spread_spin.blockSignals(True)
         self.spread_spin.setValue(cfg.spread)
-        for w in (self.noise_dim_spin, self.noise_combo, self.spread_spin):
-            w.blockSignals(False)
+        self.spread_spin.blockSignals(False)
 
     # --- targets from the user ------------------------------------------------------------------
     def _draw_toggled(self, on: bool) -> None:
