@@ -274,3 +274,27 @@ def test_1d_noise_controls_restart_the_run_and_relabel_the_mapping(window, qtbot
     z = window.view.mapping.getData()[0][0::2]
     assert z.min() >= -1 and z.max() <= 1  # uniform noise lives on [-1, 1]
 
+
+def test_history_smoothing_does_not_bridge_gaps_and_legend_lists_shown_curves(qtbot):
+    from ganviz.ui.history_plot import moving_average
+    from ganviz.ui.view1d import HISTORY_GROUPS_TOY, HISTORY_SERIES_TOY, HistoryPlot
+
+    y = np.array([1.0, 3.0, np.nan, np.nan, 5.0, 7.0])
+    assert np.allclose(moving_average(y, 3), [1.0, 2.0, np.nan, np.nan, 5.0, 6.0], equal_nan=True)
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=50)
+    expected = [y[max(0, i - 9):i + 1].mean() for i in range(50)]
+    assert np.allclose(moving_average(y, 10), expected)
+
+    plot = HistoryPlot(HISTORY_SERIES_TOY, HISTORY_GROUPS_TOY)
+    qtbot.addWidget(plot)
+
+    def legend_labels(group):
+        return [label.text for _, label in plot.plots[group].legend.items]
+
+    shown = [s.label for s in HISTORY_SERIES_TOY if s.group == "div" and s.visible]
+    assert legend_labels("div") == shown
+    plot.checkboxes["kl"].setChecked(True)
+    assert legend_labels("div") == [s.label for s in HISTORY_SERIES_TOY if s.group == "div"]
+    plot.checkboxes["jsd"].setChecked(False)
+    assert "JSD(P_data‖P_G)" not in legend_labels("div") and not plot.curves["jsd"].isVisible()

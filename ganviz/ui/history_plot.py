@@ -38,7 +38,8 @@ class Series:
 
 
 def moving_average(y: np.ndarray, window: int) -> np.ndarray:
-    """Trailing mean over `window` points, ignoring NaN gaps (vectorised: runs on every redraw)."""
+    """Trailing mean over `window` points, skipping NaN; a NaN point (e.g. no G update while G is
+    frozen) stays NaN, so a gap is not bridged. Vectorised: runs on every redraw."""
     if window <= 1 or len(y) == 0:
         return y
     finite = np.isfinite(y)
@@ -48,7 +49,7 @@ def moving_average(y: np.ndarray, window: int) -> np.ndarray:
     lo = np.maximum(hi - window, 0)
     count = ccount[hi] - ccount[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, (csum[hi] - csum[lo]) / count, np.nan)
+        return np.where((count > 0) & finite, (csum[hi] - csum[lo]) / count, np.nan)
 
 
 class HistoryPlot(QWidget):
@@ -86,14 +87,14 @@ class HistoryPlot(QWidget):
         self.checkboxes: dict[str, QCheckBox] = {}
         for s in self.series:
             pen = pg.mkPen(s.color, width=2, style=Qt.PenStyle.DashLine if s.dashed else Qt.PenStyle.SolidLine)
-            curve = self.plots[s.group].plot([], [], pen=pen, name=s.label, connect="finite")
+            curve = self.plots[s.group].plot([], [], pen=pen, connect="finite")
             curve.setVisible(s.visible)
             self.curves[s.column] = curve
             box = QCheckBox(s.label)
             box.setObjectName(f"series_{s.column}")
             box.setChecked(s.visible)
             box.setStyleSheet(f"QCheckBox {{ color: {s.color}; }}")
-            box.toggled.connect(curve.setVisible)
+            box.toggled.connect(lambda on, s=s: self._set_visible(s, on))
             toggles.addWidget(box, *divmod(len(self.checkboxes), TOGGLE_COLUMNS))
             self.checkboxes[s.column] = box
         smoothing_row = QHBoxLayout()
@@ -112,6 +113,20 @@ class HistoryPlot(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.layout_widget, 1)
         layout.addLayout(toggles)
+        for group in self.plots:
+            self._rebuild_legend(group)
+
+    def _set_visible(self, series: Series, on: bool) -> None:
+        self.curves[series.column].setVisible(on)
+        self._rebuild_legend(series.group)
+
+    def _rebuild_legend(self, group: str) -> None:
+        """The legend lists only the curves shown (the check boxes below already list them all)."""
+        legend = self.plots[group].legend
+        legend.clear()
+        for s in self.series:
+            if s.group == group and self.checkboxes[s.column].isChecked():
+                legend.addItem(self.curves[s.column], s.label)
 
     def update_history(self, history: dict[str, np.ndarray]) -> None:
         """Draw `history`; redraws are limited to `max_hz` (a moving x-axis is costly to repaint),
