@@ -130,6 +130,7 @@ class Toy1DTask(Task):
         self.p_data = self.target.pdf(self.x)
         self._x_t = torch.as_tensor(self.x, dtype=torch.float32, device=device).unsqueeze(1)
         self._real_eval = None
+        self._kde_noise = None
         self._z_line = self._noise_quantiles(MAPPING_LINES)
         self._z_quantiles = self._noise_quantiles(QUANTILES)
 
@@ -182,21 +183,29 @@ class Toy1DTask(Task):
         return p / (total * self.cell) if total > 0 else p
 
     def _kde_samples(self, G) -> torch.Tensor:
-        """KDE_SAMPLES samples of P_G from a fixed noise draw, so repeated evaluations agree."""
-        return G(self.sample_noise(KDE_SAMPLES, self._density_gen()))[:, 0]
+        """KDE_SAMPLES samples of P_G from one fixed noise draw (drawn once), so evaluations agree."""
+        if self._kde_noise is None:
+            self._kde_noise = self.sample_noise(KDE_SAMPLES, self._density_gen())
+        return G(self._kde_noise)[:, 0]
 
-    def mapping(self, G, samples: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def mapping(self, G, p_g: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Goodfellow et al. Fig. 1: MAPPING_LINES equal-mass quantiles z_i of P_z and where they go.
         With 1-D noise that is G(z_i) itself. With more noise dimensions no single line of z carries
-        P_G, so z_i goes to the same quantile of P_G (the monotone map with the same push-forward):
-        the lines still crowd where P_G is dense and spread where it is thin."""
+        P_G, so z_i goes to the same quantile of P_G (the monotone map with the same push-forward),
+        read off the CDF of p_G on the grid (`p_g`, if the caller has it): the lines still crowd
+        where P_G is dense and spread where it is thin."""
         z = self._z_line[:, 0].cpu().numpy().astype(np.float64)
         if self.cfg.noise_dim == 1:
             return z, G(self._z_line)[:, 0].double().cpu().numpy()
+        if p_g is None:
+            p_g = self.density_of_generator(G)
+        cdf = np.concatenate(([0.0], np.cumsum(p_g)))
+        if cdf[-1] <= 0:  # every sample left the plotted range
+            return z, np.full_like(z, np.nan)
         q = (np.arange(MAPPING_LINES) + 0.5) / MAPPING_LINES
-        if samples is None:
-            samples = self._kde_samples(G)
-        return z, np.quantile(samples.double().cpu().numpy(), q)
+        edges = X_RANGE[0] + self.cell * np.arange(GRID_POINTS + 1)
+        keep = np.concatenate(([True], np.diff(cdf) > 0))  # strictly increasing for interpolation
+        return z, np.interp(q * cdf[-1], cdf[keep], edges[keep])
 
     def _density_gen(self) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
@@ -232,7 +241,7 @@ class Toy1DTask(Task):
         if not views:
             return Evaluation(metrics)
         d = 1.0 / (1.0 + np.exp(-logits))
-        z, g_of_z = self.mapping(G, samples)
+        z, g_of_z = self.mapping(G, p_g)
         return Evaluation(metrics, {
             "x": self.x,
             "p_data": self.p_data,
