@@ -126,3 +126,22 @@ def test_defaults_reach_jsd_below_005_on_bimodal_within_the_quoted_steps():
     first = next(i for i, v in enumerate(jsd) if v < 0.05)
     assert (first + 1) * 100 <= 2000
     assert max(jsd[-5:]) < 0.05
+
+
+def test_optimizers_are_fused_where_torch_can_and_fall_back_where_it_cannot(monkeypatch):
+    t = Trainer(small(k=2))
+    assert t.opt_d.defaults["fused"] and t.opt_g.defaults["fused"]
+    t.step(3)  # a fused step leaves the tensors' _version alone: the modules count their steps
+    assert (t.D.optimizer_steps, t.G.optimizer_steps) == (6, 3)
+    real_adam = torch.optim.Adam
+
+    def adam_without_fused_kernel(params, fused=None, **kw):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real_adam(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "Adam", adam_without_fused_kernel)
+    t = Trainer(small())
+    assert not t.opt_d.defaults.get("fused")
+    t.step(3)  # trains all the same
+    assert t.g_updates == t.G.optimizer_steps == 3

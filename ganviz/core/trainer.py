@@ -47,8 +47,8 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             self.G = self.task.build_generator().to(self.device)
             self.D = self.task.build_discriminator().to(self.device)
-        self.opt_d = self._optimizer(self.D.parameters(), cfg.lr_d)
-        self.opt_g = self._optimizer(self.G.parameters(), cfg.lr_g)
+        self.opt_d = self._optimizer(self.D, cfg.lr_d)
+        self.opt_g = self._optimizer(self.G, cfg.lr_g)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.iteration = 0  # iterations of Algorithm 1 (each: k D updates, then one G update)
         self.d_updates = 0
@@ -60,11 +60,27 @@ class Trainer:
         self._g_count = 0
         self.diverged = False
 
-    def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
+    def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+        """The optimizer of `module`; `module.optimizer_steps` counts its steps (tasks use it to
+        tell whether the weights changed: a fused step does not bump the tensors' _version)."""
         if self.cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=lr)
-        # beta1 = 0.5 is the DCGAN setting; the default 0.9 makes GAN training oscillate more.
-        return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+            cls, options = torch.optim.SGD, {}
+        else:  # beta1 = 0.5 is the DCGAN setting; the default 0.9 makes GAN training oscillate more.
+            cls, options = torch.optim.Adam, {"betas": (0.5, 0.999)}
+        params = list(module.parameters())
+        try:
+            # One fused kernel per step instead of a Python loop over the parameters: the 1-D GAN
+            # trains ~20% faster on a CPU, and holds the GIL (which the window needs) less.
+            opt = cls(params, lr=lr, fused=True, **options)
+        except (RuntimeError, TypeError):  # a torch or a device without the fused kernel
+            opt = cls(params, lr=lr, **options)
+        module.optimizer_steps = 0
+
+        def count_step(*_):
+            module.optimizer_steps += 1
+
+        opt.register_step_post_hook(count_step)
+        return opt
 
     def update(self, **changes) -> None:
         """Apply live settings (k, lr_d, lr_g, loss, freeze_g) between iterations, keeping optimizer state."""

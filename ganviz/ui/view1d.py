@@ -58,7 +58,7 @@ class View1D(ModeView):
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setLabel("bottom", "x")
         plot.setXRange(*X_RANGE, padding=0)
-        plot.setYRange(Z_LEVEL - 0.06, 1.05, padding=0)
+        plot.setYRange(Z_LEVEL - 0.06, 1.12, padding=0)  # room above D = 1 for the target's title
         plot.addLegend(offset=(10, 10), labelTextSize="9pt")
         plot.setMouseEnabled(x=True, y=True)
         cache_axes(plot)
@@ -86,7 +86,7 @@ class View1D(ModeView):
             self.axis_labels.append(label)
         self.title = pg.TextItem("", color="#333333", anchor=(1, 0))
         plot.addItem(self.title)
-        self.title.setPos(X_RANGE[1] - 0.05, 1.04)
+        self.title.setPos(X_RANGE[1] - 0.05, 1.11)
 
         # Items that change only with the target are painted from cached pixmaps: every Python paint()
         # call holds the GIL that the training thread needs.

@@ -59,8 +59,9 @@ class CostBudget:
 
 
 def weights_key(G: nn.Module) -> tuple:
-    """Changes whenever an optimizer step changes G (`_version` counts in-place updates)."""
-    return (id(G), *(p._version for p in G.parameters()))
+    """Changes whenever G's weights change: the trainer's count of optimizer steps (a fused step
+    leaves the tensors' `_version` alone) and `_version` (which counts other in-place updates)."""
+    return (id(G), getattr(G, "optimizer_steps", None), *(p._version for p in G.parameters()))
 
 
 class MnistTask(Task):
