@@ -270,7 +270,7 @@ def test_1d_noise_controls_restart_the_run_and_relabel_the_mapping(window, qtbot
     noise.setCurrentIndex(noise.findData("uniform"))
     qtbot.waitUntil(lambda: window.worker.trainer.cfg.noise == "uniform", timeout=3000)
     assert window.worker.trainer.cfg.noise_dim == 1  # the other setting is kept
-    qtbot.waitUntil(lambda: window.view.mapping.getData()[0] is not None, timeout=3000)
+    qtbot.waitUntil(lambda: len(window.view.mapping.getData()[0]) > 0, timeout=3000)
     z = window.view.mapping.getData()[0][0::2]
     assert z.min() >= -1 and z.max() <= 1  # uniform noise lives on [-1, 1]
 
@@ -288,6 +288,11 @@ def test_history_smoothing_does_not_bridge_gaps_and_legend_lists_shown_curves(qt
 
     plot = HistoryPlot(HISTORY_SERIES_TOY, HISTORY_GROUPS_TOY)
     qtbot.addWidget(plot)
+    steps = np.arange(5.0) * 50
+    plot.update_history({"step": steps, **{s.column: np.linspace(0, 1, 5) for s in HISTORY_SERIES_TOY}})
+    plot.flush()
+    assert len(plot.curves["jsd"].xData) == 5
+    assert plot.curves["kl"].xData is None or len(plot.curves["kl"].xData) == 0  # hidden: not drawn
 
     def legend_labels(group):
         return [label.text for _, label in plot.plots[group].legend.items]
@@ -295,6 +300,27 @@ def test_history_smoothing_does_not_bridge_gaps_and_legend_lists_shown_curves(qt
     shown = [s.label for s in HISTORY_SERIES_TOY if s.group == "div" and s.visible]
     assert legend_labels("div") == shown
     plot.checkboxes["kl"].setChecked(True)
+    assert len(plot.curves["kl"].xData) == 5  # drawn as soon as it is shown
     assert legend_labels("div") == [s.label for s in HISTORY_SERIES_TOY if s.group == "div"]
     plot.checkboxes["jsd"].setChecked(False)
     assert "JSD(P_data‖P_G)" not in legend_labels("div") and not plot.curves["jsd"].isVisible()
+
+
+def test_a_snapshot_of_the_previous_run_is_not_drawn_after_a_restart(window, qtbot):
+    """A snapshot published just before a restart reaches the window after it: it must not be drawn."""
+    old = window.worker.trainer
+    qtbot.mouseClick(find(window, QPushButton, "stepButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step_count(window) == 1, timeout=3000)
+    datasets = find(window, QComboBox, "datasetCombo")
+    datasets.setCurrentIndex(datasets.findData("trimodal"))
+    qtbot.waitUntil(lambda: window.worker.trainer is not old and step_count(window) == 0, timeout=5000)
+    stale = Snapshot(mode="1d", iteration=777, metrics={"jsd": 0.5}, target="stale", run=id(old))
+    with window.worker._lock:
+        window.worker._latest, window.worker._fresh = stale, True
+    window.refresh()
+    assert step_count(window) == 0 and "stale" not in find(window, QLabel, "targetLabel").text()
+    fresh = Snapshot(mode="1d", iteration=5, metrics={"jsd": 0.5}, target="fresh", run=id(window.worker.trainer))
+    with window.worker._lock:
+        window.worker._latest, window.worker._fresh = fresh, True
+    window.refresh()
+    assert step_count(window) == 5  # the check is on the run, not on anything else

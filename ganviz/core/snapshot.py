@@ -19,3 +19,4 @@ class Snapshot:
     views: dict[str, np.ndarray] = field(default_factory=dict)     # mode-specific arrays to draw
     message: str = ""  # a notice for the user (device fallback, divergence, Fit D* result…)
     target: str = ""   # the task's one-line description of P_data
+    run: int = 0       # which trainer made it (id of the Trainer), so a window can drop a stale one

@@ -257,6 +257,7 @@ class Toy2DTask(Task):
         self._centres_t = torch.as_tensor(self.target.centres, dtype=torch.float32, device=device)
         self._origin_t = torch.tensor([x0, y0], dtype=torch.float32, device=device)
         self._real_shown: torch.Tensor | None = None
+        self._modes_shown = None if self.target.modes is None else self.target.modes.copy()
         self._real_mean: torch.Tensor | None = None
         self._z_manifold = self._manifold_noise()
 
@@ -350,7 +351,7 @@ class Toy2DTask(Task):
             "arrows": self.generator_gradient(D, shown),
         }
         if self.target.modes is not None:
-            out["centres"] = self.target.modes.copy()
+            out["centres"] = self._modes_shown  # one array for the run, so a view can skip redrawing it
         return Evaluation(metrics, out)
 
     def generator_gradient(self, D: nn.Module, x: torch.Tensor) -> np.ndarray:

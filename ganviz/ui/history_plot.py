@@ -119,6 +119,8 @@ class HistoryPlot(QWidget):
     def _set_visible(self, series: Series, on: bool) -> None:
         self.curves[series.column].setVisible(on)
         self._rebuild_legend(series.group)
+        if on:  # hidden curves are not kept up to date
+            self._redraw()
 
     def _rebuild_legend(self, group: str) -> None:
         """The legend lists only the curves shown (the check boxes below already list them all)."""
@@ -153,7 +155,7 @@ class HistoryPlot(QWidget):
         span = self.smoothing.value()
         for s in self.series:
             y = self._history.get(s.column)
-            if y is None:
+            if y is None or not self.checkboxes[s.column].isChecked():
                 continue
             if s.smooth:
                 y = moving_average(y, span)

@@ -75,7 +75,9 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.cfg = TrainConfig.for_mode(mode, dataset=dataset, device=device)
-        self.worker = TrainWorker(Trainer(self.cfg))
+        trainer = Trainer(self.cfg)
+        self._run = id(trainer)  # snapshots of an earlier run (in flight at a restart) are not drawn
+        self.worker = TrainWorker(trainer)
         self._show_mode(mode)
         self._sync_controls_to_cfg()
         self.worker.start()
@@ -274,6 +276,7 @@ class MainWindow(QMainWindow):
             self._sync_controls_to_cfg()
             return False
         self.cfg = cfg
+        self._run = id(trainer)
         self.play_button.setChecked(False)
         self.view.clear()
         sync = getattr(self.view, "sync_to_config", None)
@@ -365,7 +368,7 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         """Pull the newest snapshot (if any) and draw it."""
         snap = self.worker.take_snapshot()
-        if snap is None or snap.mode != self.cfg.mode:
+        if snap is None or snap.run != self._run:
             return
         self.view.show_snapshot(snap)
         self.step_label.setText(str(snap.iteration))

@@ -65,15 +65,17 @@ class View1D(ModeView):
 
         self.p_data_curve = plot.plot([], [], pen=pg.mkPen(COLORS["p_data"], width=2), fillLevel=0,
                                       brush=pg.mkBrush(30, 30, 30, 45), name="P_data")
-        self.p_g_curve = plot.plot([], [], pen=pg.mkPen(COLORS["p_g"], width=2.5), name="P_G")
-        self.d_curve = plot.plot([], [], pen=pg.mkPen(COLORS["d"], width=2.5), name="D(x)")
-        self.d_star_curve = plot.plot([], [], pen=pg.mkPen(COLORS["d_star"], width=2, style=Qt.PenStyle.DashLine),
-                                      name="D*(x) = p_data/(p_data+p_G)", connect="finite")
+        # The curves that change with every snapshot are bare PlotCurveItems: PlotDataItem's extra
+        # Python work per setData/paint is GIL time taken from the training thread.
+        self.p_g_curve = self._curve(plot, "P_G", pen=pg.mkPen(COLORS["p_g"], width=2.5))
+        self.d_curve = self._curve(plot, "D(x)", pen=pg.mkPen(COLORS["d"], width=2.5))
+        self.d_star_curve = self._curve(plot, "D*(x) = p_data/(p_data+p_G)", connect="finite",
+                                        pen=pg.mkPen(COLORS["d_star"], width=2, style=Qt.PenStyle.DashLine))
         self.half_line = pg.InfiniteLine(pos=0.5, angle=0, pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DotLine),
                                          label="D = 1/2", labelOpts={"position": 0.97, "color": "#666666"})
         plot.addItem(self.half_line)
         # G's mapping: one segment per noise quantile, from z (on the lower axis) to G(z).
-        self.mapping = plot.plot([], [], pen=pg.mkPen(60, 160, 60, 110, width=1), connect="pairs")
+        self.mapping = self._curve(plot, None, pen=pg.mkPen(60, 160, 60, 110, width=1), connect="pairs")
         self._static = []
         self.axis_labels = []
         for level, text in ((Z_LEVEL, Z_AXIS_LABELS[MODE_DEFAULTS["1d"]["noise_dim"] == 1]), (X_LEVEL, "x = G(z)")):
@@ -93,12 +95,21 @@ class View1D(ModeView):
         for item in (self.p_data_curve.curve, self.half_line, self.title, *self._static):
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
+        self._p_data = None  # the P_data array drawn (the task's own, unchanged during a run)
         self.history = HistoryPlot(HISTORY_SERIES_TOY, HISTORY_GROUPS_TOY)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget, 3)
         layout.addWidget(self.history, 2)
         self._controls = self._build_controls()
+
+    @staticmethod
+    def _curve(plot: pg.PlotItem, name: str | None, **options) -> pg.PlotCurveItem:
+        curve = pg.PlotCurveItem([], [], **options)
+        plot.addItem(curve)
+        if name is not None:
+            plot.legend.addItem(curve, name)
+        return curve
 
     def _build_controls(self) -> QWidget:
         box = QWidget()
@@ -129,7 +140,9 @@ class View1D(ModeView):
         v = snap.views
         if "x" in v:
             x = v["x"]
-            self.p_data_curve.setData(x, v["p_data"])
+            if v["p_data"] is not self._p_data:  # the same array for the whole run: keep its cached pixmap
+                self._p_data = v["p_data"]
+                self.p_data_curve.setData(x, self._p_data)
             self.p_g_curve.setData(x, v["p_g"])
             self.d_curve.setData(x, v["d"])
             self.d_star_curve.setData(x, v["d_star"])
@@ -145,4 +158,5 @@ class View1D(ModeView):
     def clear(self) -> None:
         for item in (self.p_data_curve, self.p_g_curve, self.d_curve, self.d_star_curve, self.mapping):
             item.setData([], [])
+        self._p_data = None
         self.history.clear()

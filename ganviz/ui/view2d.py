@@ -170,6 +170,7 @@ class View2D(ModeView):
         super().__init__(parent)
         self.setObjectName("view2d")
         self._extent: tuple[float, ...] | None = None
+        self._static_points: dict = {}  # scatter item -> the array it shows (real points, mode centres)
         self._views: dict[str, np.ndarray] = {}
 
         self.viewbox = DrawViewBox()
@@ -374,11 +375,15 @@ class View2D(ModeView):
                 self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
             self._views = v
             self._draw_derived()
-            self.real.setData(pos=v["real"])
             self.fake.setData(pos=v["fake"])
             self._set_manifold(v["manifold"])
+            # The real points and the mode centres are the same arrays for a whole run: a scatter's
+            # setData is costly Python (GIL time taken from training), so only a new array is set.
             centres = v.get("centres")
-            self.centres.setData(pos=centres if centres is not None else np.empty((0, 2)))
+            for item, points in ((self.real, v["real"]), (self.centres, centres)):
+                if points is not self._static_points.get(item):
+                    self._static_points[item] = points
+                    item.setData(pos=points if points is not None else np.empty((0, 2)))
         self.readout.setText(readout_text(snap.target, snap.metrics))
         self.history.update_history(snap.history)
 
@@ -409,6 +414,7 @@ class View2D(ModeView):
             item.setData([], [])
         for item in (self.real, self.fake, self.centres):
             item.setData(pos=np.empty((0, 2)))
+        self._static_points = {}
         self.readout.setText("")
         self.history.clear()
 
