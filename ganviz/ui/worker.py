@@ -20,7 +20,7 @@ from ganviz.core.snapshot import Snapshot
 from ganviz.core.trainer import FitDStar, NonFiniteError, Trainer
 
 SNAPSHOT_HZ = 20.0  # smooth motion; each frame costs the training thread GIL time (see ganviz bench)
-PUBLISH_SHARE = 0.10  # publishing (evaluation + snapshot) may take at most this share of the worker's time
+PUBLISH_SHARE = 0.08  # publishing (evaluation + snapshot) may take at most this share of the worker's time
 CHUNK_SECONDS = 0.004  # train in chunks this long, so a command waits at most about this long
 HISTORY_ROWS = 20000
 
