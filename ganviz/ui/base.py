@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QSpinBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
 from ganviz.core.config import MODE_DEFAULTS, NOISES
 from ganviz.core.snapshot import Snapshot
@@ -51,6 +51,14 @@ class ModeView(QWidget):
     def config_changes(self) -> dict[str, Any]:
         """TrainConfig field values this view's own controls currently hold (used when the run is rebuilt)."""
         return {}
+
+
+def hint_label(text: str) -> QLabel:
+    """A wrapped grey line of help under a mode's settings."""
+    hint = QLabel(text)
+    hint.setWordWrap(True)
+    hint.setStyleSheet("color: #666666;")
+    return hint
 
 
 class NoiseControls:

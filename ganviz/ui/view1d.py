@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QGraphicsItem, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QGraphicsItem, QVBoxLayout, QWidget
 
 from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy1d import X_RANGE
-from ganviz.ui.base import ModeView, NoiseControls
+from ganviz.ui.base import ModeView, NoiseControls, hint_label
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 
 COLORS = {
@@ -118,11 +118,8 @@ class View1D(ModeView):
         self.noise = NoiseControls(
             self, form, "dimension of z. With 1, G must fold the line onto each mode and P_G gets spikes "
                         "where G turns (p_G = p_z/|G′|); with more, P_G is smooth")
-        hint = QLabel("Noise dim 1 shows G itself in the z → x lines (Goodfellow Fig. 1); "
-                      "with more, the lines join equal quantiles of P_z and P_G.")
-        hint.setWordWrap(True)
-        hint.setStyleSheet("color: #666666;")
-        form.addRow(hint)
+        form.addRow(hint_label("Noise dim 1 shows G itself in the z → x lines (Goodfellow Fig. 1); "
+                               "with more, the lines join equal quantiles of P_z and P_G."))
         return box
 
     def extra_controls(self) -> QWidget:

@@ -9,12 +9,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout,
-                               QLabel, QPushButton, QWidget)
+                               QPushButton, QWidget)
 
 from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.points import load_points
 from ganviz.core.snapshot import Snapshot
-from ganviz.ui.base import ModeView, NoiseControls
+from ganviz.ui.base import ModeView, NoiseControls, hint_label
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 
 COLORS = {
@@ -285,10 +285,7 @@ class View2D(ModeView):
         self.load_points_button.setToolTip("a .csv (two columns x, y; optional header) or .npy (N×2) file")
         self.load_points_button.clicked.connect(self._choose_points_file)
         form.addRow(self.load_points_button)
-        hint = QLabel("Targets: the Dataset list, a drawing, or a file of points.")
-        hint.setWordWrap(True)
-        hint.setStyleSheet("color: #666666;")
-        form.addRow(hint)
+        form.addRow(hint_label("Targets: the Dataset list, a drawing, or a file of points."))
         return box
 
     def extra_controls(self) -> QWidget:
