@@ -165,14 +165,13 @@ class Toy1DTask(Task):
         p = divergence.gaussian_smooth(counts, max(h, self.cell) / self.cell)
         return p / (p.sum() * self.cell)
 
-    def density_of_generator(self, G, samples: torch.Tensor | None = None) -> np.ndarray:
+    def density_of_generator(self, G) -> np.ndarray:
         """p_G on the grid. With 1-D noise: push QUANTILES equal-mass quantiles of P_z through G,
         interpolate SUBDIVIDE points inside each interval and histogram them: a stratified estimate
         whose only error is the cell size, which resolves the sharp peaks a generator makes where
-        G is flat. With more noise dimensions: the smoothed histogram of KDE_SAMPLES samples
-        (`samples`, when the caller already drew them with `_kde_samples`)."""
+        G is flat. With more noise dimensions: the smoothed histogram of KDE_SAMPLES samples."""
         if self.cfg.noise_dim != 1:
-            return self.density_of_samples(self._kde_samples(G) if samples is None else samples)
+            return self.density_of_samples(self._kde_samples(G))
         x = G(self._z_quantiles)[:, 0]
         t = torch.arange(SUBDIVIDE, device=x.device, dtype=x.dtype) / SUBDIVIDE
         points = (x[:-1, None] + (x[1:] - x[:-1])[:, None] * t).reshape(-1)
@@ -215,8 +214,7 @@ class Toy1DTask(Task):
         fake = G(self.sample_noise(D_MEAN_SAMPLES, gen))
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})
-        samples = self._kde_samples(G) if self.cfg.noise_dim != 1 else None
-        p_g = self.density_of_generator(G, samples)
+        p_g = self.density_of_generator(G)
         logits = D(self._x_t).double().cpu().numpy()
         log_d = -np.logaddexp(0.0, -logits)
         log_1md = -np.logaddexp(0.0, logits)
