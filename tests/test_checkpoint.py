@@ -1,0 +1,382 @@
+"""Checkpoint folders: round trip, resuming bit for bit, atomic replacement, and every way a folder
+can fail to save or load (including a lane file crafted to run code when unpickled)."""
+
+import errno
+import hashlib
+import json
+import os
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from ganviz.core import checkpoint
+from ganviz.core.checkpoint import (FORMAT, VERSION, CheckpointError, find_checkpoint, load_checkpoint,
+                                    save_checkpoint)
+
+
+def _models(seed=0):
+    torch.manual_seed(seed)
+    G = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    D = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
+    return G, D, torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999)), torch.optim.Adam(D.parameters())
+
+
+def _step(G, D, opt_g, opt_d, gen):
+    """One GAN step whose noise comes from `gen`, so that resuming must restore the RNG too."""
+    real = torch.randn(16, 2, generator=gen) + 1.0
+    fake = G(torch.randn(16, 4, generator=gen))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    opt_d.zero_grad()
+    (bce(D(real), torch.ones(16, 1)) + bce(D(fake.detach()), torch.zeros(16, 1))).backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    bce(D(fake), torch.ones(16, 1)).backward()
+    opt_g.step()
+
+
+def _lane(G, D, opt_g, opt_d, gen, iteration):
+    return {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "gen": gen.get_state(), "iteration": iteration, "lr": 1e-3, "note": "lane", "ema": None,
+            "done": False, "history": {"step": torch.arange(iteration, dtype=torch.float64),
+                                       "jsd": torch.linspace(0.7, 0.1, iteration, dtype=torch.float64)}}
+
+
+def _trained_lane(steps=3, seed=0):
+    G, D, opt_g, opt_d = _models(seed)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        _step(G, D, opt_g, opt_d, gen)
+    return (G, D, opt_g, opt_d, gen), _lane(G, D, opt_g, opt_d, gen, steps)
+
+
+def _assert_equal(a, b):
+    assert type(a) is type(b)
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert list(a) == list(b)
+        for key in a:
+            _assert_equal(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_equal(x, y)
+    else:
+        assert a == b
+
+
+META = {"task": "toy2d", "lanes": [{"loss": "nsgan", "lr": 1e-3}, {"loss": "wgan-gp", "lr": 5e-5}],
+        "labels": ["A", "B"]}
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A two-lane run saved in tmp_path/run."""
+    lanes = [_trained_lane(3, seed=0)[1], _trained_lane(2, seed=1)[1]]
+    save_checkpoint(tmp_path / "run", META, lanes)
+    return tmp_path / "run", lanes
+
+
+def _rehash(folder, name):
+    """Make the manifest agree with the current bytes of `name`, as a tamperer would."""
+    manifest = json.loads((folder / "run.json").read_text())
+    manifest["files"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    (folder / "run.json").write_text(json.dumps(manifest))
+
+
+def _load_error(folder):
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(folder)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# --- round trip ---------------------------------------------------------------------------------
+
+
+def test_round_trip_restores_every_value(saved):
+    folder, lanes = saved
+    assert sorted(p.name for p in folder.iterdir()) == ["lane-0.pt", "lane-1.pt", "run.json"]
+    manifest = json.loads((folder / "run.json").read_text())
+    assert manifest["format"] == FORMAT and manifest["version"] == VERSION and manifest["created"]
+    meta, loaded = load_checkpoint(str(folder))
+    assert meta == META
+    assert len(loaded) == 2
+    for original, back in zip(lanes, loaded):
+        _assert_equal(original, back)
+    assert loaded[0]["G"]._metadata == lanes[0]["G"]._metadata  # load_state_dict reads module versions
+    G, D, opt_g, opt_d = _models(seed=5)
+    G.load_state_dict(loaded[0]["G"])
+    opt_g.load_state_dict(loaded[0]["opt_g"])
+    assert opt_g.param_groups[0]["betas"] == (0.5, 0.999)
+    torch.Generator().set_state(loaded[0]["gen"])
+
+
+def test_resuming_continues_bit_for_bit(tmp_path):
+    (G, D, opt_g, opt_d, gen), lane = _trained_lane(3)
+    save_checkpoint(tmp_path / "run", {}, [lane])
+    for _ in range(2):
+        _step(G, D, opt_g, opt_d, gen)
+
+    _, (state,) = load_checkpoint(tmp_path / "run")
+    G2, D2, opt_g2, opt_d2 = _models(seed=9)
+    gen2 = torch.Generator()
+    G2.load_state_dict(state["G"])
+    D2.load_state_dict(state["D"])
+    opt_g2.load_state_dict(state["opt_g"])
+    opt_d2.load_state_dict(state["opt_d"])
+    gen2.set_state(state["gen"])
+    for _ in range(2):
+        _step(G2, D2, opt_g2, opt_d2, gen2)
+    for a, b in zip([*G.state_dict().values(), *D.state_dict().values()],
+                    [*G2.state_dict().values(), *D2.state_dict().values()]):
+        assert torch.equal(a, b)
+
+
+def test_a_view_saves_only_its_own_values(tmp_path):
+    """A history column that is a view of a large preallocated buffer does not drag the buffer along."""
+    buffer = torch.from_numpy(np.full((200_000, 4), np.nan))
+    buffer[:3, 1] = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    column = buffer[:3, 1]
+    save_checkpoint(tmp_path / "run", {}, [{"history": {"jsd": column}}])
+    assert (tmp_path / "run" / "lane-0.pt").stat().st_size < 100_000
+    _, (lane,) = load_checkpoint(tmp_path / "run")
+    assert torch.equal(lane["history"]["jsd"], column)
+
+
+def test_a_value_that_cannot_be_loaded_safely_is_refused_before_writing(tmp_path):
+    with pytest.raises(TypeError, match=r"lane 0 > history > jsd is a numpy.ndarray"):
+        save_checkpoint(tmp_path / "run", {}, [{"history": {"jsd": np.zeros(3)}}])
+    with pytest.raises(TypeError, match=r"numpy.float64"):
+        save_checkpoint(tmp_path / "run", {}, [{"loss": np.float64(0.5)}])  # a float subclass, still refused
+    with pytest.raises(TypeError):
+        save_checkpoint(tmp_path / "run", {"shape": np.zeros(2)}, [])
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- saving: atomic replacement and unwritable places -----------------------------------------------
+
+
+def test_saving_again_replaces_the_run(saved):
+    folder, _ = saved
+    save_checkpoint(folder, {"second": True}, [{"iteration": 7}])
+    meta, lanes = load_checkpoint(folder)
+    assert meta == {"second": True} and lanes == [{"iteration": 7}]
+    assert sorted(p.name for p in folder.iterdir()) == ["lane-0.pt", "run.json"]
+    assert [p.name for p in folder.parent.iterdir()] == ["run"]
+
+
+def test_a_failed_save_keeps_the_previous_run_and_no_temp_folder(saved, monkeypatch):
+    folder, lanes = saved
+    real_save = torch.save
+    calls = []
+
+    def save_then_run_out_of_space(obj, f):
+        calls.append(1)
+        if len(calls) == 2:
+            f.write(b"half a file")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_then_run_out_of_space)
+    with pytest.raises(CheckpointError, match="disk is full"):
+        save_checkpoint(folder, {"new": 1}, [{"a": 1}, {"b": 2}, {"c": 3}])
+    monkeypatch.undo()
+    assert [p.name for p in folder.parent.iterdir()] == ["run"]
+    meta, loaded = load_checkpoint(folder)
+    assert meta == META
+    _assert_equal(lanes, loaded)
+
+
+def test_a_failed_rename_puts_the_previous_run_back(saved, monkeypatch):
+    folder, lanes = saved
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if ".tmp-" in str(src) and not str(src).endswith(".old"):
+            raise OSError(errno.EIO, "Input/output error")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "rename", rename)
+    with pytest.raises(CheckpointError, match="input/output error"):
+        save_checkpoint(folder, {"new": 1}, [{"a": 1}])
+    monkeypatch.undo()
+    assert [p.name for p in folder.parent.iterdir()] == ["run"]
+    meta, loaded = load_checkpoint(folder)
+    assert meta == META
+    _assert_equal(lanes, loaded)
+
+
+def test_a_file_in_the_way_is_an_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(CheckpointError, match="it is a file"):
+        save_checkpoint(tmp_path / "afile", {}, [{}])
+    with pytest.raises(CheckpointError, match="is a file, not a folder"):
+        save_checkpoint(tmp_path / "afile" / "run", {}, [{}])  # works for root too
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]
+
+
+def test_an_unwritable_place_is_an_error(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(checkpoint.tempfile, "mkdtemp", refuse)  # what a read-only folder does, even as root
+    with pytest.raises(CheckpointError, match="permission denied"):
+        save_checkpoint(tmp_path / "run", {}, [{}])
+    monkeypatch.undo()
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            with pytest.raises(CheckpointError, match="permission denied"):
+                save_checkpoint(locked / "run", {}, [{}])
+        finally:
+            locked.chmod(0o700)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_with_other_files_is_not_replaced(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(CheckpointError, match="holds other files"):
+        save_checkpoint(folder, {}, [{}])
+    assert [p.name for p in folder.iterdir()] == ["holiday.jpg"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    save_checkpoint(empty, {"ok": 1}, [{}])
+    assert load_checkpoint(empty) == ({"ok": 1}, [{}])
+
+
+def test_missing_parents_are_created(tmp_path):
+    save_checkpoint(tmp_path / "out" / "checkpoint", {}, [])
+    assert load_checkpoint(tmp_path / "out" / "checkpoint") == ({}, [])
+
+
+# --- loading: every kind of bad folder --------------------------------------------------------------
+
+
+def test_a_missing_folder(tmp_path):
+    assert "does not exist" in _load_error(tmp_path / "nowhere")
+
+
+def test_a_folder_without_a_manifest(tmp_path):
+    assert "not a ganviz run" in _load_error(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert "it is a file" in _load_error(tmp_path / "afile")
+
+
+def test_an_unreadable_folder(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path / "run", {}, [{}])
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(checkpoint.Path, "read_text", refuse)
+    assert _load_error(tmp_path / "run").endswith("run: permission denied")
+
+
+def test_a_foreign_manifest(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"name": "some other tool", "version": 1}))
+    assert "not a ganviz run" in _load_error(tmp_path)
+    (tmp_path / "run.json").write_text("[1, 2")
+    assert "damaged or not a ganviz run" in _load_error(tmp_path)
+
+
+def test_a_newer_format(saved):
+    folder, _ = saved
+    manifest = json.loads((folder / "run.json").read_text())
+    manifest["version"] = VERSION + 1
+    (folder / "run.json").write_text(json.dumps(manifest))
+    assert _load_error(folder).endswith(f"saved by a newer ganviz (format {VERSION + 1}); "
+                                        f"this ganviz reads format {VERSION}")
+    manifest["version"] = "1"
+    (folder / "run.json").write_text(json.dumps(manifest))
+    assert "format version is '1'" in _load_error(folder)
+
+
+def test_a_truncated_lane_file(saved):
+    folder, _ = saved
+    data = (folder / "lane-1.pt").read_bytes()
+    (folder / "lane-1.pt").write_bytes(data[: len(data) // 2])
+    message = _load_error(folder)
+    assert "lane-1.pt is damaged" in message and "checksum" in message
+    _rehash(folder, "lane-1.pt")  # a truncated file that the manifest agrees with still fails to load
+    assert "lane-1.pt cannot be loaded" in _load_error(folder)
+
+
+def test_a_tampered_byte(saved):
+    folder, _ = saved
+    data = bytearray((folder / "lane-0.pt").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (folder / "lane-0.pt").write_bytes(bytes(data))
+    assert "lane-0.pt is damaged" in _load_error(folder)
+
+
+def test_a_missing_lane_file(saved):
+    folder, _ = saved
+    (folder / "lane-1.pt").unlink()
+    assert "lane-1.pt is missing" in _load_error(folder)
+
+
+def test_a_manifest_cannot_name_files_outside_the_folder(saved, tmp_path):
+    folder, _ = saved
+    shutil.copy(folder / "lane-0.pt", tmp_path / "elsewhere.pt")
+    manifest = json.loads((folder / "run.json").read_text())
+    manifest["files"] = {"../elsewhere.pt": manifest["files"]["lane-0.pt"]}
+    (folder / "run.json").write_text(json.dumps(manifest))
+    assert "list of files is not valid" in _load_error(folder)
+
+
+class _Exploit:
+    """Unpickling this creates `marker`: what any code an attacker wanted would run as."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+@pytest.mark.parametrize("container", ["torch", "pickle"])
+def test_a_lane_file_crafted_to_run_code_is_refused_and_never_runs(saved, tmp_path, container):
+    folder, _ = saved
+    marker = tmp_path / "pwned"
+    payload = {"G": _Exploit(marker), "iteration": 1}
+    if container == "torch":
+        with open(folder / "lane-0.pt", "wb") as f:
+            torch.save(payload, f)
+    else:
+        (folder / "lane-0.pt").write_bytes(pickle.dumps(payload, protocol=2))
+    _rehash(folder, "lane-0.pt")
+
+    assert "lane-0.pt cannot be loaded safely" in _load_error(folder)
+    assert not marker.exists()
+
+    # The file really is an exploit: an unguarded load runs it.
+    if container == "torch":
+        torch.load(folder / "lane-0.pt", weights_only=False)
+    else:
+        pickle.loads((folder / "lane-0.pt").read_bytes())
+    assert marker.is_dir()
+
+
+# --- finding a checkpoint ---------------------------------------------------------------------------
+
+
+def test_find_checkpoint(tmp_path):
+    save_checkpoint(tmp_path / "run", {}, [])
+    assert find_checkpoint(tmp_path / "run") == tmp_path / "run"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.csv").write_text("step\n")
+    assert find_checkpoint(str(out)) is None
+    save_checkpoint(out / "checkpoint", {}, [])
+    assert find_checkpoint(str(out)) == out / "checkpoint"
+    assert find_checkpoint(tmp_path / "nowhere") is None
+    assert find_checkpoint(tmp_path / "run" / "run.json") is None
