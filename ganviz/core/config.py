@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODES = ("1d", "2d", "mnist")
+from ganviz.core.modes import MODES, REGISTRY
+
 LOSSES = ("minimax", "nonsaturating")
 OPTIMIZERS = ("adam", "sgd")
 NOISES = ("gaussian", "uniform")
@@ -28,17 +29,8 @@ class ConfigError(ValueError):
         self.message = message
 
 
-# Per-mode defaults: each mode has model sizes and rates that work for it out of the box.
-MODE_DEFAULTS: dict[str, dict[str, Any]] = {
-    # 1-D: 8-D noise, not 1-D. A 1-D z makes G fold the line onto each mode, which puts spikes
-    # (p_G ∝ 1/|G'|) where G turns; D cannot see them and the JSD stalls at 0.1–0.2 nats.
-    "1d": dict(dataset="bimodal", steps=3000, lr_d=3e-4, lr_g=3e-4, batch=256, hidden=32,
-               layers=2, noise_dim=8, log_every=50),
-    "2d": dict(dataset="ring8", steps=10000, lr_d=3e-4, lr_g=3e-4, batch=256, hidden=64,
-               layers=3, noise_dim=2, log_every=100),
-    "mnist": dict(dataset="mnist", steps=10000, lr_d=2e-4, lr_g=2e-4, batch=64, hidden=32,
-                  layers=2, noise_dim=64, log_every=100),
-}
+# Per-mode defaults live in the mode registry: each mode has model sizes and rates that work for it.
+MODE_DEFAULTS: dict[str, dict[str, Any]] = {key: dict(m.defaults) for key, m in REGISTRY.items()}
 
 
 @dataclass

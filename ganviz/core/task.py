@@ -64,8 +64,10 @@ class Task:
 
     # --- measuring ------------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, G: nn.Module, D: nn.Module, gen: torch.Generator, views: bool = True) -> Evaluation:
-        """Metrics named in `metric_names`; with views=True also the arrays the window draws."""
+    def evaluate(self, G: nn.Module, D: nn.Module, gen: torch.Generator, views: bool = True,
+                 loss: str | None = None) -> Evaluation:
+        """Metrics named in `metric_names`; with views=True also the picture the window draws.
+        `loss` is the lane's generator loss (lanes may share a task but differ in it)."""
         raise NotImplementedError
 
     def describe(self) -> str:

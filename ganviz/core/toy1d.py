@@ -210,7 +210,7 @@ class Toy1DTask(Task):
         return torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
 
     @torch.no_grad()
-    def evaluate(self, G, D, gen, views=True):
+    def evaluate(self, G, D, gen, views=True, loss=None):
         fake = G(self.sample_noise(D_MEAN_SAMPLES, gen))
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})

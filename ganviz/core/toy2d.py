@@ -307,7 +307,7 @@ class Toy2DTask(Task):
         return divergence.jsd(self._p_data_flat, self.density_of_samples(samples), 1.0)
 
     @torch.no_grad()
-    def evaluate(self, G, D, gen, views=True):
+    def evaluate(self, G, D, gen, views=True, loss=None):
         fake = G(self.sample_noise(EVAL_SAMPLES, gen))
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})
@@ -348,17 +348,17 @@ class Toy2DTask(Task):
             "real": self._real_shown,
             "fake": shown.double().cpu().numpy(),
             "manifold": self._manifold(G),
-            "arrows": self.generator_gradient(D, shown),
+            "arrows": self.generator_gradient(D, shown, loss or self.cfg.loss),
         }
         if self.target.modes is not None:
             out["centres"] = self._modes_shown  # one array for the run, so a view can skip redrawing it
         return Evaluation(metrics, out)
 
-    def generator_gradient(self, D: nn.Module, x: torch.Tensor) -> np.ndarray:
+    def generator_gradient(self, D: nn.Module, x: torch.Tensor, loss: str | None = None) -> np.ndarray:
         """−∇ₓ of the generator loss (cfg.loss) at each point: the direction D pushes each fake."""
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
-            per_sample = losses.g_loss(D(x), self.cfg.loss) * len(x)
+            per_sample = losses.g_loss(D(x), loss or self.cfg.loss) * len(x)
             (grad,) = torch.autograd.grad(per_sample, x)
         return (-grad).double().cpu().numpy()
 

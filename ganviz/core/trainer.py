@@ -59,6 +59,21 @@ class Trainer:
         self._d_count = 0
         self._g_count = 0
         self.diverged = False
+        # Fit D* freezes G and scales D's rate on top of the user's settings, never in cfg, so that
+        # a reset or a change of lr_d during the fit is not undone when the fit ends.
+        self.fitting_d = False
+        self.lr_scale_d = 1.0
+        self._apply_rates()
+
+    @property
+    def g_frozen(self) -> bool:
+        return self.cfg.freeze_g or self.fitting_d
+
+    def _apply_rates(self) -> None:
+        for group in self.opt_d.param_groups:
+            group["lr"] = self.cfg.lr_d * self.lr_scale_d
+        for group in self.opt_g.param_groups:
+            group["lr"] = self.cfg.lr_g
 
     def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
         """The optimizer of `module`; `module.optimizer_steps` counts its steps (tasks use it to
@@ -88,10 +103,12 @@ class Trainer:
         if unknown:
             raise ValueError(f"not a live setting: {', '.join(sorted(unknown))}")
         self.cfg = self.cfg.replace(**changes)
-        for group in self.opt_d.param_groups:
-            group["lr"] = self.cfg.lr_d
-        for group in self.opt_g.param_groups:
-            group["lr"] = self.cfg.lr_g
+        self._apply_rates()
+
+    def set_fit(self, fitting: bool, lr_scale_d: float = 1.0) -> None:
+        """Fit D*'s own state: G frozen while fitting, D's rate scaled (halved at plateaus)."""
+        self.fitting_d, self.lr_scale_d = fitting, lr_scale_d
+        self._apply_rates()
 
     # --- Algorithm 1 ----------------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
@@ -117,7 +134,7 @@ class Trainer:
             self._d_count += cfg.k
             self.d_updates += cfg.k
             # (2) once: update G by descending log(1 - D(G(z))) (minimax) or -log D(G(z)).
-            if not cfg.freeze_g:
+            if not self.g_frozen:
                 loss_g = losses.g_loss(D(G(task.sample_noise(m, gen))), cfg.loss)
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
@@ -146,7 +163,7 @@ class Trainer:
         Raises NonFiniteError once the losses, V or the weights are NaN/inf."""
         mean_losses = self.take_losses()
         eval_gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 2)
-        ev = self.task.evaluate(self.G, self.D, eval_gen, views=views)
+        ev = self.task.evaluate(self.G, self.D, eval_gen, views=views, loss=self.cfg.loss)
         ev.metrics = {**mean_losses, **ev.metrics}
         if self.diverged or not math.isfinite(ev.metrics.get("v", 0.0)) or not self.parameters_finite():
             self.diverged = True
@@ -193,15 +210,25 @@ class FitDStar:
         self.patience, self.tol, self.halvings_left = patience, tol, halvings
         self.detector = PlateauDetector(patience, tol)
         self.iterations = 0
-        self.was_frozen = trainer.cfg.freeze_g
-        self.user_lr_d = trainer.cfg.lr_d
-        trainer.update(freeze_g=True)
+        self.since_check = 0
+        self.done = False
+        trainer.set_fit(True)
         self.last: Evaluation | None = None
 
-    def advance(self, views: bool = False) -> bool:
+    def trained(self, n: int) -> None:
+        """Count `n` D-only iterations that someone else ran (a batched group of lanes)."""
+        self.iterations += n
+        self.since_check += n
+
+    @property
+    def due(self) -> int:
+        """D-only iterations to run before the next measurement."""
+        return max(0, self.check_every - self.since_check)
+
+    def check(self, views: bool = False) -> bool:
+        """Measure V after `check_every` iterations; True once the fit is done (settings given back)."""
         trainer = self.trainer
-        trainer.step(self.check_every)
-        self.iterations += self.check_every
+        self.since_check = 0
         try:
             self.last = trainer.evaluate(views=views)
         except NonFiniteError:
@@ -215,15 +242,20 @@ class FitDStar:
                 self.halvings_left -= 1
                 self.detector = PlateauDetector(self.patience, self.tol)
                 self.detector.best = self.last.metrics["v"]
-                for group in trainer.opt_d.param_groups:
-                    group["lr"] *= 0.5
+                trainer.set_fit(True, trainer.lr_scale_d * 0.5)
         if done:
             self.finish()
         return done
 
+    def advance(self, views: bool = False) -> bool:
+        self.trainer.step(self.due)
+        self.trained(self.due)
+        return self.check(views)
+
     def finish(self) -> None:
-        """Give the user's settings back: G trains again (unless it was frozen), D's rate as set."""
-        self.trainer.update(freeze_g=self.was_frozen, lr_d=self.user_lr_d)
+        """G trains again (unless the user froze it) and D's rate is the user's current one."""
+        self.done = True
+        self.trainer.set_fit(False)
 
     def run(self) -> Evaluation:
         while not self.advance():

@@ -191,7 +191,7 @@ class MnistTask(Task):
             return G(z)
 
     @torch.no_grad()
-    def evaluate(self, G, D, gen, views=True):
+    def evaluate(self, G, D, gen, views=True, loss=None):
         now, key = time.perf_counter(), weights_key(G) + weights_key(D)
         due = self.eval_budget.due(key, now)
         last = self._last

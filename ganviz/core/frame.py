@@ -1,0 +1,107 @@
+"""What a Session publishes: one typed Frame per publish, one LaneFrame per lane, and the typed
+layers each mode's picture is made of (numpy copies only, safe to hand to another thread)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ganviz.core.config import TrainConfig
+
+
+# --- the layers a mode's picture is made of -------------------------------------------------------
+@dataclass(frozen=True)
+class Curve:
+    """y = f(x) on a grid (a density, D(x), D*(x)); NaN where it is not defined."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Line segments from (x0, y0) to (x1, y1): Goodfellow et al.'s Fig. 1 mapping z → G(z)."""
+
+    start: np.ndarray  # (n,) positions on the z axis
+    end: np.ndarray    # (n,) positions on the x axis
+
+
+@dataclass(frozen=True)
+class Scatter:
+    """Points in the plane, (n, 2)."""
+
+    points: np.ndarray
+
+
+@dataclass(frozen=True)
+class Field:
+    """A scalar field on a regular grid, rows y and columns x, over extent (x0, x1, y0, y1)."""
+
+    values: np.ndarray  # (rows, cols) float32
+    extent: np.ndarray  # (4,)
+
+
+@dataclass(frozen=True)
+class Arrows:
+    """A vector at each point: (n, 2) origins and (n, 2) vectors."""
+
+    origins: np.ndarray
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class Polylines:
+    """(lines, points, 2): G applied to a regular grid of noise."""
+
+    lines: np.ndarray
+
+
+@dataclass(frozen=True)
+class Images:
+    """uint8 grey images, (n, h, w), with an optional score per image (D(x))."""
+
+    pixels: np.ndarray
+    scores: np.ndarray | None = None
+
+
+# --- what the session publishes -------------------------------------------------------------------
+@dataclass(frozen=True)
+class LaneFrame:
+    id: int
+    label: str                      # what distinguishes this lane from the others, e.g. "k = 5, lr_D 1e-3"
+    cfg: TrainConfig                # the lane's settings as the session holds them (a copy)
+    iteration: int
+    d_updates: int
+    g_updates: int
+    state: str                      # ok | diverged
+    metrics: dict[str, float]       # the latest measurement
+    history: dict[str, np.ndarray]  # "step" and every metric over time
+    picture: object | None          # the mode's typed picture of the latest measurement (None if not measured)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """An error or notice the user can open later, with its traceback when it is an error."""
+
+    time: float
+    text: str
+    traceback: str = ""
+
+
+@dataclass(frozen=True)
+class Frame:
+    mode: str
+    state: str                      # paused | running | fitting
+    lanes: tuple[LaneFrame, ...]
+    target: str                     # the task's one-line description of P_data
+    device: str
+    steps_per_s: float = 0.0        # iterations per second of each lane
+    message: str = ""               # the newest notice for the user
+    generation: int = 0             # bumps whenever the set of runs is rebuilt (new run, load, reset)
+    applied: int = 0                # sequence number of the last command applied (see ui.worker)
+    log: tuple[LogEntry, ...] = field(default_factory=tuple)
+
+    def lane(self, lane_id: int) -> LaneFrame | None:
+        return next((lane for lane in self.lanes if lane.id == lane_id), None)

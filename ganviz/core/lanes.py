@@ -1,0 +1,270 @@
+"""Lanes of one architecture trained together: Algorithm 1 for L GANs in one batched step.
+
+A lane is a Trainer (its modules, optimizers, random generator and counters stay the canonical
+state of the run, which is what is measured, saved and restored). A BatchedGroup stacks the
+weights of its lanes' G and D into (L, …) tensors and makes every lane's nn.Linear parameters
+views of its slice, so measuring a lane reads the current weights with no copy. Each batched
+step is exactly Algorithm 1 for every lane with that lane's own k, learning rates, generator loss
+and random stream: lane l draws its samples from its own generator in the same order a lone
+Trainer would, masks out the D updates beyond its k and its G update while G is frozen, and has
+its own Adam moments and step count. Adam is written out below because torch's optimizers take
+one learning rate per parameter group, not per lane.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganviz.core.trainer import Trainer
+
+
+class NotBatchable(Exception):
+    """The lanes' models cannot be stacked (not a chain of Linear layers and elementwise modules)."""
+
+
+def _chain(module: nn.Module) -> tuple[list[nn.Linear], list[nn.Module | int]]:
+    """The leaves of `module` in registration order: Linear layers become their index in the
+    returned list, parameterless leaves (activations, fixed affine maps) are applied as they are."""
+    linears: list[nn.Linear] = []
+    ops: list[nn.Module | int] = []
+    for leaf in module.modules():
+        if any(True for _ in leaf.children()):
+            continue
+        if isinstance(leaf, nn.Linear):
+            if leaf.bias is None:
+                raise NotBatchable("a Linear layer without bias")
+            ops.append(len(linears))
+            linears.append(leaf)
+        elif any(True for _ in leaf.parameters(recurse=False)):
+            raise NotBatchable(f"{type(leaf).__name__} has parameters")
+        else:
+            ops.append(leaf)
+    return linears, ops
+
+
+class _Stack:
+    """The stacked parameters of one network (G or D) of every lane, and their Adam state."""
+
+    def __init__(self, modules: list[nn.Module], optimizers: list[torch.optim.Optimizer], kind: str):
+        per_lane = [_chain(m) for m in modules]
+        self.ops = per_lane[0][1]
+        layers = [linears for linears, _ in per_lane]
+        self.kind = kind
+        self.weights = [torch.stack([lane[i].weight.detach() for lane in layers]).requires_grad_(True)
+                        for i in range(len(layers[0]))]
+        self.biases = [torch.stack([lane[i].bias.detach()[None] for lane in layers]).requires_grad_(True)
+                       for i in range(len(layers[0]))]
+        self.params = [p for pair in zip(self.weights, self.biases) for p in pair]
+        # Every lane's own Parameters become views of the stacks (same storage).
+        self._lane_params = [[p for lin in lane for p in (lin.weight, lin.bias)] for lane in layers]
+        for l, lane in enumerate(layers):
+            for i, lin in enumerate(lane):
+                lin.weight.data = self.weights[i].detach()[l]
+                lin.bias.data = self.biases[i].detach()[l, 0]
+        # Adam moments, stacked like the parameters; step counts per lane.
+        L = len(modules)
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.steps = torch.zeros(L, dtype=torch.float64, device=self.params[0].device)
+        for l, opt in enumerate(optimizers):
+            for j, p in enumerate(self._lane_params[l]):
+                state = opt.state.get(p)
+                if not state:
+                    continue
+                if "exp_avg" in state:
+                    self.exp_avg[j][l].view(-1).copy_(state["exp_avg"].reshape(-1))
+                    self.exp_avg_sq[j][l].view(-1).copy_(state["exp_avg_sq"].reshape(-1))
+                self.steps[l] = float(state.get("step", 0))
+        self.optimizers = optimizers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (L, n, in) → (L, n, out) through every lane's own network."""
+        for op in self.ops:
+            if isinstance(op, int):
+                x = torch.baddbmm(self.biases[op], x, self.weights[op].transpose(1, 2))
+            else:
+                x = op(x)
+        return x
+
+    @torch.no_grad()
+    def update(self, grads: list[torch.Tensor], mask: torch.Tensor, lr: torch.Tensor, adam: bool) -> None:
+        """One optimizer step for the lanes in `mask` (float 0/1, (L,)) at their own rates `lr` (L,)."""
+        m3 = mask.view(-1, 1, 1).to(self.params[0].dtype)
+        if not adam:  # plain SGD, as torch.optim.SGD without momentum
+            step = [(lr * mask).view(-1, 1, 1).to(self.params[0].dtype)] * len(grads)
+            torch._foreach_sub_(self.params, torch._foreach_mul(grads, step))
+            self.steps += mask
+            return
+        b1, b2, eps = 0.5, 0.999, 1e-8  # Trainer's Adam: betas (0.5, 0.999), torch's eps
+        self.steps += mask
+        t = self.steps
+        bc1 = torch.where(t > 0, 1 - b1 ** t, torch.ones_like(t))
+        bc2 = torch.where(t > 0, 1 - b2 ** t, torch.ones_like(t))
+        dtype = self.params[0].dtype
+        n = len(grads)
+        torch._foreach_lerp_(self.exp_avg, grads, [(1 - b1) * m3] * n)
+        keep2 = (1 - (1 - b2) * m3)
+        torch._foreach_mul_(self.exp_avg_sq, [keep2] * n)
+        sq = torch._foreach_mul(grads, grads)
+        torch._foreach_mul_(sq, [(1 - b2) * m3] * n)
+        torch._foreach_add_(self.exp_avg_sq, sq)
+        denom = torch._foreach_sqrt(self.exp_avg_sq)
+        torch._foreach_div_(denom, [bc2.sqrt().to(dtype).view(-1, 1, 1)] * n)
+        torch._foreach_add_(denom, eps)
+        step_size = (lr * mask / bc1).to(dtype).view(-1, 1, 1)
+        upd = torch._foreach_div(self.exp_avg, denom)
+        torch._foreach_mul_(upd, [step_size] * n)
+        torch._foreach_sub_(self.params, upd)
+
+    def write_back(self, detach: bool) -> None:
+        """Give each lane's optimizer its Adam state (and, with `detach`, its own parameter storage)."""
+        for l, opt in enumerate(self.optimizers):
+            step = float(self.steps[l])
+            for j, p in enumerate(self._lane_params[l]):
+                if detach:
+                    p.data = p.data.clone()
+                if step == 0:
+                    opt.state.pop(p, None)
+                    continue
+                old = opt.state.get(p) or {}
+                step_t = old.get("step")
+                dtype = step_t.dtype if isinstance(step_t, torch.Tensor) else torch.float32
+                device = step_t.device if isinstance(step_t, torch.Tensor) else p.device
+                state = {"step": torch.tensor(step, dtype=dtype, device=device)}
+                if isinstance(opt, torch.optim.Adam):
+                    state["exp_avg"] = self.exp_avg[j][l].detach().reshape(p.shape).clone()
+                    state["exp_avg_sq"] = self.exp_avg_sq[j][l].detach().reshape(p.shape).clone()
+                opt.state[p] = state
+
+
+class SequentialGroup:
+    """One lane (or lanes that cannot be stacked, e.g. convolutional): each trains with its own Trainer."""
+
+    def __init__(self, trainers: list[Trainer]):
+        self.trainers = trainers
+
+    def step(self, n: int, active: list[bool], d_only: bool = False) -> None:
+        for trainer, on in zip(self.trainers, active):
+            if on:
+                trainer.step(n)
+
+    def write_back(self, detach: bool = False) -> None:
+        pass
+
+
+class BatchedGroup:
+    """Lanes with one architecture (same mode, target, noise, model size, batch, optimizer, device)."""
+
+    def __init__(self, trainers: list[Trainer]):
+        if len({t.cfg.optimizer for t in trainers}) != 1:
+            raise NotBatchable("lanes with different optimizers")
+        self.trainers = trainers
+        self.adam = trainers[0].cfg.optimizer == "adam"
+        first = trainers[0]
+        self.device = first.device
+        self._check_chain(first)
+        self.G = _Stack([t.G for t in trainers], [t.opt_g for t in trainers], "G")
+        self.D = _Stack([t.D for t in trainers], [t.opt_d for t in trainers], "D")
+        m = first.cfg.batch
+        with torch.no_grad():
+            probe = first.task.sample_real(2, torch.Generator(device=self.device).manual_seed(0))
+        self._zero_real = torch.zeros((m, *probe.shape[1:]), device=self.device)
+        self._zero_noise = torch.zeros((m, first.cfg.noise_dim), device=self.device)
+        L = len(trainers)
+        self._d_sum = torch.zeros(L, device=self.device)
+        self._g_sum = torch.zeros(L, device=self.device)
+
+    @staticmethod
+    def _check_chain(trainer: Trainer) -> None:
+        """The chain of leaves must compute what the module's own forward computes."""
+        for net, width in ((trainer.G, trainer.cfg.noise_dim), (trainer.D, None)):
+            linears, ops = _chain(net)
+            if width is None:
+                width = linears[0].in_features
+            x = torch.randn(1, 5, width, device=trainer.device)
+            with torch.no_grad():
+                y = x
+                for op in ops:
+                    y = F.linear(y, linears[op].weight, linears[op].bias) if isinstance(op, int) else op(y)
+                own = net(x[0])
+            if own.shape != y[0].reshape(own.shape).shape or not torch.allclose(own, y[0].reshape(own.shape), atol=1e-5):
+                raise NotBatchable(f"{type(net).__name__}'s forward is not the chain of its layers")
+
+    def _stack_inputs(self, draw, mask: list[bool], zero: torch.Tensor) -> torch.Tensor:
+        return torch.stack([draw(t) if on else zero for t, on in zip(self.trainers, mask)])
+
+    def step(self, n: int, active: list[bool], d_only: bool = False) -> None:
+        trainers = self.trainers
+        device = self.device
+        m = trainers[0].cfg.batch
+        ks = [t.cfg.k for t in trainers]
+        lr_d = torch.tensor([t.cfg.lr_d * t.lr_scale_d for t in trainers], dtype=torch.float64, device=device)
+        lr_g = torch.tensor([t.cfg.lr_g for t in trainers], dtype=torch.float64, device=device)
+        minimax = torch.tensor([t.cfg.loss == "minimax" for t in trainers], device=device)
+        g_on = [a and not (d_only or t.g_frozen) for a, t in zip(active, trainers)]
+        g_mask = torch.tensor(g_on, dtype=torch.float64, device=device)
+        k_max = max((k for k, a in zip(ks, active) if a), default=0)
+        d_masks = [[a and j < k for a, k in zip(active, ks)] for j in range(k_max)]
+        d_mask_t = [torch.tensor(mask, dtype=torch.float64, device=device) for mask in d_masks]
+        tasks = [t.task for t in trainers]
+        for _ in range(n):
+            # (1) k_l times for lane l: ascend V(G, D) = E[log D(x)] + E[log(1 - D(G(z)))].
+            for mask, mask_t in zip(d_masks, d_mask_t):
+                real = self._stack_inputs(lambda t: t.task.sample_real(m, t.gen), mask, self._zero_real)
+                noise = self._stack_inputs(lambda t: t.task.sample_noise(m, t.gen), mask, self._zero_noise)
+                with torch.no_grad():
+                    fake = self.G.forward(noise)
+                logits = self.D.forward(torch.cat((real, fake), dim=1)).squeeze(-1)
+                loss_d = F.softplus(-logits[:, :m]).mean(1) + F.softplus(logits[:, m:]).mean(1)
+                grads = torch.autograd.grad(loss_d.sum(), self.D.params)
+                self.D.update(list(grads), mask_t, lr_d, self.adam)
+                self._d_sum += loss_d.detach() * mask_t.to(loss_d.dtype)
+            # (2) once, unless G is frozen: descend log(1 - D(G(z))) (minimax) or -log D(G(z)).
+            if any(g_on):
+                noise = self._stack_inputs(lambda t: t.task.sample_noise(m, t.gen), g_on, self._zero_noise)
+                logits = self.D.forward(self.G.forward(noise)).squeeze(-1)
+                loss_g = torch.where(minimax, -F.softplus(logits).mean(1), F.softplus(-logits).mean(1))
+                grads = torch.autograd.grad(loss_g.sum(), self.G.params)
+                self.G.update(list(grads), g_mask, lr_g, self.adam)
+                self._g_sum += loss_g.detach() * g_mask.to(loss_g.dtype)
+        del tasks
+        # Counters and loss sums into each lane's Trainer, as if it had stepped itself.
+        for l, t in enumerate(trainers):
+            if not active[l]:
+                continue
+            k_l = ks[l]
+            t._d_loss_sum += self._d_sum[l]
+            t._d_count += k_l * n
+            t.d_updates += k_l * n
+            if g_on[l]:
+                t._g_loss_sum += self._g_sum[l]
+                t._g_count += n
+                t.g_updates += n
+            t.iteration += n
+        self._d_sum.zero_()
+        self._g_sum.zero_()
+
+    def write_back(self, detach: bool = False) -> None:
+        """Each lane's optimizer gets its Adam state; with `detach` the lanes stop sharing storage
+        (before the group is dissolved)."""
+        self.G.write_back(detach)
+        self.D.write_back(detach)
+
+
+def make_groups(trainers: list[Trainer], keys: list[tuple], batchable: bool) -> list[SequentialGroup | BatchedGroup]:
+    """Lanes with equal keys train in one BatchedGroup when there are several and the mode allows it."""
+    by_key: dict[tuple, list[Trainer]] = {}
+    for trainer, key in zip(trainers, keys):
+        by_key.setdefault(key, []).append(trainer)
+    groups: list[SequentialGroup | BatchedGroup] = []
+    for members in by_key.values():
+        if batchable and len(members) > 1:
+            try:
+                groups.append(BatchedGroup(members))
+                continue
+            except NotBatchable:
+                pass
+        groups.append(SequentialGroup(members))
+    return groups

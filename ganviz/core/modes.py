@@ -1,0 +1,87 @@
+"""The one registry of ganviz's modes: what each mode is called, its defaults, its Task and its view.
+
+Adding a mode is its new files (a Task subclass in the core, a view in ganviz.ui) plus one entry
+in REGISTRY. Everything else (the CLI's --mode choices, the window's mode list, the defaults of
+TrainConfig, the compare plots and sweep summaries) reads this table. Task and view are named as
+"module:Class" strings so the core never imports Qt and a mode's dependencies load when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A metric worth comparing across lanes: its metrics.csv column, a label, and whether lower is better."""
+
+    column: str
+    label: str
+    lower_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    key: str
+    label: str
+    task: str                      # "module:Class" of the Task (Qt-free)
+    view: str                      # "module:Class" of the window's lane view (Qt)
+    defaults: dict[str, Any]       # TrainConfig values that differ from the dataclass defaults
+    headlines: tuple[Headline, ...]  # first = the default quantity of compare plots and sweeps
+    # (column, threshold): a run has converged once column is below threshold (first such iteration
+    # goes in summary.csv); None where the mode has no such notion.
+    converged: tuple[str, float] | None = None
+    batchable: bool = True         # lanes of one architecture train in one batched step (MLP modes)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+REGISTRY: dict[str, ModeSpec] = {spec.key: spec for spec in (
+    ModeSpec(
+        key="1d", label="1-D toy",
+        task="ganviz.core.toy1d:Toy1DTask", view="ganviz.ui.view1d:Lane1D",
+        # 8-D noise, not 1-D: a 1-D z makes G fold the line onto each mode, which puts spikes
+        # (p_G ∝ 1/|G'|) where G turns; D cannot see them and the JSD stalls at 0.1–0.2 nats.
+        defaults=dict(dataset="bimodal", steps=3000, lr_d=3e-4, lr_g=3e-4, batch=256, hidden=32,
+                      layers=2, noise_dim=8, log_every=50),
+        headlines=(Headline("jsd", "JSD(P_data‖P_G) (nats)"), Headline("jsd_d", "(V+log 4)/2 (nats)"),
+                   Headline("kl", "KL(P_data‖P_G) (nats)"), Headline("d_loss", "D loss"),
+                   Headline("g_loss", "G loss")),
+        converged=("jsd", 0.05)),
+    ModeSpec(
+        key="2d", label="2-D toy",
+        task="ganviz.core.toy2d:Toy2DTask", view="ganviz.ui.view2d:Lane2D",
+        defaults=dict(dataset="ring8", steps=10000, lr_d=3e-4, lr_g=3e-4, batch=256, hidden=64,
+                      layers=3, noise_dim=2, log_every=100),
+        headlines=(Headline("jsd", "JSD(P_data‖P_G) (nats)"), Headline("modes", "modes covered", False),
+                   Headline("hq", "high-quality share", False), Headline("jsd_d", "(V+log 4)/2 (nats)"),
+                   Headline("d_loss", "D loss"), Headline("g_loss", "G loss")),
+        converged=("jsd", 0.1)),
+    ModeSpec(
+        key="mnist", label="MNIST images",
+        task="ganviz.core.mnist.task:MnistTask", view="ganviz.ui.view_mnist:LaneMnist",
+        defaults=dict(dataset="mnist", steps=10000, lr_d=2e-4, lr_g=2e-4, batch=64, hidden=32,
+                      layers=2, noise_dim=64, log_every=100),
+        headlines=(Headline("fd", "Fréchet distance"), Headline("score", "classifier score", False),
+                   Headline("d_real", "mean D(x), real", False), Headline("d_fake", "mean D(G(z))", False),
+                   Headline("d_loss", "D loss"), Headline("g_loss", "G loss")),
+        converged=None, batchable=False),
+)}
+
+MODES: tuple[str, ...] = tuple(REGISTRY)
+
+
+def spec(mode: str) -> ModeSpec:
+    try:
+        return REGISTRY[mode]
+    except KeyError:
+        from ganviz.core.config import ConfigError
+
+        raise ConfigError("--mode", f"unknown mode {mode!r}; choose one of {', '.join(MODES)}") from None
+
+
+def load(path: str) -> Any:
+    """Import "module:Class"."""
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
