@@ -1,5 +1,7 @@
 """The maximum-likelihood baseline (THEORY.md §6): EM on known mixtures, its divergences, `ganviz mle`."""
 
+import argparse
+import json
 import math
 import subprocess
 import sys
@@ -13,9 +15,11 @@ from ganviz.core import divergence, mle, toy2d
 from ganviz.core.config import TrainConfig
 from ganviz.core.mle import GaussianMixture, fit_gmm, mle_baseline
 from ganviz.core.toy1d import Toy1DTask
+from ganviz.mle_cli import add_mle_parser, mle_command
 
 CPU = torch.device("cpu")
 ROOT = Path(__file__).resolve().parents[1]
+KEYS = {"weights", "means", "covariances", "kl", "kl_rev", "jsd"}
 # A fit with the right K differs from P_data only by its parameters' sampling error:
 # E KL ≈ (number of parameters) / (2n) = 2.5e-4 nats for bimodal K = 2 (5 parameters) and
 # 2.4e-3 for ring8 K = 8 (47) at n = 10,000. The bounds below are ~5x those, and below the
@@ -159,3 +163,57 @@ def test_cell_probabilities_are_exact_for_diagonal_and_close_for_correlated_cova
 def test_the_em_needs_numpy_only():
     code = "import sys, ganviz.core.mle; assert 'torch' not in sys.modules and 'sklearn' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+# --- ganviz mle ---------------------------------------------------------------------------------------
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def run_mle(argv, capsys):
+    parser = OneLineParser(prog="ganviz")
+    add_mle_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["mle", *argv])
+    code = mle_command(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_mle_prints_one_json_line_with_exactly_the_documented_keys(capsys):
+    code, out, err = run_mle(["--dataset", "bimodal", "--components", "2", "--seed", "1"], capsys)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert len(lines) == 1
+    r = json.loads(lines[0])
+    assert set(r) == KEYS
+    assert r == mle_baseline("1d", "bimodal", 2, seed=1)
+    assert all(isinstance(v, float) for v in r["means"] + r["covariances"] + r["weights"])  # 1-D: flat lists
+    assert all(isinstance(r[k], float) and r[k] >= 0 for k in ("kl", "kl_rev", "jsd"))
+
+
+def test_mle_2d_defaults_to_the_modes_dataset(capsys):
+    code, out, _ = run_mle(["--mode", "2d", "--components", "8", "--samples", "4000"], capsys)
+    assert code == 0
+    r = json.loads(out)
+    assert set(r) == KEYS
+    assert np.array(r["means"]).shape == (8, 2) and np.array(r["covariances"]).shape == (8, 2, 2)
+    assert r == mle_baseline("2d", "ring8", 8, samples=4000)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--components", "0"], "ganviz mle: error: --components: must be between 1 and 10 (got 0)"),
+    (["--components", "11"], "ganviz mle: error: --components: must be between 1 and 10 (got 11)"),
+    (["--components", "2", "--dataset", "nope"], "ganviz mle: error: --dataset: unknown 1-D dataset 'nope'"),
+    (["--mode", "2d", "--components", "2", "--dataset", "bimodal"],
+     "ganviz mle: error: --dataset: unknown 2-D dataset 'bimodal'"),
+    (["--mode", "3d", "--components", "2"], "ganviz mle: error: --mode: unknown mode '3d'"),
+    (["--mode", "mnist", "--components", "2"], "ganviz mle: error: --mode: unknown mode 'mnist'"),
+    (["--components", "3", "--samples", "2"], "ganviz mle: error: --samples: must be between 3 and"),
+    (["--components", "1", "--seed", "-1"], "ganviz mle: error: --seed: must be between 0 and"),
+])
+def test_mle_bad_settings_exit_2_with_one_line(argv, message, capsys):
+    code, out, err = run_mle(argv, capsys)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith(message)
+    assert "Traceback" not in err
