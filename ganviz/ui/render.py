@@ -54,3 +54,14 @@ def save_gray_png(image: np.ndarray, path: str | Path) -> None:
     qimage = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8)
     if not qimage.save(str(path)):
         raise OSError(f"could not write {path}")
+
+
+def render_lane(frame, lane_id: int, path: str | Path, size: tuple[int, int] = (1100, 760)) -> None:
+    """Draw one lane of a Session's Frame as the window draws a single lane, and save it as PNG."""
+    lane = frame.lane(lane_id)
+    if lane is None:
+        raise KeyError(f"no lane {lane_id}")
+    snap = Snapshot(mode=frame.mode, iteration=lane.iteration, device=frame.device, state=frame.state,
+                    metrics=lane.metrics, history=lane.history, views=lane.picture or {},
+                    message=lane.message, target=frame.target)
+    render_snapshot(snap, path, size)
