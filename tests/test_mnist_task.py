@@ -56,7 +56,7 @@ def test_training_changes_fixed_noise_grid(cache):
     assert before.dtype == np.uint8 and before.shape == (GRID * 30 + 2, GRID * 30 + 2)
     assert np.array_equal(before, task.grid_image(trainer.G))  # fixed noise: same G, same grid
     ev = trainer.evaluate(views=True)
-    np.testing.assert_array_equal(ev.views["grid"], before)
+    np.testing.assert_array_equal(ev.picture.grid, before)
     trainer.step(3)
     after = task.grid_image(trainer.G)
     assert np.abs(after.astype(int) - before.astype(int)).mean() > 1.0
@@ -77,12 +77,12 @@ def test_evaluate_metrics_and_views(cache):
     assert -2 * math.log(2) - 5 < ev.metrics["v"] < 0
     assert 0 < ev.metrics["d_real"] < 1 and 0 < ev.metrics["d_fake"] < 1
     assert 1 <= ev.metrics["score"] <= 10 and ev.metrics["fd"] > 0
-    v = ev.views
-    assert v["real_images"].shape == (8, 28, 28) and v["fake_images"].shape == (8, 28, 28)
-    assert v["real_images"].dtype == np.uint8 and v["real_scores"].shape == (8,)
-    assert ((v["fake_scores"] > 0) & (v["fake_scores"] < 1)).all()
-    assert v["grid_fresh"].shape == v["grid"].shape and not np.array_equal(v["grid_fresh"], v["grid"])
-    assert "classifier loaded from cache" in str(v["status"])
+    pic = ev.picture
+    assert pic.real.pixels.shape == (8, 28, 28) and pic.fake.pixels.shape == (8, 28, 28)
+    assert pic.real.pixels.dtype == np.uint8 and pic.real.scores.shape == (8,)
+    assert ((pic.fake.scores > 0) & (pic.fake.scores < 1)).all()
+    assert pic.grid_fresh.shape == pic.grid.shape and not np.array_equal(pic.grid_fresh, pic.grid)
+    assert "classifier loaded from cache" in pic.status
     assert task.describe() == "MNIST (bundled 5,000-image subset), 5,000 images, labels"
 
 
@@ -126,10 +126,10 @@ def test_window_rate_evaluations_are_throttled(cache):
     trainer.step(1)
     during = trainer.evaluate(views=True)  # while training: the last measurement, views included
     assert during.metrics["v"] == first.metrics["v"]
-    np.testing.assert_array_equal(during.views["grid"], first.views["grid"])
+    np.testing.assert_array_equal(during.picture.grid, first.picture.grid)
     paused = trainer.evaluate(views=True)  # G did not change since: measured now
     assert paused.metrics["v"] != first.metrics["v"]
-    np.testing.assert_array_equal(paused.views["grid"], task.grid_image(trainer.G))
+    np.testing.assert_array_equal(paused.picture.grid, task.grid_image(trainer.G))
 
 
 def test_classifier_scores_real_high_noise_low(cache):
@@ -190,7 +190,7 @@ def test_unlabelled_data_gives_nan_scores(tmp_path):
     ev = Trainer(cfg, task=task).evaluate(views=True)
     assert math.isnan(ev.metrics["score"]) and math.isnan(ev.metrics["fd"])
     assert math.isfinite(ev.metrics["v"])
-    assert "no labels" in str(ev.views["status"])
+    assert "no labels" in ev.picture.status
 
 
 def test_bad_data_dir_and_dataset_are_config_errors(tmp_path):

@@ -69,10 +69,13 @@ def test_evaluation_views_are_consistent():
 
     tr = Trainer(cfg, t)
     ev = tr.evaluate(views=True)
-    v = ev.views
-    assert v["x"].shape == v["p_data"].shape == v["p_g"].shape == v["d"].shape == v["d_star"].shape
-    assert np.all((v["d"] > 0) & (v["d"] < 1))
-    assert v["p_g"].sum() * t.cell == pytest.approx(1.0, rel=1e-6)
+    pic = ev.picture
+    for curve in (pic.p_data, pic.p_g, pic.d, pic.d_star):
+        assert curve.x is t.x and curve.y.shape == t.x.shape
+    assert np.all((pic.d.y > 0) & (pic.d.y < 1))
+    assert pic.p_g.y.sum() * t.cell == pytest.approx(1.0, rel=1e-6)
+    assert pic.mapping.start.shape == pic.mapping.end.shape
+    assert tr.evaluate(views=False).picture is None
     m = ev.metrics
     assert 0 <= m["jsd"] <= math.log(2) and m["jsd_d"] <= m["jsd"] + 1e-9
     assert m["jsd_d"] == pytest.approx((m["v"] + math.log(4)) / 2)

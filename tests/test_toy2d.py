@@ -135,7 +135,7 @@ def test_degenerate_data_trains():
     tr.step(20)
     ev = tr.evaluate(views=True)
     assert all(math.isfinite(ev.metrics[k]) for k in ("v", "jsd", "jsd_d", "d_real", "d_fake"))
-    assert np.isfinite(ev.views["d_grid"]).all()
+    assert np.isfinite(ev.picture.d.values).all()
 
 
 # --- the JSD estimate ---------------------------------------------------------------------------
@@ -194,18 +194,20 @@ def test_mass_outside_the_region_counts():
 def test_views_and_metrics_are_consistent():
     tr = Trainer(TrainConfig.for_mode("2d", hidden=32))
     ev = tr.evaluate(views=True)
-    v, m = ev.views, ev.metrics
-    assert v["d_grid"].shape == (GRID, GRID) and v["d_grid"].dtype == np.float32 and v["d_grid"].flags.c_contiguous
-    assert np.all((v["d_grid"] > 0) & (v["d_grid"] < 1))
-    np.testing.assert_allclose(v["extent"], tr.task.region)
-    assert v["real"].shape == v["fake"].shape == v["arrows"].shape == (SHOWN, 2)
-    assert v["manifold"].shape == (22, 64, 2)
-    assert v["centres"].shape == (8, 2)
+    pic, m = ev.picture, ev.metrics
+    d = pic.d.values
+    assert d.shape == (GRID, GRID) and d.dtype == np.float32 and d.flags.c_contiguous
+    assert np.all((d > 0) & (d < 1))
+    np.testing.assert_allclose(pic.d.extent, tr.task.region)
+    assert pic.real.points.shape == pic.fake.points.shape == pic.arrows.vectors.shape == (SHOWN, 2)
+    np.testing.assert_array_equal(pic.arrows.origins, pic.fake.points)
+    assert pic.manifold.lines.shape == (22, 64, 2)
+    assert pic.centres.points.shape == (8, 2)
     assert set(m) >= set(tr.task.metric_names)
     assert 0 <= m["jsd"] <= math.log(2) and m["jsd_d"] <= m["jsd"] + 1e-12
     assert m["jsd_d"] == pytest.approx((m["v"] + math.log(4)) / 2)
     assert 0 <= m["modes"] <= 8 and 0 <= m["hq"] <= 1 and 0 < m["d_real"] < 1 and 0 < m["d_fake"] < 1
-    assert "centres" not in Trainer(TrainConfig.for_mode("2d", dataset="moons", hidden=8)).evaluate().views
+    assert Trainer(TrainConfig.for_mode("2d", dataset="moons", hidden=8)).evaluate().picture.centres is None
 
 
 @pytest.mark.parametrize("noise_dim,noise,shape", [(1, "gaussian", (1, 512, 2)), (2, "uniform", (22, 64, 2)),
@@ -213,7 +215,7 @@ def test_views_and_metrics_are_consistent():
 def test_manifold_is_g_of_a_noise_grid(noise_dim, noise, shape):
     t = task(noise_dim=noise_dim, noise=noise, hidden=8)
     G = t.build_generator()
-    manifold = t.evaluate(G, t.build_discriminator(), gen()).views["manifold"]
+    manifold = t.evaluate(G, t.build_discriminator(), gen()).picture.manifold.lines
     assert manifold.shape == shape
     z = t._z_manifold
     assert torch.all(z[:, 2:] == 0)  # only the first two noise coordinates vary
@@ -245,15 +247,15 @@ def test_arrows_point_where_d_says_real(loss):
 def test_training_changes_d_and_coverage_is_computed_on_2500_samples():
     assert COVERAGE_SAMPLES == 2500
     tr = Trainer(TrainConfig.for_mode("2d", hidden=32))
-    before = tr.evaluate().views["d_grid"]
+    before = tr.evaluate().picture.d.values
     tr.step(30)
-    after = tr.evaluate().views["d_grid"]
+    after = tr.evaluate().picture.d.values
     assert np.abs(after - before).max() > 1e-3
     assert tr.iteration == 30
 
 
 def test_real_samples_shown_stay_fixed():
     tr = Trainer(TrainConfig.for_mode("2d", hidden=8))
-    a = tr.evaluate().views["real"]
+    a = tr.evaluate().picture.real.points
     tr.step(2)
-    np.testing.assert_array_equal(a, tr.evaluate().views["real"])
+    np.testing.assert_array_equal(a, tr.evaluate().picture.real.points)

@@ -432,7 +432,7 @@ class Session:
         lane.log.append(row)
         lane.measured_at = lane.trainer.iteration
         if views:
-            lane.picture = ev.views
+            lane.picture = ev.picture
         for listener in self.on_row:
             listener(lane, row)
         return row
@@ -580,7 +580,7 @@ class Session:
             if lane.state == "ok":
                 try:
                     ev = lane.trainer.evaluate(views=True)
-                    lane.picture = ev.views
+                    lane.picture = ev.picture
                 except NonFiniteError as exc:
                     session._diverged(lane, str(exc))
             lane.measured_at = lane.trainer.iteration

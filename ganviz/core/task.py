@@ -18,10 +18,11 @@ from ganviz.core.config import TrainConfig
 
 @dataclass
 class Evaluation:
-    """Scalar metrics (for the divergence plot and metrics.csv) and arrays for the window's views."""
+    """Scalar metrics (for the divergence plot and metrics.csv) and, when asked for, the mode's typed
+    picture (a frozen dataclass of `ganviz.core.frame` layers that the mode's view draws)."""
 
     metrics: dict[str, float] = field(default_factory=dict)
-    views: dict[str, np.ndarray] = field(default_factory=dict)
+    picture: object | None = None
 
 
 class Task:
@@ -66,7 +67,7 @@ class Task:
     @torch.no_grad()
     def evaluate(self, G: nn.Module, D: nn.Module, gen: torch.Generator, views: bool = True,
                  loss: str | None = None) -> Evaluation:
-        """Metrics named in `metric_names`; with views=True also the picture the window draws.
+        """Metrics named in `metric_names`; with views=True also the picture the window draws (else picture None).
         `loss` is the lane's generator loss (lanes may share a task but differ in it)."""
         raise NotImplementedError
 

@@ -10,6 +10,7 @@ import torch
 
 from ganviz.core import divergence
 from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.frame import Curve, Segments
 from ganviz.core.models import Discriminator, Generator
 from ganviz.core.task import Evaluation, Task
 
@@ -20,6 +21,17 @@ D_MEAN_SAMPLES = 2048  # mean D(x) to about ±0.01; more would cost the training
 MAPPING_LINES = 41
 QUANTILES = 8192      # equal-mass quantiles of P_z pushed through G when the noise is 1-D
 SUBDIVIDE = 4         # points linearly interpolated per quantile interval (G is piecewise linear)
+
+
+@dataclass(frozen=True)
+class Picture1D:
+    """What the 1-D view draws: the densities, D and D* on the grid, and Fig. 1's mapping z → x."""
+
+    p_data: Curve
+    p_g: Curve
+    d: Curve
+    d_star: Curve  # NaN where neither density has mass
+    mapping: Segments
 
 
 @dataclass(frozen=True)
@@ -240,15 +252,14 @@ class Toy1DTask(Task):
             return Evaluation(metrics)
         d = 1.0 / (1.0 + np.exp(-logits))
         z, g_of_z = self.mapping(G, p_g)
-        return Evaluation(metrics, {
-            "x": self.x,
-            "p_data": self.p_data,
-            "p_g": p_g,
-            "d": d,
-            "d_star": divergence.d_star(self.p_data, p_g),
-            "z": z,
-            "g_of_z": g_of_z,
-        })
+        x = self.x
+        return Evaluation(metrics, Picture1D(
+            p_data=Curve(x, self.p_data),
+            p_g=Curve(x, p_g),
+            d=Curve(x, d),
+            d_star=Curve(x, divergence.d_star(self.p_data, p_g)),
+            mapping=Segments(z, g_of_z),
+        ))
 
     def _noise_quantiles(self, n: int) -> torch.Tensor:
         """n equal-mass quantiles of P_z along the first noise coordinate (the others at 0)."""

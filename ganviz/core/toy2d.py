@@ -33,6 +33,7 @@ from torch import nn
 
 from ganviz.core import divergence, losses
 from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.frame import Arrows, Field, Polylines, Scatter
 from ganviz.core.models import Discriminator, Generator
 from ganviz.core.points import is_points_file, load_points
 from ganviz.core.task import Evaluation, Task
@@ -51,6 +52,19 @@ CURVE_SPACING = 1 / 3   # curve targets: centres this many σ apart along the cu
 MAX_CURVE_CENTRES = 50_000
 POINT_SIGMA = 0.02      # point sets: σ = spread × 2% of the data's extent (its larger side)
 INTERNAL_HALF = 1.5     # G and D work in coordinates where the region is [-1.5, 1.5]²
+
+
+@dataclass(frozen=True)
+class Picture2D:
+    """What the 2-D view draws: D(x) on the grid, real and generated samples, G's manifold, the
+    direction the G loss pushes each shown fake, and the mode centres (None when not a mixture)."""
+
+    d: Field
+    real: Scatter
+    fake: Scatter
+    manifold: Polylines
+    arrows: Arrows
+    centres: Scatter | None
 
 
 @dataclass(frozen=True)
@@ -256,8 +270,8 @@ class Toy2DTask(Task):
         self._grid_t = torch.as_tensor(np.column_stack((gx.ravel(), gy.ravel())), dtype=torch.float32, device=device)
         self._centres_t = torch.as_tensor(self.target.centres, dtype=torch.float32, device=device)
         self._origin_t = torch.tensor([x0, y0], dtype=torch.float32, device=device)
-        self._real_shown: torch.Tensor | None = None
-        self._modes_shown = None if self.target.modes is None else self.target.modes.copy()
+        self._real_scatter: Scatter | None = None
+        self._centres_scatter = None if self.target.modes is None else Scatter(self.target.modes.copy())
         self._real_mean: torch.Tensor | None = None
         self._z_manifold = self._manifold_noise()
 
@@ -329,7 +343,7 @@ class Toy2DTask(Task):
             covered, hq = math.nan, math.nan
         if self._real_mean is None:
             self._real_mean = self.sample_real(D_MEAN_SAMPLES, gen)
-            self._real_shown = self._real_mean[:SHOWN].double().cpu().numpy()
+            self._real_scatter = Scatter(self._real_mean[:SHOWN].double().cpu().numpy())
         metrics = {
             "v": v,
             "jsd": jsd,
@@ -342,17 +356,17 @@ class Toy2DTask(Task):
         if not views:
             return Evaluation(metrics)
         shown = fake[:SHOWN]
-        out = {
-            "d_grid": np.ascontiguousarray(torch.sigmoid(logits).reshape(GRID, GRID).cpu().numpy(), dtype=np.float32),
-            "extent": self.extent.copy(),
-            "real": self._real_shown,
-            "fake": shown.double().cpu().numpy(),
-            "manifold": self._manifold(G),
-            "arrows": self.generator_gradient(D, shown, loss or self.cfg.loss),
-        }
-        if self.target.modes is not None:
-            out["centres"] = self._modes_shown  # one array for the run, so a view can skip redrawing it
-        return Evaluation(metrics, out)
+        shown_np = shown.double().cpu().numpy()
+        d_grid = np.ascontiguousarray(torch.sigmoid(logits).reshape(GRID, GRID).cpu().numpy(), dtype=np.float32)
+        return Evaluation(metrics, Picture2D(
+            d=Field(d_grid, self.extent.copy()),
+            real=self._real_scatter,
+            fake=Scatter(shown_np),
+            manifold=Polylines(self._manifold(G)),
+            arrows=Arrows(shown_np, self.generator_gradient(D, shown, loss or self.cfg.loss)),
+            # one object for the run, so a view can skip redrawing what does not change
+            centres=self._centres_scatter,
+        ))
 
     def generator_gradient(self, D: nn.Module, x: torch.Tensor, loss: str | None = None) -> np.ndarray:
         """−∇ₓ of the generator loss (cfg.loss) at each point: the direction D pushes each fake."""

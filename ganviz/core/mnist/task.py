@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,6 +15,7 @@ from torch import nn
 
 from ganviz.core import losses
 from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.frame import Images
 from ganviz.core.mnist import classifier as clf
 from ganviz.core.mnist.data import DatasetError, ImageDataset, load_dataset
 from ganviz.core.mnist.models import ARCHS, SIDE, build_discriminator, build_generator
@@ -62,6 +65,19 @@ def weights_key(G: nn.Module) -> tuple:
     """Changes whenever G's weights change: the trainer's count of optimizer steps (a fused step
     leaves the tensors' `_version` alone) and `_version` (which counts other in-place updates)."""
     return (id(G), getattr(G, "optimizer_steps", None), *(p._version for p in G.parameters()))
+
+
+@dataclass(frozen=True)
+class PictureMnist:
+    """What the image view draws: G on fixed noise (the grid that shows G move) and on fresh noise
+    (the spread of P_G), a strip of real and generated images with D's verdict on each, and the
+    state of the metric classifier."""
+
+    grid: np.ndarray        # uint8 (H, W), GRID × GRID tiles
+    grid_fresh: np.ndarray
+    real: Images
+    fake: Images
+    status: str
 
 
 class MnistTask(Task):
@@ -195,17 +211,17 @@ class MnistTask(Task):
         now, key = time.perf_counter(), weights_key(G) + weights_key(D)
         due = self.eval_budget.due(key, now)
         last = self._last
-        if not due and last is not None and (last.views or not views):
-            result = Evaluation(dict(last.metrics), dict(last.views) if views else {})
+        if not due and last is not None and (last.picture is not None or not views):
+            result = Evaluation(dict(last.metrics), last.picture if views else None)
         else:
             result = self._measure(G, D, views)
             end = time.perf_counter()
             self.eval_budget.record(key, now, end)
             self.eval_seconds["cheap"] += end - now
             self._last = result
-            result = Evaluation(dict(result.metrics), dict(result.views))
-        if views:
-            result.views["status"] = np.array(self.classifier_note)  # the classifier may have just become ready
+            result = Evaluation(dict(result.metrics), result.picture)
+        if views and result.picture is not None:  # the classifier may have just become ready
+            result.picture = dataclasses.replace(result.picture, status=self.classifier_note)
         if math.isfinite(result.metrics["v"]):
             result.metrics.update(self._classifier_metrics(G))
         return result
@@ -224,14 +240,13 @@ class MnistTask(Task):
             return Evaluation(metrics)
         # G on fresh noise (a new z each time) shows the spread of P_G; the fixed grid shows G move.
         fresh = self.generate(G, self._noise(GRID * GRID, self._fresh_gen))
-        return Evaluation(metrics, {
-            "grid": tile(to_uint8(fake)),
-            "grid_fresh": tile(to_uint8(fresh)),
-            "real_images": self.real_strip,
-            "real_scores": torch.sigmoid(real_logits[:STRIP]).double().cpu().numpy(),
-            "fake_images": to_uint8(fresh[:STRIP]),
-            "fake_scores": torch.sigmoid(D(fresh[:STRIP])).double().cpu().numpy(),
-        })
+        return Evaluation(metrics, PictureMnist(
+            grid=tile(to_uint8(fake)),
+            grid_fresh=tile(to_uint8(fresh)),
+            real=Images(self.real_strip, torch.sigmoid(real_logits[:STRIP]).double().cpu().numpy()),
+            fake=Images(to_uint8(fresh[:STRIP]), torch.sigmoid(D(fresh[:STRIP])).double().cpu().numpy()),
+            status=self.classifier_note,
+        ))
 
     def _classifier_metrics(self, G: nn.Module) -> dict[str, float]:
         """Score and FD on SCORE_SAMPLES images of fixed noise, when SCORE_BUDGET allows (else the last values)."""
