@@ -11,7 +11,18 @@ from typing import Any
 
 from ganviz.core.modes import MODES, REGISTRY
 
-LOSSES = ("minimax", "nonsaturating")
+LOSSES = ("minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge")
+# The settings each loss needs to train (THEORY.md §8), applied when a loss is picked unless the
+# user sets them too: WGAN-GP as in Gulrajani et al. (2017) (k = 5, Adam β = (0, 0.9), 1e-4),
+# clipped WGAN with the critic trained 5× per G step and Adam without momentum.
+LOSS_PRESETS: dict[str, dict[str, Any]] = {
+    "minimax": dict(k=1, beta1=0.5, beta2=0.999),
+    "nonsaturating": dict(k=1, beta1=0.5, beta2=0.999),
+    "lsgan": dict(k=1, beta1=0.5, beta2=0.999),
+    "wgan": dict(k=5, beta1=0.0, beta2=0.9),
+    "wgan-gp": dict(k=5, beta1=0.0, beta2=0.9, lr_d=1e-4, lr_g=1e-4),
+    "hinge": dict(k=1, beta1=0.5, beta2=0.999),
+}
 OPTIMIZERS = ("adam", "sgd")
 NOISES = ("gaussian", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -41,6 +52,7 @@ class TrainConfig:
     dataset: str = "bimodal"
     steps: int = 3000
     k: int = 1
+    k_g: int = 1                   # generator updates per iteration (GAN Lab's counterpart of k)
     lr_d: float = 3e-4
     lr_g: float = 3e-4
     loss: str = "nonsaturating"
@@ -50,6 +62,8 @@ class TrainConfig:
     noise_dim: int = 8
     noise: str = "gaussian"
     optimizer: str = "adam"
+    beta1: float = 0.5             # Adam's β1: 0.5 is the DCGAN setting; 0.9 makes GAN training oscillate more
+    beta2: float = 0.999
     seed: int = 0
     device: str = "auto"
     log_every: int = 50
@@ -66,7 +80,10 @@ class TrainConfig:
         if mode not in MODES:
             raise ConfigError("--mode", f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         values: dict[str, Any] = dict(MODE_DEFAULTS[mode])
-        values.update({key: val for key, val in overrides.items() if val is not None})
+        given = {key: val for key, val in overrides.items() if val is not None}
+        if given.get("loss") not in (None, "nonsaturating"):  # the loss's own settings, unless given
+            values.update(LOSS_PRESETS.get(given["loss"], {}))
+        values.update(given)
         values["mode"] = mode
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
@@ -74,6 +91,11 @@ class TrainConfig:
         cfg = cls(**values)
         cfg.validate()
         return cfg
+
+    def with_loss(self, loss: str, **given: Any) -> "TrainConfig":
+        """This config with `loss` and the settings it needs (LOSS_PRESETS), except those in `given`."""
+        preset = {key: val for key, val in LOSS_PRESETS.get(loss, {}).items() if key not in given}
+        return self.replace(loss=loss, **preset, **given)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         cfg = dataclasses.replace(self, **changes)
@@ -86,6 +108,7 @@ class TrainConfig:
             raise ConfigError("--mode", f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         _check_int("--steps", self.steps, 0)
         _check_int("--k", self.k, K_MIN, K_MAX)
+        _check_int("--k-g", self.k_g, K_MIN, K_MAX)
         _check_lr("--lr-d", self.lr_d)
         _check_lr("--lr-g", self.lr_g)
         _check_choice("--loss", self.loss, LOSSES)
@@ -95,6 +118,9 @@ class TrainConfig:
         _check_int("--noise-dim", self.noise_dim, 1, 1024)
         _check_choice("--noise", self.noise, NOISES)
         _check_choice("--optimizer", self.optimizer, OPTIMIZERS)
+        for option, beta in (("--beta1", self.beta1), ("--beta2", self.beta2)):
+            if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1:
+                raise ConfigError(option, f"must be a number in [0, 1) (got {beta!r})")
         _check_int("--seed", self.seed, 0, 2**63 - 1)
         _check_choice("--device", self.device, DEVICES)
         _check_int("--log-every", self.log_every, 1)

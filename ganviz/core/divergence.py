@@ -78,3 +78,64 @@ def gaussian_smooth(counts: np.ndarray, sigma_cells: float, axes: tuple[int, ...
     for axis in axes:
         out = np.apply_along_axis(np.convolve, axis, out, kernel, mode="same")
     return out
+
+
+# --- what the other losses' discriminators estimate (THEORY.md §8) ----------------------------------
+def chi2(p_data: np.ndarray, p_g: np.ndarray, cell: float) -> float:
+    """Pearson χ²(P_data + P_G ‖ 2P_G) in Mao et al.'s (2017) sense: ∫ (p_data − p_G)² / (p_data + p_G),
+    what LSGAN's G objective equals (up to a constant) at the optimal D; between 0 and 2."""
+    p, q = _normalise(p_data, cell), _normalise(p_g, cell)
+    total = p + q
+    mask = total > 0
+    return float(((p - q)[mask] ** 2 / total[mask]).sum() * cell)
+
+
+def lsgan_estimate(p_data: np.ndarray, p_g: np.ndarray, d: np.ndarray, cell: float) -> float:
+    """E_data[D²] + E_G[D²] = 2C(G) with the network's D (codes a = −1, b = 1, c = 0): equals chi2 at
+    D* = (p_data − p_G)/(p_data + p_G)."""
+    p, q = _normalise(p_data, cell), _normalise(p_g, cell)
+    return float(((p + q) * d * d).sum() * cell)
+
+
+def lsgan_d_star(p_data: np.ndarray, p_g: np.ndarray, rel_floor: float = 1e-3) -> np.ndarray:
+    """LSGAN's optimal D with codes a = −1, b = 1: (p_data − p_G)/(p_data + p_G); NaN without mass."""
+    return 2.0 * d_star(p_data, p_g, rel_floor) - 1.0
+
+
+def w1_1d(p_data: np.ndarray, p_g: np.ndarray, cell: float) -> float:
+    """W1(P_data, P_G) = ∫ |F_data − F_G| dx, exact for densities tabulated on a 1-D grid."""
+    p, q = _normalise(p_data, cell), _normalise(p_g, cell)
+    return float(np.abs(np.cumsum(p - q) * cell).sum() * cell)
+
+
+def critic_estimate(p_data: np.ndarray, p_g: np.ndarray, f: np.ndarray, cell: float) -> float:
+    """E_data[f] − E_G[f] on the grid: ≤ W1 for a 1-Lipschitz f, equal for the optimal one."""
+    p, q = _normalise(p_data, cell), _normalise(p_g, cell)
+    return float(((p - q) * f).sum() * cell)
+
+
+def tv(p_data: np.ndarray, p_g: np.ndarray, cell: float) -> float:
+    """Total variation ½∫|p_data − p_G|, between 0 and 1."""
+    p, q = _normalise(p_data, cell), _normalise(p_g, cell)
+    return float(0.5 * np.abs(p - q).sum() * cell)
+
+
+def hinge_estimate(p_data: np.ndarray, p_g: np.ndarray, f: np.ndarray, cell: float) -> float:
+    """1 − L_D/2 with the hinge loss L_D = E_data[max(0, 1 − f)] + E_G[max(0, 1 + f)]: ≤ TV, equal at
+    f* = sign(p_data − p_G)."""
+    p, q = _normalise(p_data, cell), _normalise(p_g, cell)
+    loss_d = ((p * np.maximum(0.0, 1 - f) + q * np.maximum(0.0, 1 + f)).sum() * cell)
+    return float(1.0 - loss_d / 2.0)
+
+
+def hinge_d_star(p_data: np.ndarray, p_g: np.ndarray, rel_floor: float = 1e-3) -> np.ndarray:
+    """The hinge loss's optimal critic sign(p_data − p_G) (NaN where neither density has mass)."""
+    return np.sign(2.0 * d_star(p_data, p_g, rel_floor) - 1.0)
+
+
+def sliced_w1(a: np.ndarray, b: np.ndarray, directions: np.ndarray) -> float:
+    """Sliced W1 between two equal-size samples in the plane: the mean over unit `directions` of the
+    exact 1-D W1 of the projections (sorted samples). A lower bound on W1 (each projection is 1-Lipschitz)."""
+    pa = np.sort(a @ directions.T, axis=0)
+    pb = np.sort(b @ directions.T, axis=0)
+    return float(np.abs(pa - pb).mean())

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganviz.core import losses
 from ganviz.core.trainer import Trainer
 
 
@@ -89,7 +90,8 @@ class _Stack:
         return x
 
     @torch.no_grad()
-    def update(self, grads: list[torch.Tensor], mask: torch.Tensor, lr: torch.Tensor, adam: bool) -> None:
+    def update(self, grads: list[torch.Tensor], mask: torch.Tensor, lr: torch.Tensor, adam: bool,
+               betas: tuple[float, float] = (0.5, 0.999)) -> None:
         """One optimizer step for the lanes in `mask` (float 0/1, (L,)) at their own rates `lr` (L,)."""
         m3 = mask.view(-1, 1, 1).to(self.params[0].dtype)
         if not adam:  # plain SGD, as torch.optim.SGD without momentum
@@ -97,7 +99,7 @@ class _Stack:
             torch._foreach_sub_(self.params, torch._foreach_mul(grads, step))
             self.steps += mask
             return
-        b1, b2, eps = 0.5, 0.999, 1e-8  # Trainer's Adam: betas (0.5, 0.999), torch's eps
+        (b1, b2), eps = betas, 1e-8  # the lanes' Adam betas (one per group), torch's eps
         self.steps += mask
         t = self.steps
         bc1 = torch.where(t > 0, 1 - b1 ** t, torch.ones_like(t))
@@ -158,8 +160,8 @@ class BatchedGroup:
     """Lanes with one architecture (same mode, target, noise, model size, batch, optimizer, device)."""
 
     def __init__(self, trainers: list[Trainer]):
-        if len({t.cfg.optimizer for t in trainers}) != 1:
-            raise NotBatchable("lanes with different optimizers")
+        if len({(t.cfg.optimizer, t.cfg.beta1, t.cfg.beta2, losses.family(t.cfg.loss)) for t in trainers}) != 1:
+            raise NotBatchable("lanes with different optimizers or loss families")
         self.trainers = trainers
         self.adam = trainers[0].cfg.optimizer == "adam"
         first = trainers[0]
@@ -172,6 +174,7 @@ class BatchedGroup:
             probe = first.task.sample_real(2, torch.Generator(device=self.device).manual_seed(0))
         self._zero_real = torch.zeros((m, *probe.shape[1:]), device=self.device)
         self._zero_noise = torch.zeros((m, first.cfg.noise_dim), device=self.device)
+        self._zero_eps = torch.zeros((m, 1), device=self.device)
         L = len(trainers)
         self._d_sum = torch.zeros(L, device=self.device)
         self._g_sum = torch.zeros(L, device=self.device)
@@ -198,50 +201,68 @@ class BatchedGroup:
     def step(self, n: int, active: list[bool], d_only: bool = False) -> None:
         trainers = self.trainers
         device = self.device
+        f64 = torch.float64
         m = trainers[0].cfg.batch
+        betas = (trainers[0].cfg.beta1, trainers[0].cfg.beta2)
         ks = [t.cfg.k for t in trainers]
-        lr_d = torch.tensor([t.cfg.lr_d * t.lr_scale_d for t in trainers], dtype=torch.float64, device=device)
-        lr_g = torch.tensor([t.cfg.lr_g for t in trainers], dtype=torch.float64, device=device)
-        minimax = torch.tensor([t.cfg.loss == "minimax" for t in trainers], device=device)
-        g_on = [a and not (d_only or t.g_frozen) for a, t in zip(active, trainers)]
-        g_mask = torch.tensor(g_on, dtype=torch.float64, device=device)
+        k_gs = [t.cfg.k_g if a and not (d_only or t.g_frozen) else 0 for a, t in zip(active, trainers)]
+        lane_losses = [t.cfg.loss for t in trainers]
+        lr_d = torch.tensor([t.cfg.lr_d * t.lr_scale_d for t in trainers], dtype=f64, device=device)
+        lr_g = torch.tensor([t.cfg.lr_g for t in trainers], dtype=f64, device=device)
         k_max = max((k for k, a in zip(ks, active) if a), default=0)
         d_masks = [[a and j < k for a, k in zip(active, ks)] for j in range(k_max)]
-        d_mask_t = [torch.tensor(mask, dtype=torch.float64, device=device) for mask in d_masks]
-        tasks = [t.task for t in trainers]
+        d_mask_t = [torch.tensor(mask, dtype=f64, device=device) for mask in d_masks]
+        g_masks = [[j < k for k in k_gs] for j in range(max(k_gs))]
+        g_mask_t = [torch.tensor(mask, dtype=f64, device=device) for mask in g_masks]
+        penalised = [loss == "wgan-gp" for loss in lane_losses]
+        clipped = torch.tensor([loss == "wgan" for loss in lane_losses], device=device).view(-1, 1, 1)
+        gp_t = torch.tensor(penalised, dtype=torch.float32, device=device)
+        by_loss = {loss: torch.tensor([l == loss for l in lane_losses], device=device) for loss in set(lane_losses)}
+        first = lane_losses[0]  # one family per group: the same D objective for every lane
+        critic = lambda x: self.D.forward(x).squeeze(-1)  # noqa: E731
         for _ in range(n):
-            # (1) k_l times for lane l: ascend V(G, D) = E[log D(x)] + E[log(1 - D(G(z)))].
+            # (1) k_l times for lane l: ascend V(G, D) = E[log D(x)] + E[log(1 - D(G(z)))]
+            #     (or the critic's objective of the lanes' loss).
             for mask, mask_t in zip(d_masks, d_mask_t):
                 real = self._stack_inputs(lambda t: t.task.sample_real(m, t.gen), mask, self._zero_real)
                 noise = self._stack_inputs(lambda t: t.task.sample_noise(m, t.gen), mask, self._zero_noise)
                 with torch.no_grad():
                     fake = self.G.forward(noise)
-                logits = self.D.forward(torch.cat((real, fake), dim=1)).squeeze(-1)
-                loss_d = F.softplus(-logits[:, :m]).mean(1) + F.softplus(logits[:, m:]).mean(1)
+                out = critic(torch.cat((real, fake), dim=1))
+                loss_d = losses.d_loss(out[:, :m], out[:, m:], first)
+                if any(penalised):
+                    gp_on = [a and b for a, b in zip(mask, penalised)]
+                    eps = torch.stack([torch.rand((m, 1), generator=t.gen, device=device) if on
+                                       else self._zero_eps for t, on in zip(trainers, gp_on)])
+                    loss_d = loss_d + gp_t * losses.gradient_penalty(critic, real, fake, eps)
                 grads = torch.autograd.grad(loss_d.sum(), self.D.params)
-                self.D.update(list(grads), mask_t, lr_d, self.adam)
+                self.D.update(list(grads), mask_t, lr_d, self.adam, betas)
+                if clipped.any():
+                    with torch.no_grad():
+                        for p in self.D.params:
+                            p.copy_(torch.where(clipped, p.clamp(-losses.WGAN_CLIP, losses.WGAN_CLIP), p))
                 self._d_sum += loss_d.detach() * mask_t.to(loss_d.dtype)
-            # (2) once, unless G is frozen: descend log(1 - D(G(z))) (minimax) or -log D(G(z)).
-            if any(g_on):
-                noise = self._stack_inputs(lambda t: t.task.sample_noise(m, t.gen), g_on, self._zero_noise)
-                logits = self.D.forward(self.G.forward(noise)).squeeze(-1)
-                loss_g = torch.where(minimax, -F.softplus(logits).mean(1), F.softplus(-logits).mean(1))
+            # (2) k_G times for lane l (once in the paper), unless G is frozen: descend the lane's
+            #     generator loss, e.g. log(1 - D(G(z))) (minimax) or -log D(G(z)) (non-saturating).
+            for mask, mask_t in zip(g_masks, g_mask_t):
+                noise = self._stack_inputs(lambda t: t.task.sample_noise(m, t.gen), mask, self._zero_noise)
+                out = critic(self.G.forward(noise))
+                loss_g = sum(torch.where(on, losses.g_loss(out, loss), torch.zeros((), device=device))
+                             for loss, on in by_loss.items())
                 grads = torch.autograd.grad(loss_g.sum(), self.G.params)
-                self.G.update(list(grads), g_mask, lr_g, self.adam)
-                self._g_sum += loss_g.detach() * g_mask.to(loss_g.dtype)
-        del tasks
+                self.G.update(list(grads), mask_t, lr_g, self.adam, betas)
+                self._g_sum += loss_g.detach() * mask_t.to(loss_g.dtype)
         # Counters and loss sums into each lane's Trainer, as if it had stepped itself.
         for l, t in enumerate(trainers):
             if not active[l]:
                 continue
-            k_l = ks[l]
             t._d_loss_sum += self._d_sum[l]
-            t._d_count += k_l * n
-            t.d_updates += k_l * n
-            if g_on[l]:
+            t._d_count += ks[l] * n
+            t.d_updates += ks[l] * n
+            if k_gs[l]:
                 t._g_loss_sum += self._g_sum[l]
-                t._g_count += n
-                t.g_updates += n
+                t._g_count += k_gs[l] * n
+                t.g_updates += k_gs[l] * n
             t.iteration += n
         self._d_sum.zero_()
         self._g_sum.zero_()

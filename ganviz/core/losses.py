@@ -1,13 +1,33 @@
-"""The GAN objectives of Goodfellow et al. (2014), written on discriminator logits.
+"""The GAN objectives: Goodfellow et al.'s (2014) minimax and non-saturating losses, and the losses
+that came after (THEORY.md §8): least squares, Wasserstein (clipped or with a gradient penalty), hinge.
 
-D(x) = sigmoid(logit), so log D = -softplus(-logit) and log(1 - D) = -softplus(logit);
-working on logits keeps every term finite where D saturates.
+D's output is a logit l(x) for the vanilla losses, D(x) = sigmoid(l), so log D = -softplus(-l) and
+log(1 - D) = -softplus(l): working on logits keeps every term finite where D saturates. For LSGAN it
+is D(x) itself (codes a = -1 fake, b = 1 real, c = 0 G's target), for WGAN and hinge a critic f(x).
+Every function reduces over the last dimension, so (m,) outputs give a scalar and (L, m) outputs of
+L batched lanes give one value per lane.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
+
+# Which discriminator each loss trains: switching within a family keeps D's meaning (live),
+# switching between families changes what D is (a new run).
+FAMILY = {"minimax": "vanilla", "nonsaturating": "vanilla", "lsgan": "lsgan", "wgan": "critic",
+          "wgan-gp": "critic", "hinge": "hinge"}
+# (what D estimates, the true quantity it estimates), as metrics.csv columns (THEORY.md §3, §8).
+ESTIMATES = {"vanilla": ("jsd_d", "jsd"), "lsgan": ("chi2_d", "chi2"), "critic": ("w1_d", "w1"),
+             "hinge": ("tv_d", "tv")}
+WGAN_CLIP = 0.01        # weight clipping of the WGAN critic (Arjovsky et al. 2017)
+GP_LAMBDA = 10.0        # weight of WGAN-GP's gradient penalty (Gulrajani et al. 2017)
+
+
+def family(loss: str) -> str:
+    return FAMILY[loss]
 
 
 def log_d(logits: torch.Tensor) -> torch.Tensor:
@@ -20,18 +40,40 @@ def log_one_minus_d(logits: torch.Tensor) -> torch.Tensor:
 
 def value_fn(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """V(G, D) = E_data[log D(x)] + E_G[log(1 - D(x))], estimated on a batch."""
-    return log_d(real_logits).mean() + log_one_minus_d(fake_logits).mean()
+    return log_d(real_logits).mean(-1) + log_one_minus_d(fake_logits).mean(-1)
 
 
-def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """The discriminator descends -V (binary cross-entropy with real = 1, fake = 0)."""
-    return -value_fn(real_logits, fake_logits)
+def d_loss(real: torch.Tensor, fake: torch.Tensor, loss: str = "nonsaturating") -> torch.Tensor:
+    """What D (or the critic) descends, given its outputs on a real and a generated batch."""
+    fam = FAMILY[loss]
+    if fam == "vanilla":  # ascend V(G, D): binary cross-entropy with real = 1, fake = 0
+        return -value_fn(real, fake)
+    if fam == "lsgan":    # ½E_data[(D − 1)²] + ½E_G[(D + 1)²]
+        return 0.5 * (real - 1).square().mean(-1) + 0.5 * (fake + 1).square().mean(-1)
+    if fam == "critic":   # ascend E_data[f] − E_G[f]
+        return fake.mean(-1) - real.mean(-1)
+    return F.relu(1 - real).mean(-1) + F.relu(1 + fake).mean(-1)  # hinge
 
 
-def g_loss(fake_logits: torch.Tensor, loss: str) -> torch.Tensor:
-    """minimax: descend E[log(1 - D(G(z)))]; nonsaturating: descend -E[log D(G(z))]."""
+def g_loss(fake: torch.Tensor, loss: str) -> torch.Tensor:
+    """minimax: descend E[log(1 - D(G(z)))]; nonsaturating: -E[log D(G(z))]; lsgan: ½E[D(G(z))²];
+    wgan, wgan-gp, hinge: -E[f(G(z))]."""
     if loss == "minimax":
-        return log_one_minus_d(fake_logits).mean()
+        return log_one_minus_d(fake).mean(-1)
     if loss == "nonsaturating":
-        return -log_d(fake_logits).mean()
+        return -log_d(fake).mean(-1)
+    if loss == "lsgan":
+        return 0.5 * fake.square().mean(-1)
+    if loss in ("wgan", "wgan-gp", "hinge"):
+        return -fake.mean(-1)
     raise ValueError(f"unknown generator loss {loss!r}")
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     eps: torch.Tensor, sample_dims: int = 1) -> torch.Tensor:
+    """λ·E[(‖∇f(x̂)‖ − 1)²] at x̂ = ε·real + (1 − ε)·fake; `sample_dims` trailing dims are one sample's
+    coordinates (1 for points, 3 for images). Differentiable in the critic's weights."""
+    x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    norm = grad.flatten(start_dim=grad.dim() - sample_dims).norm(dim=-1)
+    return GP_LAMBDA * (norm - 1).square().mean(-1)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganviz.core import modes
+from ganviz.core import losses, modes
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.device import describe, pick_device
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
@@ -32,15 +32,15 @@ from ganviz.core.lanes import BatchedGroup, SequentialGroup, make_groups
 from ganviz.core.metrics_log import MetricsLog
 from ganviz.core.trainer import FitDStar, NonFiniteError, Trainer
 
-LIVE_SETTINGS = ("k", "lr_d", "lr_g", "loss", "freeze_g")
+LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g")
 # Settings a lane may have of its own that need new weights (a new run of that lane).
-LANE_SETTINGS = ("seed", "noise_dim", "noise", "hidden", "layers", "batch", "optimizer")
+LANE_SETTINGS = ("seed", "noise_dim", "noise", "hidden", "layers", "batch", "optimizer", "beta1", "beta2")
 # Settings every lane shares (what is learned and where): changing them starts every lane again.
 SHARED_SETTINGS = ("mode", "dataset", "spread", "data_dir", "extra", "device")
 HISTORY_ROWS = 20000
 CHUNK_SECONDS = 0.004  # train in chunks this long, so a command waits at most about this long
 LOG_LIMIT = 200
-SHORT = {"k": "k", "lr_d": "lr_D", "lr_g": "lr_G", "loss": "loss", "seed": "seed", "noise_dim": "noise dim",
+SHORT = {"k": "k", "k_g": "k_G", "beta1": "β1", "beta2": "β2", "lr_d": "lr_D", "lr_g": "lr_G", "loss": "loss", "seed": "seed", "noise_dim": "noise dim",
          "noise": "noise", "hidden": "hidden", "layers": "layers", "batch": "batch", "optimizer": "optimizer",
          "freeze_g": "G frozen"}
 
@@ -49,7 +49,7 @@ def format_value(key: str, value: Any) -> str:
     if key in ("lr_d", "lr_g"):
         return f"{value:.3g}"
     if key == "loss":
-        return {"nonsaturating": "non-saturating"}.get(value, value)
+        return {"nonsaturating": "non-saturating", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP"}.get(value, value)
     return str(value)
 
 
@@ -70,7 +70,8 @@ def lane_label(cfg: TrainConfig, keys: list[str]) -> str:
 def group_key(cfg: TrainConfig) -> tuple:
     """Lanes with equal keys have one architecture and one P_data: they can train in one batched step."""
     return (cfg.mode, cfg.dataset, cfg.spread, cfg.data_dir, repr(sorted(cfg.extra.items())), cfg.noise_dim,
-            cfg.noise, cfg.hidden, cfg.layers, cfg.batch, cfg.optimizer)
+            cfg.noise, cfg.hidden, cfg.layers, cfg.batch, cfg.optimizer, cfg.beta1, cfg.beta2,
+            losses.family(cfg.loss))
 
 
 def task_key(cfg: TrainConfig) -> tuple:
@@ -189,8 +190,13 @@ class Session:
         _check_lane_changes(changes)
         live = {k: v for k, v in changes.items() if k in LIVE_SETTINGS}
         restart = {k: v for k, v in changes.items() if k not in LIVE_SETTINGS and getattr(lane.cfg, k) != v}
+        loss = changes.get("loss", lane.cfg.loss)
+        lane.cfg.replace(**changes)  # validates every change before anything happens
+        if losses.family(loss) != losses.family(lane.cfg.loss):
+            restart["loss"] = loss  # D means something else under this loss: a new run with its settings
         if restart:
-            cfg = lane.cfg.replace(**changes)
+            given = {k: v for k, v in changes.items() if k != "loss"}
+            cfg = lane.cfg.with_loss(loss, **given) if "loss" in restart else lane.cfg.replace(**changes)
             new = self._make_lane(cfg, lane_id=lane.id)
             self.lanes[self.lanes.index(lane)] = new
             self._forget_unused_tasks()

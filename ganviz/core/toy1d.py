@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ganviz.core import divergence
+from ganviz.core import divergence, losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Curve, Segments
 from ganviz.core.models import Discriminator, Generator
@@ -32,6 +32,46 @@ class Picture1D:
     d: Curve
     d_star: Curve  # NaN where neither density has mass
     mapping: Segments
+    d_label: str = "D(x)"
+    d_range: tuple[float, float] = (0.0, 1.0)  # where D's values lie for this loss (a critic: its span)
+
+
+def metric_columns(loss: str) -> tuple[str, ...]:
+    """metrics.csv's columns after step, d_loss, g_loss: the true divergences, and for the loss's D
+    the quantity it estimates beside its true value (THEORY.md §3, §8)."""
+    fam = losses.family(loss)
+    if fam == "vanilla":
+        return ("v", "jsd", "jsd_d", "kl", "kl_rev", "d_real", "d_fake")
+    estimate, truth = losses.ESTIMATES[fam]
+    return ("jsd", truth, estimate, "kl", "kl_rev", "d_real", "d_fake")
+
+
+def d_picture(loss: str, p_data: np.ndarray, p_g: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, str,
+                                                                                         tuple[float, float]]:
+    """D as each loss means it, its optimum (NaN where undefined), its label and the span of its values."""
+    fam = losses.family(loss)
+    if fam == "vanilla":
+        return 1.0 / (1.0 + np.exp(-out)), divergence.d_star(p_data, p_g), "D(x)", (0.0, 1.0)
+    if fam == "lsgan":
+        return out, divergence.lsgan_d_star(p_data, p_g), "D(x), LSGAN codes −1 fake / +1 real", (-1.0, 1.0)
+    if fam == "hinge":
+        return out, divergence.hinge_d_star(p_data, p_g), "critic f(x), hinge", (-1.0, 1.0)
+    span = float(np.max(np.abs(out))) or 1.0
+    return out, np.full_like(out, np.nan), "critic f(x) (WGAN: no pointwise optimum)", (-span, span)
+
+
+def estimates(loss: str, p_data: np.ndarray, p_g: np.ndarray, out: np.ndarray, cell: float,
+              w1: float | None = None) -> dict[str, float]:
+    """The loss's true divergence and its D's estimate of it, on the grid (`out`: D's raw output)."""
+    fam = losses.family(loss)
+    if fam == "lsgan":
+        return {"chi2": divergence.chi2(p_data, p_g, cell), "chi2_d": divergence.lsgan_estimate(p_data, p_g, out, cell)}
+    if fam == "critic":
+        return {"w1": divergence.w1_1d(p_data, p_g, cell) if w1 is None else w1,
+                "w1_d": divergence.critic_estimate(p_data, p_g, out, cell)}
+    if fam == "hinge":
+        return {"tv": divergence.tv(p_data, p_g, cell), "tv_d": divergence.hinge_estimate(p_data, p_g, out, cell)}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -133,6 +173,7 @@ class Toy1DTask(Task):
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
+        self.metric_names = metric_columns(cfg.loss)
         if cfg.dataset not in TARGETS_1D:
             raise ConfigError("--dataset", f"unknown 1-D dataset {cfg.dataset!r}; choose one of {', '.join(TARGETS_1D)}")
         self.target = Mixture1D(TARGETS_1D[cfg.dataset])
@@ -223,6 +264,7 @@ class Toy1DTask(Task):
 
     @torch.no_grad()
     def evaluate(self, G, D, gen, views=True, loss=None):
+        loss = loss or self.cfg.loss
         fake = G(self.sample_noise(D_MEAN_SAMPLES, gen))
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})
@@ -239,26 +281,33 @@ class Toy1DTask(Task):
             v = divergence.value_on_grid(self.p_data, p_g, log_d, log_1md, self.cell)
         if self._real_eval is None:
             self._real_eval = self.sample_real(D_MEAN_SAMPLES, gen)
+        vanilla = losses.family(loss) == "vanilla"
+        mean_d = (lambda o: float(torch.sigmoid(o).mean())) if vanilla else (lambda o: float(o.mean()))
         metrics = {
             "v": v,
             "jsd": jsd,
             "jsd_d": divergence.jsd_lower_bound(v),
             "kl": kl,
             "kl_rev": kl_rev,
-            "d_real": float(torch.sigmoid(D(self._real_eval)).mean()),
-            "d_fake": float(torch.sigmoid(D(fake)).mean()),
+            "d_real": mean_d(D(self._real_eval)),
+            "d_fake": mean_d(D(fake)),
         }
+        if not vanilla and p_g.sum() > 0:
+            metrics.update(estimates(loss, self.p_data, p_g, logits, self.cell))
+        metrics = {name: metrics.get(name, math.nan) for name in metric_columns(loss)}
         if not views:
             return Evaluation(metrics)
-        d = 1.0 / (1.0 + np.exp(-logits))
+        d, d_opt, label, span = d_picture(loss, self.p_data, p_g, logits)
         z, g_of_z = self.mapping(G, p_g)
         x = self.x
         return Evaluation(metrics, Picture1D(
             p_data=Curve(x, self.p_data),
             p_g=Curve(x, p_g),
             d=Curve(x, d),
-            d_star=Curve(x, divergence.d_star(self.p_data, p_g)),
+            d_star=Curve(x, d_opt),
             mapping=Segments(z, g_of_z),
+            d_label=label,
+            d_range=span,
         ))
 
     def _noise_quantiles(self, n: int) -> torch.Tensor:

@@ -65,6 +65,21 @@ class Picture2D:
     manifold: Polylines
     arrows: Arrows
     centres: Scatter | None
+    d_label: str = "D(x)"
+    d_range: tuple[float, float] = (0.0, 1.0)  # where D's values lie for this loss (a critic: its span)
+
+
+def metric_columns(loss: str) -> tuple[str, ...]:
+    """metrics.csv's columns after step, d_loss, g_loss for `loss` (its D's estimate beside the truth)."""
+    fam = losses.family(loss)
+    if fam == "vanilla":
+        return ("v", "jsd", "jsd_d", "modes", "hq", "d_real", "d_fake")
+    estimate, truth = losses.ESTIMATES[fam]
+    return ("jsd", truth, estimate, "modes", "hq", "d_real", "d_fake")
+
+
+# Fixed directions of the sliced W1 (the 2-D W1 a critic estimates; THEORY.md §8): 64 angles in [0, π).
+SLICES = np.column_stack((np.cos(np.pi * np.arange(64) / 64), np.sin(np.pi * np.arange(64) / 64)))
 
 
 @dataclass(frozen=True)
@@ -251,6 +266,7 @@ class Toy2DTask(Task):
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
+        self.metric_names = metric_columns(cfg.loss)
         self.target = make_target(cfg)
         x0, x1, y0, y1 = self.region = self.target.region
         self.extent = np.array(self.region, dtype=np.float64)
@@ -322,6 +338,8 @@ class Toy2DTask(Task):
 
     @torch.no_grad()
     def evaluate(self, G, D, gen, views=True, loss=None):
+        loss = loss or self.cfg.loss
+        fam = losses.family(loss)
         fake = G(self.sample_noise(EVAL_SAMPLES, gen))
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})
@@ -344,20 +362,42 @@ class Toy2DTask(Task):
         if self._real_mean is None:
             self._real_mean = self.sample_real(D_MEAN_SAMPLES, gen)
             self._real_scatter = Scatter(self._real_mean[:SHOWN].double().cpu().numpy())
+        out_real, out_fake = D(self._real_mean), D(coverage)
+        mean_d = (lambda o: float(torch.sigmoid(o).mean())) if fam == "vanilla" else (lambda o: float(o.mean()))
         metrics = {
             "v": v,
             "jsd": jsd,
             "jsd_d": divergence.jsd_lower_bound(v),
             "modes": float(covered),
             "hq": hq,
-            "d_real": float(torch.sigmoid(D(self._real_mean)).mean()),
-            "d_fake": float(torch.sigmoid(D(coverage)).mean()),
+            "d_real": mean_d(out_real),
+            "d_fake": mean_d(out_fake),
         }
+        if fam == "lsgan":
+            metrics["chi2"] = divergence.chi2(self._p_data_flat, p_g, 1.0)
+            metrics["chi2_d"] = divergence.lsgan_estimate(self._p_data_flat, p_g, all_logits, 1.0)
+        elif fam == "hinge":
+            metrics["tv"] = divergence.tv(self._p_data_flat, p_g, 1.0)
+            metrics["tv_d"] = divergence.hinge_estimate(self._p_data_flat, p_g, all_logits, 1.0)
+        elif fam == "critic":  # a sliced W1 between equal samples; the critic's own estimate on the same
+            n = len(self._real_mean)
+            metrics["w1"] = divergence.sliced_w1(self._real_mean.double().cpu().numpy(),
+                                                 fake[:n].double().cpu().numpy(), SLICES)
+            metrics["w1_d"] = float(out_real.mean() - D(fake[:n]).mean())
+        metrics = {name: metrics.get(name, math.nan) for name in metric_columns(loss)}
         if not views:
             return Evaluation(metrics)
         shown = fake[:SHOWN]
         shown_np = shown.double().cpu().numpy()
-        d_grid = np.ascontiguousarray(torch.sigmoid(logits).reshape(GRID, GRID).cpu().numpy(), dtype=np.float32)
+        field = torch.sigmoid(logits) if fam == "vanilla" else logits
+        d_grid = np.ascontiguousarray(field.reshape(GRID, GRID).cpu().numpy(), dtype=np.float32)
+        if fam == "vanilla":
+            label, span = "D(x)", (0.0, 1.0)
+        elif fam in ("lsgan", "hinge"):
+            label, span = ("D(x), LSGAN codes −1 fake / +1 real" if fam == "lsgan" else "critic f(x), hinge"), (-1.0, 1.0)
+        else:
+            bound = float(np.abs(d_grid).max()) or 1.0
+            label, span = "critic f(x)", (-bound, bound)
         return Evaluation(metrics, Picture2D(
             d=Field(d_grid, self.extent.copy()),
             real=self._real_scatter,
@@ -366,6 +406,8 @@ class Toy2DTask(Task):
             arrows=Arrows(shown_np, self.generator_gradient(D, shown, loss or self.cfg.loss)),
             # one object for the run, so a view can skip redrawing what does not change
             centres=self._centres_scatter,
+            d_label=label,
+            d_range=span,
         ))
 
     def generator_gradient(self, D: nn.Module, x: torch.Tensor, loss: str | None = None) -> np.ndarray:

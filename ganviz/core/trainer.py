@@ -16,7 +16,7 @@ from ganviz.core.config import TrainConfig
 from ganviz.core.device import describe, pick_device
 from ganviz.core.task import Evaluation, Task
 
-LIVE_SETTINGS = ("k", "lr_d", "lr_g", "loss", "freeze_g")
+LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g")
 
 
 class NonFiniteError(RuntimeError):
@@ -80,8 +80,8 @@ class Trainer:
         tell whether the weights changed: a fused step does not bump the tensors' _version)."""
         if self.cfg.optimizer == "sgd":
             cls, options = torch.optim.SGD, {}
-        else:  # beta1 = 0.5 is the DCGAN setting; the default 0.9 makes GAN training oscillate more.
-            cls, options = torch.optim.Adam, {"betas": (0.5, 0.999)}
+        else:  # betas from the config: (0.5, 0.999) by default, the DCGAN setting
+            cls, options = torch.optim.Adam, {"betas": (self.cfg.beta1, self.cfg.beta2)}
         params = list(module.parameters())
         try:
             # One fused kernel per step instead of a Python loop over the parameters: the 1-D GAN
@@ -98,11 +98,16 @@ class Trainer:
         return opt
 
     def update(self, **changes) -> None:
-        """Apply live settings (k, lr_d, lr_g, loss, freeze_g) between iterations, keeping optimizer state."""
+        """Apply live settings (k, k_g, lr_d, lr_g, loss within its family, freeze_g) between iterations,
+        keeping optimizer state."""
         unknown = set(changes) - set(LIVE_SETTINGS)
         if unknown:
             raise ValueError(f"not a live setting: {', '.join(sorted(unknown))}")
-        self.cfg = self.cfg.replace(**changes)
+        new = self.cfg.replace(**changes)  # validates first
+        if losses.family(new.loss) != losses.family(self.cfg.loss):
+            raise ValueError(f"switching from {self.cfg.loss} to {changes['loss']} changes what D is: "
+                             "that needs a new run")
+        self.cfg = new
         self._apply_rates()
 
     def set_fit(self, fitting: bool, lr_scale_d: float = 1.0) -> None:
@@ -112,36 +117,48 @@ class Trainer:
 
     # --- Algorithm 1 ----------------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
-        """Run `n` iterations of Algorithm 1 (with cfg.freeze_g, only the k D updates of each)."""
+        """Run `n` iterations of Algorithm 1 (while G is frozen, only the k D updates of each)."""
         cfg, task, G, D, gen = self.cfg, self.task, self.G, self.D, self.gen
-        m = cfg.batch
+        m, loss = cfg.batch, cfg.loss
         fused = task.fused_d_forward
+        penalty = loss == "wgan-gp"
+        clip = loss == "wgan"
         for _ in range(n):
-            # (1) k times: update D by ascending V(G, D) = E[log D(x)] + E[log(1 - D(G(z)))].
+            # (1) k times: update D by ascending V(G, D) = E[log D(x)] + E[log(1 - D(G(z)))]
+            #     (or the critic's objective of the chosen loss).
             for _ in range(cfg.k):
                 real = task.sample_real(m, gen)
                 with torch.no_grad():
                     fake = G(task.sample_noise(m, gen))
                 if fused:  # one forward pass over real and fake together
-                    logits = D(torch.cat((real, fake)))
-                    loss_d = losses.d_loss(logits[:m], logits[m:])
+                    out = D(torch.cat((real, fake)))
+                    loss_d = losses.d_loss(out[:m], out[m:], loss)
                 else:
-                    loss_d = losses.d_loss(D(real), D(fake))
+                    loss_d = losses.d_loss(D(real), D(fake), loss)
+                if penalty:
+                    eps = torch.rand((m,) + (1,) * (real.dim() - 1), generator=gen, device=real.device)
+                    loss_d = loss_d + losses.gradient_penalty(D, real, fake, eps, real.dim() - 1)
                 self.opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 self.opt_d.step()
+                if clip:
+                    with torch.no_grad():
+                        for p in D.parameters():
+                            p.clamp_(-losses.WGAN_CLIP, losses.WGAN_CLIP)
                 self._d_loss_sum += loss_d.detach()
             self._d_count += cfg.k
             self.d_updates += cfg.k
-            # (2) once: update G by descending log(1 - D(G(z))) (minimax) or -log D(G(z)).
+            # (2) k_G times (once in the paper): update G by descending log(1 - D(G(z))) (minimax),
+            #     -log D(G(z)) (non-saturating) or the chosen loss's generator objective.
             if not self.g_frozen:
-                loss_g = losses.g_loss(D(G(task.sample_noise(m, gen))), cfg.loss)
-                self.opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                self.opt_g.step()
-                self._g_loss_sum += loss_g.detach()
-                self._g_count += 1
-                self.g_updates += 1
+                for _ in range(cfg.k_g):
+                    loss_g = losses.g_loss(D(G(task.sample_noise(m, gen))), loss)
+                    self.opt_g.zero_grad(set_to_none=True)
+                    loss_g.backward()
+                    self.opt_g.step()
+                    self._g_loss_sum += loss_g.detach()
+                self._g_count += cfg.k_g
+                self.g_updates += cfg.k_g
             self.iteration += 1
 
     # --- measuring ------------------------------------------------------------------------------
