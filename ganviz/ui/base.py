@@ -110,6 +110,7 @@ class LaneView(QFrame):
 
     clicked = Signal(int)
     full_view: type = ModeView
+    key = ""  # one line of rich text naming what the small views draw, shown once above the grid
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(parent)
@@ -121,6 +122,7 @@ class LaneView(QFrame):
         self.header = QLabel(objectName="laneHeader")
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setMinimumWidth(10)
+        self.header.setWordWrap(True)  # many lanes make narrow views: wrap the label rather than cut it
         layout = QVBoxLayout(self)
         layout.setContentsMargins(3, 3, 3, 3)
         layout.setSpacing(2)
@@ -154,10 +156,8 @@ class LaneView(QFrame):
             swatch = f"<span style='color:{self.color}'>■</span>"
             text = f"{swatch} <b>{_escape(title)}</b>"
             if diverged:
-                text += f" <span style='color:#d62728'>⚠ diverged</span>"
-                self.header.setToolTip(lane.message)
-            else:
-                self.header.setToolTip("")
+                text += " <span style='color:#d62728'>⚠ diverged</span>"
+            self.header.setToolTip(title + (f"\n{lane.message}" if diverged else "") + "\n(click to edit this lane)")
             self.header.setText(text)
             self.header.setStyleSheet("background: #fde2e1;" if diverged else "")
         if lane.picture is not None and lane.picture is not self._picture:

@@ -30,6 +30,14 @@ def lane_title(lane: LaneFrame, index: int) -> str:
     return lane.label or f"lane {index + 1}"
 
 
+def lane_titles(frame: Frame) -> tuple[str, ...]:
+    """Each lane's title; lanes with equal settings (the same label) get their number too."""
+    titles = [lane_title(lane, i) for i, lane in enumerate(frame.lanes)]
+    counts = {t: titles.count(t) for t in titles}
+    return tuple(t if counts[t] == 1 or t.startswith("lane ") else f"{t} · lane {i + 1}"
+                 for i, t in enumerate(titles))
+
+
 class LaneGrid(QWidget):
     lane_clicked = Signal(int)
 
@@ -44,10 +52,18 @@ class LaneGrid(QWidget):
         self._selected: int | None = None
         self._frame: Frame | None = None
 
+        self.key_label = QLabel(objectName="laneKey")
+        self.key_label.setTextFormat(Qt.TextFormat.RichText)
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(4)
+        lanes_box = QWidget()
+        lanes_layout = QVBoxLayout(lanes_box)
+        lanes_layout.setContentsMargins(0, 0, 0, 0)
+        lanes_layout.setSpacing(2)
+        lanes_layout.addWidget(self.key_label)
+        lanes_layout.addWidget(self.grid_host, 1)
 
         self.compare_combo = QComboBox(objectName="compareCombo")
         self.compare_combo.setToolTip("the quantity compared across lanes, one line per lane")
@@ -59,7 +75,9 @@ class LaneGrid(QWidget):
         self.compare.getAxis("left").enableAutoSIPrefix(False)
         self.compare.setClipToView(True)
         self.compare.setDownsampling(auto=True, mode="peak")
-        self.compare.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        # Half-transparent: with many lanes the legend lies over lines that must stay visible.
+        self.compare.addLegend(offset=(-10, 10), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 170),
+                               verSpacing=-6)
         cache_axes(self.compare)
         compare_box = QWidget()
         box = QVBoxLayout(compare_box)
@@ -72,7 +90,7 @@ class LaneGrid(QWidget):
         box.addWidget(self.compare_widget, 1)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.grid_host)
+        splitter.addWidget(lanes_box)
         splitter.addWidget(compare_box)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
@@ -95,6 +113,7 @@ class LaneGrid(QWidget):
             self.compare_combo.addItem(headline.label, headline.column)
         self.compare_combo.setCurrentIndex(0)
         self.compare_combo.blockSignals(False)
+        self.key_label.setText(modes.load(modes.spec(mode).view).key + " &nbsp; · click a lane to edit it")
         self._clear_lanes()
 
     def _clear_lanes(self) -> None:
@@ -150,12 +169,13 @@ class LaneGrid(QWidget):
             self._selected = selected
             for lane_id, view in self.views.items():
                 view.set_selected(lane_id == selected)
-        titles = tuple(lane_title(lane, i) for i, lane in enumerate(frame.lanes))
+        titles = lane_titles(frame)
         for lane, title in zip(frame.lanes, titles):
             self.views[lane.id].show_lane(lane, title)
         if titles != self._titles:  # the legend names the lanes: remade only when a name changes
             self._titles = titles
             self.compare.legend.clear()
+            self.compare.legend.setColumnCount(1 if len(titles) <= 6 else 2)
             for lane, title in zip(frame.lanes, titles):
                 self.compare.legend.addItem(self.curves[lane.id], title)
         self._frame = frame

@@ -30,7 +30,7 @@ from ganviz.core.session import LANE_SETTINGS, LIVE_SETTINGS, Session
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.tasks import task_class
 from ganviz.ui.base import ModeView
-from ganviz.ui.lane_grid import LaneGrid, lane_title
+from ganviz.ui.lane_grid import LaneGrid, lane_titles
 from ganviz.ui.worker import TrainWorker
 
 LOSS_LABELS = {"nonsaturating": "non-saturating  −log D(G(z))", "minimax": "minimax  log(1 − D(G(z)))"}
@@ -574,7 +574,7 @@ class MainWindow(QMainWindow):
             self.view.clear()
             self.lane_grid.clear()
             self._drawn = ()
-        titles = tuple((l.id, lane_title(l, i)) for i, l in enumerate(frame.lanes))
+        titles = tuple(zip(ids, lane_titles(frame)))
         if titles != self._lanes_key:
             self._lanes_key = titles
             self.lane_combo.blockSignals(True)
@@ -631,7 +631,8 @@ class MainWindow(QMainWindow):
             if len(frame.lanes) == 1:
                 text = f"⚠ {diverged[0][1].message}. Training is paused; press Reset to start again."
             else:
-                names = "; ".join(f"{lane_title(l, i)}: {l.message}" for i, l in diverged[:3])
+                all_titles = lane_titles(frame)
+                names = "; ".join(f"{all_titles[i]}: {l.message}" for i, l in diverged[:3])
                 text = (f"⚠ {len(diverged)} of {len(frame.lanes)} lanes diverged ({names}). "
                         "Reset starts every lane again.")
         elif self._error:

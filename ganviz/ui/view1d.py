@@ -163,6 +163,10 @@ class Lane1D(LaneView):
     """One lane of the 1-D mode as a small multiple: P_data, P_G, D(x) and D*(x)."""
 
     full_view = View1D
+    key = (f"<span style='color:{COLORS['p_data']}'>▬ P_data</span> &nbsp; "
+           f"<span style='color:{COLORS['p_g']}'>▬ P_G</span> &nbsp; "
+           f"<span style='color:{COLORS['d']}'>▬ D(x)</span> &nbsp; "
+           f"<span style='color:{COLORS['d_star']}'>╌ D*(x)</span>")
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)

@@ -432,6 +432,9 @@ class Lane2D(LaneView):
     """One lane of the 2-D mode as a small multiple: D(x) as a heatmap, real and generated points."""
 
     full_view = View2D
+    key = (f"<span style='color:{COLORS['real']}'>● real</span> &nbsp; "
+           f"<span style='color:{COLORS['fake']}'>● generated</span> &nbsp; "
+           "background: D(x) from <span style='color:#b2182b'>0</span> to <span style='color:#2166ac'>1</span>")
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
@@ -455,6 +458,10 @@ class Lane2D(LaneView):
         self._extent = None
         self._real = None
         self._add_graphics(widget)
+
+    def link(self, first: LaneView) -> None:
+        """Every lane frames the same target region (the lanes share P_data), so the axes agree
+        without pyqtgraph's links, which fight the locked aspect ratio."""
 
     def draw(self, v) -> None:
         if "d_grid" not in v:

@@ -290,6 +290,7 @@ class LaneMnist(LaneView):
     """One lane of the MNIST mode as a small multiple: G(z) on the fixed noise."""
 
     full_view = MnistView
+    key = "G(z) on the same fixed noise z in every lane"
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
