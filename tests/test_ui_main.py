@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QSlider
 
+from ganviz.core.session import Session
 from ganviz.core.snapshot import Snapshot
 from ganviz.ui.main_window import lr_to_tick, tick_to_lr
 
@@ -19,6 +20,19 @@ def find(window, cls, name):
 
 def step_count(window) -> int:
     return int(find(window, QLabel, "stepLabel").text())
+
+
+def trainer_of(window):
+    """The (single) lane's trainer; read only while the test waits on what it shows."""
+    return window.worker.session.lanes[0].trainer
+
+
+def state(window) -> str:
+    """The session's state in the newest frame the window drew (paused | running | fitting | diverged)."""
+    frame = window.frame
+    if frame is None:
+        return ""
+    return "diverged" if frame.lanes[0].state == "diverged" else frame.state
 
 
 def test_window_opens_ready_in_1d_mode_without_training(window, qtbot):
@@ -43,7 +57,7 @@ def test_lr_slider_is_log_scale_over_1e5_to_1():
 
 
 def test_sliders_and_loss_reach_the_trainer(window, qtbot):
-    trainer = window.worker.trainer
+    trainer = trainer_of(window)
     find(window, QSlider, "kSlider").setValue(5)
     find(window, QSlider, "lrDSlider").setValue(lr_to_tick(0.01))
     find(window, QSlider, "lrGSlider").setValue(lr_to_tick(2e-4))
@@ -62,24 +76,24 @@ def test_play_advances_the_step_label_and_pause_stops_it(window, qtbot):
     qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: step_count(window) > 200, timeout=10000)
     qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.worker.state == "paused", timeout=3000)
+    qtbot.waitUntil(lambda: state(window) == "paused", timeout=3000)
     qtbot.wait(200)
     settled = step_count(window)
     qtbot.wait(300)
-    assert step_count(window) == settled == window.worker.trainer.iteration
+    assert step_count(window) == settled == trainer_of(window).iteration
     assert float(find(window, QLabel, "jsdLabel").text()) >= 0
 
 
 def test_reset_returns_to_the_same_start(window, qtbot):
     import torch
 
-    trainer = window.worker.trainer
+    trainer = trainer_of(window)
     start = [p.clone() for p in trainer.G.parameters()]
     play = find(window, QPushButton, "playButton")
     qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: step_count(window) > 50, timeout=10000)
     qtbot.mouseClick(find(window, QPushButton, "resetButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: step_count(window) == 0 and window.worker.state == "paused", timeout=5000)
+    qtbot.waitUntil(lambda: step_count(window) == 0 and state(window) == "paused", timeout=5000)
     assert not play.isChecked()
     assert all(torch.equal(a, b) for a, b in zip(start, trainer.G.parameters()))
 
@@ -96,15 +110,15 @@ def weighted_gap(view) -> float:
 
 
 def test_fit_d_star_moves_d_toward_d_star(window, qtbot):
-    trainer = window.worker.trainer
-    window.worker.post("step", 300)  # a fixed starting point, so the test does not depend on timing
+    trainer = trainer_of(window)
+    window.worker.call(Session.step, 300)  # a fixed starting point, so the test does not depend on timing
     qtbot.waitUntil(lambda: step_count(window) == 300, timeout=10000)
     qtbot.wait(200)
     before = weighted_gap(window.view)
     g_updates = trainer.g_updates
     qtbot.mouseClick(find(window, QPushButton, "fitDButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.worker.state == "fitting", timeout=3000)
-    qtbot.waitUntil(lambda: window.worker.state == "paused", timeout=60000)
+    qtbot.waitUntil(lambda: state(window) == "fitting", timeout=3000)
+    qtbot.waitUntil(lambda: state(window) == "paused", timeout=60000)
     qtbot.wait(300)
     assert trainer.g_updates == g_updates  # G was frozen
     assert weighted_gap(window.view) < 0.5 * before
@@ -128,7 +142,7 @@ def test_close_during_training_joins_the_thread(qtbot):
 
 
 def test_hammering_sliders_while_training_never_crashes_or_deadlocks(window, qtbot):
-    trainer = window.worker.trainer
+    trainer = trainer_of(window)
     k, lr_d, lr_g = (find(window, QSlider, n) for n in ("kSlider", "lrDSlider", "lrGSlider"))
     loss = find(window, QComboBox, "lossCombo")
     qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
@@ -166,10 +180,10 @@ def test_diverged_training_pauses_and_offers_reset(window, qtbot, monkeypatch):
     banner = window.findChild(type(window.banner), "divergedBanner")
     qtbot.waitUntil(banner.isVisible, timeout=10000)
     assert "diverged" in window.banner_text.text()
-    assert not play.isChecked() and window.worker.state == "diverged"
+    assert not play.isChecked() and state(window) == "diverged"
     monkeypatch.setattr(Toy1DTask, "sample_real", original)
     qtbot.mouseClick(window.findChild(QPushButton, "bannerResetButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not banner.isVisible() and window.worker.state == "paused", timeout=5000)
+    qtbot.waitUntil(lambda: not banner.isVisible() and state(window) == "paused", timeout=5000)
     qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: step_count(window) > 20, timeout=10000)
 
@@ -180,7 +194,7 @@ def test_changing_the_target_starts_a_new_run(window, qtbot):
     qtbot.mouseClick(find(window, QPushButton, "stepButton"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: step_count(window) == 1, timeout=3000)
     datasets.setCurrentIndex(datasets.findData("trimodal"))
-    qtbot.waitUntil(lambda: window.worker.trainer.cfg.dataset == "trimodal" and step_count(window) == 0,
+    qtbot.waitUntil(lambda: trainer_of(window).cfg.dataset == "trimodal" and step_count(window) == 0,
                     timeout=5000)
     qtbot.waitUntil(lambda: "trimodal" in find(window, QLabel, "targetLabel").text(), timeout=5000)
 
@@ -215,13 +229,13 @@ def test_switching_mode_to_2d_starts_a_new_run_with_its_view(window, qtbot):
     qtbot.mouseClick(find(window, QPushButton, "stepButton"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: step_count(window) == 1, timeout=3000)
     modes.setCurrentIndex(modes.findData("2d"))
-    qtbot.waitUntil(lambda: window.worker.trainer.cfg.mode == "2d", timeout=5000)
+    qtbot.waitUntil(lambda: window.frame.mode == "2d", timeout=5000)
     assert window.stack.currentWidget().objectName() == "view2d"
     assert find(window, QComboBox, "datasetCombo").currentData() == "ring8"
     qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: step_count(window) > 20, timeout=15000)
     modes.setCurrentIndex(modes.findData("1d"))
-    qtbot.waitUntil(lambda: window.worker.trainer.cfg.mode == "1d" and step_count(window) == 0, timeout=5000)
+    qtbot.waitUntil(lambda: window.frame.mode == "1d" and step_count(window) == 0, timeout=5000)
     assert window.stack.currentWidget().objectName() == "view1d"
 
 
@@ -240,11 +254,11 @@ def test_an_error_inside_training_pauses_with_a_message(window, qtbot, monkeypat
 
 
 def test_play_during_fit_d_star_gives_g_and_lr_d_back(window, qtbot):
-    trainer = window.worker.trainer
-    window.worker.post("step", 50)
+    trainer = trainer_of(window)
+    window.worker.call(Session.step, 50)
     qtbot.waitUntil(lambda: step_count(window) == 50, timeout=10000)
     qtbot.mouseClick(find(window, QPushButton, "fitDButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.worker.state == "fitting", timeout=3000)
+    qtbot.waitUntil(lambda: state(window) == "fitting", timeout=3000)
     qtbot.wait(300)
     g_updates = trainer.g_updates
     qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
@@ -258,18 +272,18 @@ def test_1d_noise_controls_restart_the_run_and_relabel_the_mapping(window, qtbot
     from PySide6.QtWidgets import QSpinBox
 
     spin = find(window, QSpinBox, "noiseDimSpin")
-    assert spin.value() == window.worker.trainer.cfg.noise_dim == 8
+    assert spin.value() == trainer_of(window).cfg.noise_dim == 8
     z_label = window.view.axis_labels[0]
     assert "quantiles" in z_label.toPlainText()
     spin.setValue(1)
-    qtbot.waitUntil(lambda: window.worker.trainer.cfg.noise_dim == 1, timeout=3000)
-    assert window.worker.trainer.G.net[0].in_features == 1
+    qtbot.waitUntil(lambda: window.cfg.noise_dim == 1, timeout=3000)
+    assert trainer_of(window).G.net[0].in_features == 1
     assert z_label.toPlainText() == "z"
     assert "noise dim 1" in window.statusBar().currentMessage()
     noise = find(window, QComboBox, "noiseCombo")
     noise.setCurrentIndex(noise.findData("uniform"))
-    qtbot.waitUntil(lambda: window.worker.trainer.cfg.noise == "uniform", timeout=3000)
-    assert window.worker.trainer.cfg.noise_dim == 1  # the other setting is kept
+    qtbot.waitUntil(lambda: window.cfg.noise == "uniform", timeout=3000)
+    assert trainer_of(window).cfg.noise_dim == 1  # the other setting is kept
     qtbot.waitUntil(lambda: len(window.view.mapping.getData()[0]) > 0, timeout=3000)
     z = window.view.mapping.getData()[0][0::2]
     assert z.min() >= -1 and z.max() <= 1  # uniform noise lives on [-1, 1]
@@ -306,21 +320,15 @@ def test_history_smoothing_does_not_bridge_gaps_and_legend_lists_shown_curves(qt
     assert "JSD(P_data‖P_G)" not in legend_labels("div") and not plot.curves["jsd"].isVisible()
 
 
-def test_a_snapshot_of_the_previous_run_is_not_drawn_after_a_restart(window, qtbot):
-    """A snapshot published just before a restart reaches the window after it: it must not be drawn."""
-    old = window.worker.trainer
-    qtbot.mouseClick(find(window, QPushButton, "stepButton"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: step_count(window) == 1, timeout=3000)
-    datasets = find(window, QComboBox, "datasetCombo")
-    datasets.setCurrentIndex(datasets.findData("trimodal"))
-    qtbot.waitUntil(lambda: window.worker.trainer is not old and step_count(window) == 0, timeout=5000)
-    stale = Snapshot(mode="1d", iteration=777, metrics={"jsd": 0.5}, target="stale", run=id(old))
+def test_a_frame_from_before_a_change_does_not_move_the_control_back(window, qtbot):
+    """A frame published before the session applied the user's change must not undo the slider."""
+    k = find(window, QSlider, "kSlider")
+    qtbot.waitUntil(lambda: window.frame is not None, timeout=3000)
+    old = window.frame  # k = 1, and older than the change posted next
+    k.setValue(7)
     with window.worker._lock:
-        window.worker._latest, window.worker._fresh = stale, True
+        window.worker._latest, window.worker._fresh = old, True
     window.refresh()
-    assert step_count(window) == 0 and "stale" not in find(window, QLabel, "targetLabel").text()
-    fresh = Snapshot(mode="1d", iteration=5, metrics={"jsd": 0.5}, target="fresh", run=id(window.worker.trainer))
-    with window.worker._lock:
-        window.worker._latest, window.worker._fresh = fresh, True
-    window.refresh()
-    assert step_count(window) == 5  # the check is on the run, not on anything else
+    assert k.value() == 7
+    qtbot.waitUntil(lambda: window.frame.applied >= window._posted and window.cfg.k == 7, timeout=3000)
+    assert k.value() == 7 and trainer_of(window).cfg.k == 7

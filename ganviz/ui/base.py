@@ -1,11 +1,12 @@
-"""What every mode's view in the window is: a widget that draws Snapshots."""
+"""What every mode's views in the window are: the full view of one lane (ModeView), and a small one
+per lane when several train side by side (LaneView)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QFrame, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
 from ganviz.core.config import MODE_DEFAULTS, NOISES
 from ganviz.core.snapshot import Snapshot
@@ -95,3 +96,89 @@ class NoiseControls:
         self.combo.setCurrentIndex(self.combo.findData(cfg.noise))
         for w in (self.dim_spin, self.combo):
             w.blockSignals(False)
+
+
+class LaneView(QFrame):
+    """One lane as a small multiple: a header naming what distinguishes it, and its picture.
+
+    Subclasses (one per mode, named in the mode registry) build `self.graphics` (a pyqtgraph
+    widget) with `self.plot` (the PlotItem or ViewBox whose axes are linked across lanes), create
+    their items once and draw a picture in `draw(picture)`; `show_lane` calls it only when the
+    lane's picture is a new measurement. A click anywhere on the lane emits `clicked(lane_id)`.
+    `full_view` is the mode's full single-lane view (ModeView subclass).
+    """
+
+    clicked = Signal(int)
+    full_view: type = ModeView
+    key = ""  # one line of rich text naming what the small views draw, shown once above the grid
+
+    def __init__(self, lane_id: int, color: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName("laneView")
+        self.lane_id = lane_id
+        self.color = color
+        self._picture = None
+        self._header = ("", "", False)
+        self.header = QLabel(objectName="laneHeader")
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setMinimumWidth(10)
+        self.header.setWordWrap(True)  # many lanes make narrow views: wrap the label rather than cut it
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(3, 3, 3, 3)
+        layout.setSpacing(2)
+        layout.addWidget(self.header)
+        self.set_selected(False)
+
+    def _add_graphics(self, widget) -> None:
+        self.graphics = widget
+        widget.setMinimumSize(60, 60)
+        widget.scene().sigMouseClicked.connect(lambda _ev: self.clicked.emit(self.lane_id))
+        self.layout().addWidget(widget, 1)
+
+    def mousePressEvent(self, event) -> None:
+        self.clicked.emit(self.lane_id)
+        super().mousePressEvent(event)
+
+    def set_selected(self, selected: bool) -> None:
+        border = "2px solid #1f77b4" if selected else "1px solid #cccccc"
+        self.setStyleSheet(f"QFrame#laneView {{ border: {border}; background: white; }}")
+
+    def link(self, first: "LaneView") -> None:
+        """Share the first lane's axes (pan or zoom one, all follow)."""
+        self.plot.setXLink(first.plot)
+        self.plot.setYLink(first.plot)
+
+    def show_lane(self, lane, title: str) -> None:
+        diverged = lane.state == "diverged"
+        header = (title, lane.message if diverged else "", diverged)
+        if header != self._header:
+            self._header = header
+            swatch = f"<span style='color:{self.color}'>■</span>"
+            text = f"{swatch} <b>{_escape(title)}</b>"
+            if diverged:
+                text += " <span style='color:#d62728'>⚠ diverged</span>"
+            self.header.setToolTip(title + (f"\n{lane.message}" if diverged else "") + "\n(click to edit this lane)")
+            self.header.setText(text)
+            self.header.setStyleSheet("background: #fde2e1;" if diverged else "")
+        if lane.picture is not None and lane.picture is not self._picture:
+            self._picture = lane.picture
+            self.draw(lane.picture)
+
+    def draw(self, picture) -> None:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        self._picture = None
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def small_font():
+    """The tick font of the small multiples."""
+    from PySide6.QtGui import QFont
+
+    font = QFont()
+    font.setPointSize(7)
+    return font

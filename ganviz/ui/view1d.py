@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFormLayout, QGraphicsItem, QVBoxLayout, QWidget
 from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy1d import X_RANGE
-from ganviz.ui.base import ModeView, NoiseControls, hint_label
+from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 
 COLORS = {
@@ -157,3 +157,56 @@ class View1D(ModeView):
             item.setData([], [])
         self._p_data = None
         self.history.clear()
+
+
+class Lane1D(LaneView):
+    """One lane of the 1-D mode as a small multiple: P_data, P_G, D(x) and D*(x)."""
+
+    full_view = View1D
+    key = (f"<span style='color:{COLORS['p_data']}'>▬ P_data</span> &nbsp; "
+           f"<span style='color:{COLORS['p_g']}'>▬ P_G</span> &nbsp; "
+           f"<span style='color:{COLORS['d']}'>▬ D(x)</span> &nbsp; "
+           f"<span style='color:{COLORS['d_star']}'>╌ D*(x)</span>")
+
+    def __init__(self, lane_id: int, color: str, parent=None):
+        super().__init__(lane_id, color, parent)
+        widget = pg.PlotWidget()
+        plot = self.plot = widget.getPlotItem()
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setXRange(*X_RANGE, padding=0)
+        plot.setYRange(-0.02, 1.05, padding=0)
+        for name in ("left", "bottom"):
+            plot.getAxis(name).setStyle(tickFont=small_font(), tickLength=-3)
+        cache_axes(plot)
+        self.p_data_curve = pg.PlotCurveItem([], [], pen=pg.mkPen(COLORS["p_data"], width=1.5), fillLevel=0,
+                                             brush=pg.mkBrush(30, 30, 30, 40))
+        self.p_g_curve = pg.PlotCurveItem([], [], pen=pg.mkPen(COLORS["p_g"], width=2))
+        self.d_curve = pg.PlotCurveItem([], [], pen=pg.mkPen(COLORS["d"], width=2))
+        self.d_star_curve = pg.PlotCurveItem([], [], connect="finite",
+                                             pen=pg.mkPen(COLORS["d_star"], width=1.5, style=Qt.PenStyle.DashLine))
+        for item in (self.p_data_curve, self.p_g_curve, self.d_curve, self.d_star_curve):
+            plot.addItem(item)
+        self.p_data_curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self._p_data = None
+        self._add_graphics(widget)
+
+    def draw(self, v) -> None:
+        if "x" not in v:
+            return
+        x = v["x"]
+        if v["p_data"] is not self._p_data:
+            self._p_data = v["p_data"]
+            self.p_data_curve.setData(x, self._p_data)
+        self.p_g_curve.setData(x, v["p_g"])
+        self.d_curve.setData(x, v["d"])
+        self.d_star_curve.setData(x, v["d_star"])
+
+    def clear(self) -> None:
+        super().clear()
+        for item in (self.p_data_curve, self.p_g_curve, self.d_curve, self.d_star_curve):
+            item.setData([], [])
+        self._p_data = None
+

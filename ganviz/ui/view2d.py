@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.points import load_points
 from ganviz.core.snapshot import Snapshot
-from ganviz.ui.base import ModeView, NoiseControls, hint_label
+from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 
 COLORS = {
@@ -426,3 +426,61 @@ def readout_text(target: str, m: dict[str, float]) -> str:
     if math.isfinite(modes):
         parts.append(f"modes {modes:.0f}   high quality {100 * hq:.0f}%")
     return "\n".join(parts)
+
+
+class Lane2D(LaneView):
+    """One lane of the 2-D mode as a small multiple: D(x) as a heatmap, real and generated points."""
+
+    full_view = View2D
+    key = (f"<span style='color:{COLORS['real']}'>● real</span> &nbsp; "
+           f"<span style='color:{COLORS['fake']}'>● generated</span> &nbsp; "
+           "background: D(x) from <span style='color:#b2182b'>0</span> to <span style='color:#2166ac'>1</span>")
+
+    def __init__(self, lane_id: int, color: str, parent=None):
+        super().__init__(lane_id, color, parent)
+        widget = pg.PlotWidget()
+        plot = widget.getPlotItem()
+        self.plot = plot
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setAspectLocked(True)
+        for name in ("left", "bottom"):
+            plot.getAxis(name).setStyle(tickFont=small_font(), tickLength=-3)
+        cache_axes(plot)
+        self.heatmap = pg.ImageItem(axisOrder="row-major")
+        self.heatmap.setColorMap(D_COLORMAP)
+        self.heatmap.setZValue(-10)
+        self.real = pg.ScatterPlotItem(pxMode=True, size=2, pen=None, brush=pg.mkBrush(COLORS["real"]))
+        self.fake = pg.ScatterPlotItem(pxMode=True, size=3, pen=None, brush=pg.mkBrush(COLORS["fake"]))
+        for item in (self.heatmap, self.real, self.fake):
+            plot.addItem(item)
+        self._extent = None
+        self._real = None
+        self._add_graphics(widget)
+
+    def link(self, first: LaneView) -> None:
+        """Every lane frames the same target region (the lanes share P_data), so the axes agree
+        without pyqtgraph's links, which fight the locked aspect ratio."""
+
+    def draw(self, v) -> None:
+        if "d_grid" not in v:
+            return
+        extent = tuple(float(e) for e in v["extent"])
+        self.heatmap.setImage(v["d_grid"], levels=(0.0, 1.0), autoLevels=False)
+        if extent != self._extent:
+            self._extent = extent
+            x0, x1, y0, y1 = extent
+            self.heatmap.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
+        if v["real"] is not self._real:  # the same array for a whole run
+            self._real = v["real"]
+            self.real.setData(pos=self._real)
+        self.fake.setData(pos=v["fake"])
+
+    def clear(self) -> None:
+        super().clear()
+        self.heatmap.clear()
+        self._extent = self._real = None
+        for item in (self.real, self.fake):
+            item.setData(pos=np.empty((0, 2)))

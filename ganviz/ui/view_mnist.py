@@ -15,7 +15,7 @@ from ganviz.core.mnist.data import DatasetError, load_idx_dir, mnist_cache_dir
 from ganviz.core.mnist.download import MNIST_FILES, MNIST_MIRRORS, DownloadCancelled, download_mnist
 from ganviz.core.mnist.task import GRID, PAD, PAD_LEVEL, STRIP, tile
 from ganviz.core.snapshot import Snapshot
-from ganviz.ui.base import ModeView
+from ganviz.ui.base import LaneView, ModeView
 from ganviz.ui.history_plot import HistoryPlot, Series
 
 SIDE = 28
@@ -284,3 +284,31 @@ class MnistView(ModeView):
 def views_text(value) -> str:
     """A text carried in snapshot views as a 0-d numpy string array."""
     return "" if value is None else str(np.asarray(value).item() if np.asarray(value).ndim == 0 else value)
+
+
+class LaneMnist(LaneView):
+    """One lane of the MNIST mode as a small multiple: G(z) on the fixed noise."""
+
+    full_view = MnistView
+    key = "G(z) on the same fixed noise z in every lane"
+
+    def __init__(self, lane_id: int, color: str, parent=None):
+        super().__init__(lane_id, color, parent)
+        widget = pg.GraphicsLayoutWidget()
+        widget.setBackground("w")
+        widget.ci.setContentsMargins(0, 0, 0, 0)
+        self.plot = widget.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.plot.setMenuEnabled(False)
+        self.grid_item = pg.ImageItem(axisOrder="row-major")
+        self.grid_item.setImage(BLANK_GRID, levels=(0, 255))
+        self.plot.addItem(self.grid_item)
+        self.plot.setRange(xRange=(0, BLANK_GRID.shape[1]), yRange=(0, BLANK_GRID.shape[0]), padding=0)
+        self._add_graphics(widget)
+
+    def draw(self, views) -> None:
+        if "grid" in views:
+            self.grid_item.setImage(views["grid"], autoLevels=False, levels=(0, 255))
+
+    def clear(self) -> None:
+        super().clear()
+        self.grid_item.setImage(BLANK_GRID, levels=(0, 255))

@@ -1,55 +1,73 @@
-"""The training thread: owns the Trainer, runs Algorithm 1 between mailbox reads, publishes Snapshots.
+"""The training thread: a thin QThread adapter that drives one Session and publishes its Frames.
 
-The window never calls the trainer. It posts commands to a queue (read between training chunks,
-because queued slots on a thread whose run() loops would never fire) and pulls the latest
-snapshot with `take_snapshot()` from a timer, so the UI draws at most at the snapshot rate.
+The window never touches the session. It hands the thread typed commands,
+`worker.call(Session.set, lane_id, k=5)`, queued and applied between training chunks (queued
+slots on a thread whose run() loops would never fire), and pulls the newest Frame with
+`take_frame()` from a timer, so the UI draws at most at the frame rate. Each command gets a
+number; the Frame says which was applied last (`Frame.applied`), so the window knows when the
+controls may show the session's settings again without undoing a slider being dragged.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QThread
 
-from ganviz.core.metrics_log import MetricsLog
-from ganviz.core.snapshot import Snapshot
-from ganviz.core.trainer import FitDStar, NonFiniteError, Trainer
+from ganviz.core.frame import Frame
+from ganviz.core.session import Session
 
 SNAPSHOT_HZ = 20.0  # smooth motion; each frame costs the training thread GIL time (see ganviz bench)
-PUBLISH_SHARE = 0.08  # publishing (evaluation + snapshot) may take at most this share of the worker's time
-CHUNK_SECONDS = 0.004  # train in chunks this long, so a command waits at most about this long
-HISTORY_ROWS = 20000
+PUBLISH_SHARE = 0.08  # publishing (measuring + the frame) may take at most this share of the worker's time
 
 
 class TrainWorker(QThread):
-    def __init__(self, trainer: Trainer, parent=None):
+    def __init__(self, session: Session, parent=None):
         super().__init__(parent)
-        self._mailbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.session = session  # owned by this thread once it runs: read it from elsewhere only in tests
+        self._queue: queue.SimpleQueue[tuple[int, Callable, tuple, dict]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = False
         self._lock = threading.Lock()
-        self._latest: Snapshot | None = None
+        self._seq = 0
+        self._applied = 0
+        self._latest: Frame | None = None
         self._fresh = False
+        self._need_publish = True
         self.snapshot_hz = SNAPSHOT_HZ
-        self._install(trainer)
+        self._publish_interval = 1.0 / SNAPSHOT_HZ
 
     # --- called from the UI thread ----------------------------------------------------------------
-    def post(self, command: str, payload: Any = None) -> None:
-        """Commands: play, pause, step (n), reset, replace (Trainer), update (dict of live settings),
-        fit_d, max_rate (iterations/s or None)."""
-        self._mailbox.put((command, payload))
+    def call(self, command: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+        """Apply `command(session, *args, **kwargs)` between training chunks, e.g.
+        `call(Session.set, 0, k=5)`. Returns the command's number (see Frame.applied)."""
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        self._queue.put((seq, command, args, kwargs))
         self._wake.set()
+        return seq
 
-    def take_snapshot(self) -> Snapshot | None:
-        """The newest snapshot if there is one the caller has not seen yet."""
+    def replace_session(self, session: Session) -> int:
+        """Drive `session` from now on; the old one is closed by the thread."""
+        return self.call(lambda old: self._swap(old, session))
+
+    def take_frame(self) -> Frame | None:
+        """The newest Frame if there is one the caller has not seen yet."""
         with self._lock:
             if not self._fresh:
                 return None
             self._fresh = False
+            return self._latest
+
+    @property
+    def latest(self) -> Frame | None:
+        with self._lock:
             return self._latest
 
     def stop(self) -> None:
@@ -57,177 +75,69 @@ class TrainWorker(QThread):
         self._wake.set()
 
     # --- the thread ---------------------------------------------------------------------------
-    def _install(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        self.state = "paused"
-        self.message = trainer.device_notice or ""
-        self.fit: FitDStar | None = None
-        self.max_rate: float | None = getattr(self, "max_rate", None)
-        self.log = MetricsLog(("step", "d_loss", "g_loss", *trainer.task.metric_names), max_rows=HISTORY_ROWS)
-        self._rate_origin = (time.perf_counter(), trainer.iteration)
-        self._speed = (time.perf_counter(), trainer.iteration, 0.0)
-        self._seconds_per_iteration = 1e-3
-        self._need_publish = True
-        self._measured = None  # an evaluation made by Fit D* that the next snapshot publishes
-        self._publish_interval = 1.0 / self.snapshot_hz
-
     def run(self) -> None:
         last_publish = 0.0
-        while not self._stop:
-            self._read_mailbox()
-            if self._stop:
-                break
-            busy = self.state in ("running", "fitting")
-            if busy:
-                try:
-                    self._train_chunk()
-                except Exception as exc:  # e.g. CUDA out of memory: pause and say so, never end the thread
-                    self._diverged(f"training stopped: {type(exc).__name__}: {exc}")
-            now = time.perf_counter()
-            # Fit D* asks for its own publishes (after each measurement); training runs at snapshot_hz.
-            if self._need_publish or (self.state == "running" and now - last_publish >= self._publish_interval):
-                self._publish()
-                last_publish = now
-                # A mode whose evaluation is expensive (2-D grids, MNIST) publishes less often,
-                # so that measuring never costs training more than PUBLISH_SHARE of its time.
-                cost = time.perf_counter() - now
-                self._publish_interval = max(1.0 / self.snapshot_hz, cost / PUBLISH_SHARE)
-            if not busy:
-                self._wake.wait(0.1)
-                self._wake.clear()
+        try:
+            while not self._stop:
+                self._apply_commands()
+                if self._stop:
+                    break
+                session = self.session
+                busy = session.state != "paused"
+                done = 0
+                if busy:
+                    try:
+                        done = session.advance()
+                    except Exception as exc:  # the thread never dies: pause, keep the traceback, say so
+                        session.state = "paused"
+                        session.error(f"training stopped: {type(exc).__name__}: {exc}")
+                        self._need_publish = True
+                    if session.state == "paused":  # a fit ended, or an error paused it
+                        self._need_publish = True
+                now = time.perf_counter()
+                if self._need_publish or (busy and now - last_publish >= self._publish_interval):
+                    self._publish(budget=PUBLISH_SHARE / self.snapshot_hz if busy else 1.0)
+                    last_publish = now
+                    # Lanes whose measurement is expensive (2-D grids, MNIST, many lanes) publish
+                    # less often, so measuring never costs training more than PUBLISH_SHARE of its time.
+                    cost = time.perf_counter() - now
+                    self._publish_interval = max(1.0 / self.snapshot_hz, cost / PUBLISH_SHARE)
+                if self.session.state == "paused":
+                    self._wake.wait(0.1)
+                    self._wake.clear()
+                elif done == 0 and session.max_rate is not None:  # held back by the speed limit
+                    self._wake.wait(min(0.05, 1.0 / session.max_rate))
+                    self._wake.clear()
+        finally:
+            self.session.close()
 
-    def _read_mailbox(self) -> None:
+    def _apply_commands(self) -> None:
         while True:
             try:
-                command, payload = self._mailbox.get_nowait()
+                seq, command, args, kwargs = self._queue.get_nowait()
             except queue.Empty:
                 return
             try:
-                self._handle(command, payload)
+                command(self.session, *args, **kwargs)
             except Exception as exc:  # a bad command must never kill the thread
-                self.message = f"{command} failed: {exc}"
-                self._need_publish = True
-
-    def _handle(self, command: str, payload: Any) -> None:
-        trainer = self.trainer
-        if command == "play":
-            if self.state != "diverged":
-                self._end_fit()
-                self.state = "running"
-                self._rate_origin = (time.perf_counter(), trainer.iteration)
-        elif command == "pause":
-            if self.state in ("running", "fitting"):
-                self._end_fit()
-                self.state = "paused"
-                self._need_publish = True
-        elif command == "step":
-            if self.state == "diverged":
-                return
-            self._end_fit()
-            self.state = "paused"
-            trainer.step(1 if payload is None else int(payload))
+                name = getattr(command, "__name__", "command").strip("_")
+                self.session.error(f"{name} failed: {exc}")
+            self._applied = seq
             self._need_publish = True
-        elif command == "reset":
-            trainer.reset()
-            self._install(trainer)
-            self.message = "reset: new weights from the same seed"
-        elif command == "replace":
-            self._install(payload)
-        elif command == "update":
-            trainer.update(**payload)
-            self._need_publish = self.state == "paused"
-        elif command == "fit_d":
-            if self.state != "diverged":
-                self.fit = FitDStar(trainer)
-                self.state = "fitting"
-                self.message = "Fit D*: G frozen, training only D until V(G, D) stops rising…"
-        elif command == "max_rate":
-            self.max_rate = payload
-            self._rate_origin = (time.perf_counter(), trainer.iteration)
-        else:
-            raise ValueError(f"unknown command {command!r}")
 
-    def _train_chunk(self) -> None:
-        trainer = self.trainer
-        if self.state == "fitting":
-            assert self.fit is not None
-            try:
-                done = self.fit.advance(views=True)
-            except NonFiniteError as exc:
-                self._diverged(str(exc))
-                return
-            self._measured = self.fit.last  # publish the fit's own measurement: it consumed the losses
-            self._need_publish = True
-            if done:
-                m = self.fit.last.metrics if self.fit.last else {}
-                self.fit = None  # advance() already gave the user's settings back
-                self.state = "paused"
-                self.message = fit_message(m)
-            return
-        n = max(1, min(2000, int(CHUNK_SECONDS / self._seconds_per_iteration)))
-        if self.max_rate is not None:
-            t0, it0 = self._rate_origin
-            due = int(self.max_rate * (time.perf_counter() - t0)) - (trainer.iteration - it0)
-            if due <= 0:
-                self._wake.wait(min(0.05, 1.0 / self.max_rate))
-                self._wake.clear()
-                return
-            n = min(n, due)
-        start = time.perf_counter()
-        trainer.step(n)
-        elapsed = time.perf_counter() - start
-        self._seconds_per_iteration = 0.8 * self._seconds_per_iteration + 0.2 * (elapsed / n)
+    def _swap(self, old: Session, new: Session) -> None:
+        self.session = new
+        old.close()
 
-    def _end_fit(self) -> None:
-        """Stop a running Fit D* early, giving G and D's learning rate back to the user."""
-        if self.fit is not None:
-            self.fit.finish()
-            self.fit = None
-
-    def _diverged(self, text: str) -> None:
-        self.state = "diverged"
-        self._end_fit()
-        self.message = text
-        self._need_publish = True
-
-    def _publish(self) -> None:
-        trainer = self.trainer
+    def _publish(self, budget: float) -> None:
         self._need_publish = False
-        views: dict = {}
-        if self.state != "diverged":
-            try:
-                ev, self._measured = self._measured or trainer.evaluate(views=True), None
-                self.log.append({"step": trainer.iteration, **ev.metrics})
-                views = ev.views
-            except NonFiniteError as exc:
-                self._diverged(str(exc))
-        now = time.perf_counter()
-        t0, it0, rate = self._speed
-        if now - t0 >= 0.5:
-            rate = (trainer.iteration - it0) / (now - t0) if self.state in ("running", "fitting") else 0.0
-            self._speed = (now, trainer.iteration, rate)
-        snap = Snapshot(
-            mode=trainer.cfg.mode,
-            iteration=trainer.iteration,
-            steps_per_s=rate,
-            device=trainer.device_name,
-            state=self.state,
-            metrics=self.log.last(),
-            history=self.log.copy(),
-            views=views,
-            message=self.message,
-            target=trainer.task.describe(),
-            run=id(trainer),
-        )
+        try:
+            frame = self.session.publish(budget)
+        except Exception as exc:
+            self.session.state = "paused"
+            self.session.error(f"measuring failed: {type(exc).__name__}: {exc}")
+            frame = self.session.frame()
+        frame = dataclasses.replace(frame, applied=self._applied)
         with self._lock:
-            self._latest = snap
+            self._latest = frame
             self._fresh = True
-
-
-def fit_message(metrics: dict[str, float]) -> str:
-    jsd, bound = metrics.get("jsd", math.nan), metrics.get("jsd_d", math.nan)
-    if math.isfinite(jsd) and math.isfinite(bound):
-        gap = abs(jsd - bound) / jsd * 100 if jsd > 0 else 0.0
-        return (f"Fit D* done: V(G,D) stopped rising; bound (V+log 4)/2 = {bound:.4f} vs JSD = {jsd:.4f} nats "
-                f"(gap {gap:.1f}%)")
-    return f"Fit D* done: V(G,D) = {metrics.get('v', math.nan):.4f} stopped rising"

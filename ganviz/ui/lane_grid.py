@@ -1,0 +1,210 @@
+"""Lanes side by side: one small view per lane in a grid with linked axes, and one compare plot
+of a headline quantity over iterations, one line per lane."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from ganviz.core import modes
+from ganviz.core.frame import Frame, LaneFrame
+from ganviz.ui.base import LaneView
+from ganviz.ui.history_plot import cache_axes
+
+# One colour per lane id (tab10, then six more), the same in the lane's header and its compare line.
+LANE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd")
+COMPARE_HZ = 3.0
+
+
+def lane_color(lane_id: int) -> str:
+    return LANE_COLORS[lane_id % len(LANE_COLORS)]
+
+
+def lane_title(lane: LaneFrame, index: int) -> str:
+    """What the user reads a lane by: what distinguishes it, or 'lane N' when nothing does."""
+    return lane.label or f"lane {index + 1}"
+
+
+def lane_titles(frame: Frame) -> tuple[str, ...]:
+    """Each lane's title; lanes with equal settings (the same label) get their number too."""
+    titles = [lane_title(lane, i) for i, lane in enumerate(frame.lanes)]
+    counts = {t: titles.count(t) for t in titles}
+    return tuple(t if counts[t] == 1 or t.startswith("lane ") else f"{t} · lane {i + 1}"
+                 for i, t in enumerate(titles))
+
+
+class LaneGrid(QWidget):
+    lane_clicked = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("laneGrid")
+        self.mode = ""
+        self.views: dict[int, LaneView] = {}
+        self.curves: dict[int, pg.PlotDataItem] = {}
+        self._ids: tuple[int, ...] = ()
+        self._titles: tuple[str, ...] = ()
+        self._selected: int | None = None
+        self._frame: Frame | None = None
+
+        self.key_label = QLabel(objectName="laneKey")
+        self.key_label.setTextFormat(Qt.TextFormat.RichText)
+        self.grid_host = QWidget()
+        self.grid = QGridLayout(self.grid_host)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(4)
+        lanes_box = QWidget()
+        lanes_layout = QVBoxLayout(lanes_box)
+        lanes_layout.setContentsMargins(0, 0, 0, 0)
+        lanes_layout.setSpacing(2)
+        lanes_layout.addWidget(self.key_label)
+        lanes_layout.addWidget(self.grid_host, 1)
+
+        self.compare_combo = QComboBox(objectName="compareCombo")
+        self.compare_combo.setToolTip("the quantity compared across lanes, one line per lane")
+        self.compare_combo.currentIndexChanged.connect(lambda _: self._redraw_compare())
+        self.compare_widget = pg.PlotWidget()
+        self.compare = self.compare_widget.getPlotItem()
+        self.compare.showGrid(x=True, y=True, alpha=0.2)
+        self.compare.setLabel("bottom", "iteration")
+        self.compare.getAxis("left").enableAutoSIPrefix(False)
+        self.compare.setClipToView(True)
+        self.compare.setDownsampling(auto=True, mode="peak")
+        # Half-transparent: with many lanes the legend lies over lines that must stay visible.
+        self.compare.addLegend(offset=(-10, 10), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 170),
+                               verSpacing=-6)
+        cache_axes(self.compare)
+        compare_box = QWidget()
+        box = QVBoxLayout(compare_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Compare lanes:"))
+        row.addWidget(self.compare_combo)
+        row.addStretch(1)
+        box.addLayout(row)
+        box.addWidget(self.compare_widget, 1)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(lanes_box)
+        splitter.addWidget(compare_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([500, 280])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(round(1000 / COMPARE_HZ))
+        self._timer.timeout.connect(self._redraw_compare)
+
+    # --- lanes ------------------------------------------------------------------------------------
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.compare_combo.blockSignals(True)
+        self.compare_combo.clear()
+        for headline in modes.spec(mode).headlines:
+            self.compare_combo.addItem(headline.label, headline.column)
+        self.compare_combo.setCurrentIndex(0)
+        self.compare_combo.blockSignals(False)
+        self.key_label.setText(modes.load(modes.spec(mode).view).key + " &nbsp; · click a lane to edit it")
+        self._clear_lanes()
+
+    def _clear_lanes(self) -> None:
+        for view in self.views.values():
+            self.grid.removeWidget(view)
+            view.deleteLater()
+        for curve in self.curves.values():
+            self.compare.removeItem(curve)
+        self.views, self.curves, self._ids, self._titles = {}, {}, (), ()
+        self.compare.legend.clear()
+
+    def _rebuild(self, frame: Frame) -> None:
+        """New lane widgets for lanes not seen before; lanes gone are dropped. Runs only when the
+        set of lanes changes, never per frame."""
+        ids = tuple(lane.id for lane in frame.lanes)
+        view_class = modes.load(modes.spec(frame.mode).view)
+        for lane_id in list(self.views):
+            if lane_id not in ids:
+                view = self.views.pop(lane_id)
+                self.grid.removeWidget(view)
+                view.deleteLater()
+                self.compare.removeItem(self.curves.pop(lane_id))
+        for lane_id in ids:
+            if lane_id not in self.views:
+                view = view_class(lane_id, lane_color(lane_id))
+                view.clicked.connect(self.lane_clicked)
+                self.views[lane_id] = view
+                self.curves[lane_id] = self.compare.plot([], [], pen=pg.mkPen(lane_color(lane_id), width=1.8),
+                                                         connect="finite")
+        for view in self.views.values():
+            self.grid.removeWidget(view)
+        columns = max(1, math.ceil(math.sqrt(len(ids))))
+        first = self.views[ids[0]]
+        for i, lane_id in enumerate(ids):
+            view = self.views[lane_id]
+            self.grid.addWidget(view, *divmod(i, columns))
+            if view is not first:
+                view.link(first)
+            view.set_selected(lane_id == self._selected)
+        for c in range(columns):
+            self.grid.setColumnStretch(c, 1)
+        for r in range(math.ceil(len(ids) / columns)):
+            self.grid.setRowStretch(r, 1)
+        self._ids = ids
+        self._titles = ()
+
+    def show_frame(self, frame: Frame, selected: int) -> None:
+        if frame.mode != self.mode:
+            self._set_mode(frame.mode)
+        if tuple(lane.id for lane in frame.lanes) != self._ids:
+            self._rebuild(frame)
+        if selected != self._selected:
+            self._selected = selected
+            for lane_id, view in self.views.items():
+                view.set_selected(lane_id == selected)
+        titles = lane_titles(frame)
+        for lane, title in zip(frame.lanes, titles):
+            self.views[lane.id].show_lane(lane, title)
+        if titles != self._titles:  # the legend names the lanes: remade only when a name changes
+            self._titles = titles
+            self.compare.legend.clear()
+            self.compare.legend.setColumnCount(1 if len(titles) <= 6 else 2)
+            for lane, title in zip(frame.lanes, titles):
+                self.compare.legend.addItem(self.curves[lane.id], title)
+        self._frame = frame
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def clear(self) -> None:
+        for view in self.views.values():
+            view.clear()
+        for curve in self.curves.values():
+            curve.setData([], [])
+
+    # --- the compare plot ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        self._timer.stop()
+        self._redraw_compare()
+
+    def _redraw_compare(self) -> None:
+        frame = self._frame
+        column = self.compare_combo.currentData()
+        if frame is None or column is None:
+            return
+        self.compare.setLabel("left", self.compare_combo.currentText())
+        for lane in frame.lanes:
+            curve = self.curves.get(lane.id)
+            x, y = lane.history.get("step"), lane.history.get(column)
+            if curve is None:
+                continue
+            if x is None or y is None or len(x) == 0:
+                curve.setData([], [])
+            else:
+                curve.setData(np.asarray(x), np.asarray(y))
