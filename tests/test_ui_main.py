@@ -215,7 +215,7 @@ def test_a_plot_repainted_many_times_does_not_abort(qtbot):
         trainer.step(2)
         ev = trainer.evaluate()
         history = {"step": np.arange(i + 1.0), **{k: np.random.rand(i + 1) for k in ev.metrics}}
-        view.show_snapshot(Snapshot(mode="1d", iteration=trainer.iteration, views=ev.views, history=history,
+        view.show_snapshot(Snapshot(mode="1d", iteration=trainer.iteration, views=ev.picture, history=history,
                                     metrics=ev.metrics, target=f"frame {i}"))
         view.history.flush()
         view.plot.setYRange(-0.4 - 0.001 * i, 1.05)

@@ -34,7 +34,7 @@ def evaluation():
 
 
 def snapshot(tr, ev, iteration=5):
-    return Snapshot(mode="2d", iteration=iteration, metrics=ev.metrics, views=ev.views, target=tr.task.describe(),
+    return Snapshot(mode="2d", iteration=iteration, metrics=ev.metrics, views=ev.picture, target=tr.task.describe(),
                     history={"step": np.array([0.0, 5.0]), "jsd": np.array([0.6, 0.5]), "modes": np.array([0.0, 1.0])})
 
 
@@ -42,18 +42,18 @@ def test_snapshot_updates_every_layer(view, evaluation):
     tr, ev = evaluation
     view.layer_boxes["showArrows"].setChecked(True)
     view.show_snapshot(snapshot(tr, ev))
-    v = ev.views
-    assert view.heatmap.image.shape == v["d_grid"].shape
-    np.testing.assert_array_equal(view.heatmap.image, v["d_grid"])
+    pic = ev.picture
+    assert view.heatmap.image.shape == pic.d.values.shape
+    np.testing.assert_array_equal(view.heatmap.image, pic.d.values)
     assert tuple(view.heatmap.getLevels()) == (0.0, 1.0)
     rect = view.heatmap.mapRectToParent(view.heatmap.boundingRect())
-    x0, x1, y0, y1 = v["extent"]
+    x0, x1, y0, y1 = pic.d.extent
     assert (rect.left(), rect.right(), rect.top(), rect.bottom()) == pytest.approx((x0, x1, y0, y1))
-    assert len(view.real.data) == len(v["real"]) and len(view.fake.data) == len(v["fake"])
-    np.testing.assert_allclose(view.fake.data["x"], v["fake"][:, 0])
-    n_lines, n_points, _ = v["manifold"].shape
+    assert len(view.real.data) == len(pic.real.points) and len(view.fake.data) == len(pic.fake.points)
+    np.testing.assert_allclose(view.fake.data["x"], pic.fake.points[:, 0])
+    n_lines, n_points, _ = pic.manifold.lines.shape
     assert len(view.manifold.xData) == n_lines * n_points
-    assert len(view.arrows.xData) == 6 * len(v["fake"])  # shaft and two barbs per generated point
+    assert len(view.arrows.xData) == 6 * len(pic.fake.points)  # shaft and two barbs per generated point
     assert len(view.centres.data) == 8
     assert "ring8" in view.readout.toPlainText() and "JSD" in view.readout.toPlainText()
     view.clear()

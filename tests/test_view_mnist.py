@@ -35,7 +35,7 @@ def snapshot_of(trainer: Trainer, iteration: int) -> Snapshot:
     history = {"step": np.arange(iteration, dtype=float)}
     for name in ("d_loss", "g_loss", "v", "d_real", "d_fake", "score", "fd"):
         history[name] = np.linspace(0, 1, iteration)
-    return Snapshot(mode="mnist", iteration=iteration, metrics=ev.metrics, history=history, views=ev.views,
+    return Snapshot(mode="mnist", iteration=iteration, metrics=ev.metrics, history=history, views=ev.picture,
                     target=trainer.task.describe())
 
 
@@ -46,9 +46,9 @@ def test_view_draws_snapshot(view):
     trainer = Trainer(cfg, task=task)
     snap = snapshot_of(trainer, 5)
     view.show_snapshot(snap)
-    np.testing.assert_array_equal(view.grid_item.image, snap.views["grid"])
+    np.testing.assert_array_equal(view.grid_item.image, snap.views.grid)
     assert view.strip_items["real"].image.shape == (32, 8 * 30 + 2)
-    assert view.score_texts["fake"][0].toPlainText() == f"{snap.views['fake_scores'][0]:.2f}"
+    assert view.score_texts["fake"][0].toPlainText() == f"{snap.views.fake.scores[0]:.2f}"
     view.history.flush()  # the curves redraw at a limited rate
     assert len(view.history.curves["d_loss"].xData) == 5
     assert view.extra_controls().findChild(QLabel, "datasetInfoLabel").text() == snap.target
@@ -57,13 +57,13 @@ def test_view_draws_snapshot(view):
     trainer.step(3)
     later = snapshot_of(trainer, 8)
     view.show_snapshot(later)
-    np.testing.assert_array_equal(view.grid_item.image, later.views["grid"])
-    assert not np.array_equal(view.grid_item.image, snap.views["grid"])
+    np.testing.assert_array_equal(view.grid_item.image, later.views.grid)
+    assert not np.array_equal(view.grid_item.image, snap.views.grid)
 
     assert view.fresh_item.image.max() == view.fresh_item.image.min()  # hidden: not drawn
     view.fresh_check.setChecked(True)
     view.show_snapshot(later)
-    np.testing.assert_array_equal(view.fresh_item.image, later.views["grid_fresh"])
+    np.testing.assert_array_equal(view.fresh_item.image, later.views.grid_fresh)
 
     view.clear()
     assert view.grid_item.image.max() == view.grid_item.image.min()

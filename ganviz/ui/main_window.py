@@ -33,7 +33,13 @@ from ganviz.ui.base import ModeView
 from ganviz.ui.lane_grid import LaneGrid, lane_titles
 from ganviz.ui.worker import TrainWorker
 
-LOSS_LABELS = {"nonsaturating": "non-saturating  −log D(G(z))", "minimax": "minimax  log(1 − D(G(z)))"}
+LOSS_LABELS = {"nonsaturating": "non-saturating  −log D(G(z))", "minimax": "minimax  log(1 − D(G(z)))",
+               "lsgan": "LSGAN  ½(D(G(z)))²  (codes −1/+1/0)", "wgan": "WGAN  −f(G(z)), critic clipped",
+               "wgan-gp": "WGAN-GP  −f(G(z)), gradient penalty", "hinge": "hinge  −f(G(z))"}
+LOSS_TIPS = ("the generator's objective. minimax and non-saturating train the paper's D (a probability) and "
+             "switch live; LSGAN, WGAN, WGAN-GP and hinge train a different D (least squares, a critic), so "
+             "picking one starts a new run of this lane with the settings it needs (e.g. WGAN-GP: k = 5, "
+             "Adam β = (0, 0.9), learning rates 1e-4)")
 LR_TICKS = 500  # the learning-rate sliders are log-scale: tick i ↦ LR_MIN · (LR_MAX/LR_MIN)^(i/LR_TICKS)
 SPEEDS = [("max", None), ("1000 it/s", 1000.0), ("300 it/s", 300.0), ("100 it/s", 100.0), ("30 it/s", 30.0),
           ("10 it/s", 10.0), ("3 it/s", 3.0), ("1 it/s", 1.0)]
@@ -56,7 +62,7 @@ def lane_snapshot(frame: Frame, lane: LaneFrame) -> Snapshot:
     """One lane of a Frame in the form the full views draw."""
     return Snapshot(mode=frame.mode, iteration=lane.iteration, steps_per_s=frame.steps_per_s, device=frame.device,
                     state="diverged" if lane.state == "diverged" else frame.state, metrics=lane.metrics,
-                    history=lane.history, views=lane.picture or {}, message=lane.message, target=frame.target)
+                    history=lane.history, views=lane.picture, message=lane.message, target=frame.target)
 
 
 def save(session: Session, folder: str) -> None:
@@ -197,13 +203,20 @@ class MainWindow(QMainWindow):
         self.k_slider.valueChanged.connect(self._k_changed)
         self.k_slider.setToolTip("k: discriminator updates per generator update")
         form.addRow("k (D steps / G step)", _with_value(self.k_slider, self.k_label))
+        self.k_g_slider = QSlider(Qt.Orientation.Horizontal, objectName="kGSlider")
+        self.k_g_slider.setRange(K_MIN, K_MAX)
+        self.k_g_label = QLabel()
+        self.k_g_slider.valueChanged.connect(self._k_g_changed)
+        self.k_g_slider.setToolTip("k_G: generator updates per iteration (1 in the paper; GAN Lab's counterpart of k)")
+        form.addRow("k_G (G steps)", _with_value(self.k_g_slider, self.k_g_label))
         self.lr_d_slider, self.lr_d_label = self._lr_slider("lrDSlider", "lr_d")
         form.addRow("learning rate of D", _with_value(self.lr_d_slider, self.lr_d_label))
         self.lr_g_slider, self.lr_g_label = self._lr_slider("lrGSlider", "lr_g")
         form.addRow("learning rate of G", _with_value(self.lr_g_slider, self.lr_g_label))
         self.loss_combo = QComboBox(objectName="lossCombo")
-        for loss in LOSSES[::-1]:
+        for loss in ("nonsaturating", "minimax", *(name for name in LOSSES if name not in ("nonsaturating", "minimax"))):
             self.loss_combo.addItem(LOSS_LABELS[loss], loss)
+        self.loss_combo.setToolTip(LOSS_TIPS)
         self.loss_combo.currentIndexChanged.connect(
             lambda _: self._live_change(loss=self.loss_combo.currentData()))
         form.addRow("G loss", self.loss_combo)
@@ -354,8 +367,8 @@ class MainWindow(QMainWindow):
         if self._synced == (lane_id, cfg):
             return
         self._synced = (lane_id, cfg)
-        widgets = (self.mode_combo, self.dataset_combo, self.k_slider, self.lr_d_slider, self.lr_g_slider,
-                   self.loss_combo, self.seed_spin)
+        widgets = (self.mode_combo, self.dataset_combo, self.k_slider, self.k_g_slider, self.lr_d_slider,
+                   self.lr_g_slider, self.loss_combo, self.seed_spin)
         for w in widgets:
             w.blockSignals(True)
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(cfg.mode))
@@ -364,6 +377,8 @@ class MainWindow(QMainWindow):
         self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(cfg.dataset))
         self.k_slider.setValue(cfg.k)
         self.k_label.setText(str(cfg.k))
+        self.k_g_slider.setValue(cfg.k_g)
+        self.k_g_label.setText(str(cfg.k_g))
         self.lr_d_slider.setValue(lr_to_tick(cfg.lr_d))
         self.lr_d_label.setText(f"{cfg.lr_d:.3g}")
         self.lr_g_slider.setValue(lr_to_tick(cfg.lr_g))
@@ -413,6 +428,10 @@ class MainWindow(QMainWindow):
     def _k_changed(self, k: int) -> None:
         self.k_label.setText(str(k))
         self._live_change(k=k)
+
+    def _k_g_changed(self, k_g: int) -> None:
+        self.k_g_label.setText(str(k_g))
+        self._live_change(k_g=k_g)
 
     def _play_toggled(self, playing: bool) -> None:
         self.play_button.setText("⏸ Pause" if playing else "▶ Play")

@@ -62,6 +62,6 @@ def render_lane(frame, lane_id: int, path: str | Path, size: tuple[int, int] = (
     if lane is None:
         raise KeyError(f"no lane {lane_id}")
     snap = Snapshot(mode=frame.mode, iteration=lane.iteration, device=frame.device, state=frame.state,
-                    metrics=lane.metrics, history=lane.history, views=lane.picture or {},
+                    metrics=lane.metrics, history=lane.history, views=lane.picture,
                     message=lane.message, target=frame.target)
     render_snapshot(snap, path, size)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFormLayout, QGraphicsItem, QVBoxLayout, QWidget
 
 from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.snapshot import Snapshot
-from ganviz.core.toy1d import X_RANGE
+from ganviz.core.toy1d import X_RANGE, Picture1D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 
@@ -96,6 +96,7 @@ class View1D(ModeView):
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
         self._p_data = None  # the P_data array drawn (the task's own, unchanged during a run)
+        self._d_label = "D(x)"
         self.history = HistoryPlot(HISTORY_SERIES_TOY, HISTORY_GROUPS_TOY)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -134,16 +135,20 @@ class View1D(ModeView):
         self.axis_labels[0].setText(Z_AXIS_LABELS[cfg.noise_dim == 1])
 
     def show_snapshot(self, snap: Snapshot) -> None:
-        v = snap.views
-        if "x" in v:
-            x = v["x"]
-            if v["p_data"] is not self._p_data:  # the same array for the whole run: keep its cached pixmap
-                self._p_data = v["p_data"]
+        pic = snap.views
+        if isinstance(pic, Picture1D):
+            x = pic.p_data.x
+            if pic.p_data.y is not self._p_data:  # the same array for the whole run: keep its cached pixmap
+                self._p_data = pic.p_data.y
                 self.p_data_curve.setData(x, self._p_data)
-            self.p_g_curve.setData(x, v["p_g"])
-            self.d_curve.setData(x, v["d"])
-            self.d_star_curve.setData(x, v["d_star"])
-            z, gz = v["z"], v["g_of_z"]
+            self.p_g_curve.setData(x, pic.p_g.y)
+            self.d_curve.setData(x, d_on_axis(pic.d.y, pic.d_range))
+            self.d_star_curve.setData(x, d_on_axis(pic.d_star.y, pic.d_range))
+            if pic.d_label != self._d_label:
+                self._d_label = pic.d_label
+                self.plot.legend.getLabel(self.d_curve).setText(d_legend(pic))
+                self.half_line.label.setFormat("D = 1/2" if pic.d_range == (0.0, 1.0) else "D = 0 (mid-span)")
+            z, gz = pic.mapping.start, pic.mapping.end
             seg_x = np.empty(2 * len(z))
             seg_x[0::2], seg_x[1::2] = z, np.clip(gz, *X_RANGE)
             seg_y = np.empty_like(seg_x)
@@ -157,6 +162,22 @@ class View1D(ModeView):
             item.setData([], [])
         self._p_data = None
         self.history.clear()
+
+
+def d_on_axis(y: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """D's values placed on the plot's [0, 1] probability axis: a probability as it is, an LSGAN D or a
+    critic (whose values span `span`) mapped linearly, so its midpoint sits on the D = 1/2 line."""
+    lo, hi = span
+    if (lo, hi) == (0.0, 1.0):
+        return y
+    return (y - lo) / (hi - lo)
+
+
+def d_legend(pic: Picture1D) -> str:
+    if pic.d_range == (0.0, 1.0):
+        return "D(x)"
+    lo, hi = pic.d_range
+    return f"{pic.d_label}, drawn {lo:.3g}…{hi:.3g} → 0…1"
 
 
 class Lane1D(LaneView):
@@ -193,16 +214,16 @@ class Lane1D(LaneView):
         self._p_data = None
         self._add_graphics(widget)
 
-    def draw(self, v) -> None:
-        if "x" not in v:
+    def draw(self, pic) -> None:
+        if not isinstance(pic, Picture1D):
             return
-        x = v["x"]
-        if v["p_data"] is not self._p_data:
-            self._p_data = v["p_data"]
+        x = pic.p_data.x
+        if pic.p_data.y is not self._p_data:
+            self._p_data = pic.p_data.y
             self.p_data_curve.setData(x, self._p_data)
-        self.p_g_curve.setData(x, v["p_g"])
-        self.d_curve.setData(x, v["d"])
-        self.d_star_curve.setData(x, v["d_star"])
+        self.p_g_curve.setData(x, pic.p_g.y)
+        self.d_curve.setData(x, d_on_axis(pic.d.y, pic.d_range))
+        self.d_star_curve.setData(x, d_on_axis(pic.d_star.y, pic.d_range))
 
     def clear(self) -> None:
         super().clear()

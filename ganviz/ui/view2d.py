@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.points import load_points
 from ganviz.core.snapshot import Snapshot
+from ganviz.core.toy2d import Picture2D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 
@@ -171,7 +172,7 @@ class View2D(ModeView):
         self.setObjectName("view2d")
         self._extent: tuple[float, ...] | None = None
         self._static_points: dict = {}  # scatter item -> the array it shows (real points, mode centres)
-        self._views: dict[str, np.ndarray] = {}
+        self._picture: Picture2D | None = None
 
         self.viewbox = DrawViewBox()
         self.viewbox.on_stroke = self._strokes_changed
@@ -360,41 +361,39 @@ class View2D(ModeView):
 
     # --- drawing snapshots ----------------------------------------------------------------------
     def show_snapshot(self, snap: Snapshot) -> None:
-        v = snap.views
-        if "d_grid" in v:
-            extent = tuple(float(e) for e in v["extent"])
+        pic = snap.views
+        if isinstance(pic, Picture2D):
+            extent = tuple(float(e) for e in pic.d.extent)
             x0, x1, y0, y1 = extent
-            d = v["d_grid"]
-            self.heatmap.setImage(d, levels=(0.0, 1.0), autoLevels=False)
+            self.heatmap.setImage(pic.d.values, levels=pic.d_range, autoLevels=False)
             if extent != self._extent:  # a new target: frame its region once, then leave zoom to the user
                 self._extent = extent
                 self.heatmap.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))  # after setImage: scales by its size
                 self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
-            self._views = v
+            self._picture = pic
             self._draw_derived()
-            self.fake.setData(pos=v["fake"])
-            self._set_manifold(v["manifold"])
-            # The real points and the mode centres are the same arrays for a whole run: a scatter's
-            # setData is costly Python (GIL time taken from training), so only a new array is set.
-            centres = v.get("centres")
-            for item, points in ((self.real, v["real"]), (self.centres, centres)):
-                if points is not self._static_points.get(item):
-                    self._static_points[item] = points
-                    item.setData(pos=points if points is not None else np.empty((0, 2)))
+            self.fake.setData(pos=pic.fake.points)
+            self._set_manifold(pic.manifold.lines)
+            # The real points and the mode centres are the same objects for a whole run: a scatter's
+            # setData is costly Python (GIL time taken from training), so only a new one is set.
+            for item, layer in ((self.real, pic.real), (self.centres, pic.centres)):
+                if layer is not self._static_points.get(item):
+                    self._static_points[item] = layer
+                    item.setData(pos=layer.points if layer is not None else np.empty((0, 2)))
         self.readout.setText(readout_text(snap.target, snap.metrics))
         self.history.update_history(snap.history)
 
     def _draw_derived(self) -> None:
         """The layers computed from the views here (the D = 1/2 contour, the arrows), only while
         shown; a layer switched on draws the latest views at once (they may be old when paused)."""
-        v = self._views
-        if not v:
+        pic = self._picture
+        if pic is None:
             return
-        if self.layer_boxes["showHeatmap"].isChecked():
-            self.half_curve.setData(*half_contour(v["d_grid"], v["extent"]))
+        if self.layer_boxes["showHeatmap"].isChecked():  # D's midpoint: ½ for a probability, 0 for a critic
+            self.half_curve.setData(*half_contour(pic.d.values, pic.d.extent, level=sum(pic.d_range) / 2))
         if self.layer_boxes["showArrows"].isChecked():
-            x0, x1 = v["extent"][:2]
-            self.arrows.setData(*arrow_segments(v["fake"], v["arrows"], x1 - x0))
+            x0, x1 = pic.d.extent[:2]
+            self.arrows.setData(*arrow_segments(pic.arrows.origins, pic.arrows.vectors, x1 - x0))
 
     def _set_manifold(self, lines: np.ndarray) -> None:
         n_lines, n_points, _ = lines.shape
@@ -406,7 +405,7 @@ class View2D(ModeView):
     def clear(self) -> None:
         self.heatmap.clear()
         self._extent = None
-        self._views = {}
+        self._picture = None
         for item in (self.half_curve, self.manifold, self.arrows):
             item.setData([], [])
         for item in (self.real, self.fake, self.centres):
@@ -463,20 +462,20 @@ class Lane2D(LaneView):
         """Every lane frames the same target region (the lanes share P_data), so the axes agree
         without pyqtgraph's links, which fight the locked aspect ratio."""
 
-    def draw(self, v) -> None:
-        if "d_grid" not in v:
+    def draw(self, pic) -> None:
+        if not isinstance(pic, Picture2D):
             return
-        extent = tuple(float(e) for e in v["extent"])
-        self.heatmap.setImage(v["d_grid"], levels=(0.0, 1.0), autoLevels=False)
+        extent = tuple(float(e) for e in pic.d.extent)
+        self.heatmap.setImage(pic.d.values, levels=pic.d_range, autoLevels=False)
         if extent != self._extent:
             self._extent = extent
             x0, x1, y0, y1 = extent
             self.heatmap.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
             self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
-        if v["real"] is not self._real:  # the same array for a whole run
-            self._real = v["real"]
-            self.real.setData(pos=self._real)
-        self.fake.setData(pos=v["fake"])
+        if pic.real is not self._real:  # the same object for a whole run
+            self._real = pic.real
+            self.real.setData(pos=pic.real.points)
+        self.fake.setData(pos=pic.fake.points)
 
     def clear(self) -> None:
         super().clear()

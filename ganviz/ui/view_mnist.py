@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPro
 
 from ganviz.core.mnist.data import DatasetError, load_idx_dir, mnist_cache_dir
 from ganviz.core.mnist.download import MNIST_FILES, MNIST_MIRRORS, DownloadCancelled, download_mnist
-from ganviz.core.mnist.task import GRID, PAD, PAD_LEVEL, STRIP, tile
+from ganviz.core.mnist.task import GRID, PAD, PAD_LEVEL, STRIP, PictureMnist, tile
 from ganviz.core.snapshot import Snapshot
 from ganviz.ui.base import LaneView, ModeView
 from ganviz.ui.history_plot import HistoryPlot, Series
@@ -139,25 +139,22 @@ class MnistView(ModeView):
 
     # --- drawing --------------------------------------------------------------------------------
     def show_snapshot(self, snap: Snapshot) -> None:
-        views = snap.views
-        if "grid" in views:
-            self.grid_item.setImage(views["grid"], autoLevels=False, levels=(0, 255))
-        if self.fresh_check.isChecked() and "grid_fresh" in views:
-            self.fresh_item.setImage(views["grid_fresh"], autoLevels=False, levels=(0, 255))
-        for kind in ("real", "fake"):
-            images, scores = views.get(f"{kind}_images"), views.get(f"{kind}_scores")
-            if images is None or scores is None:
-                continue
-            self.strip_items[kind].setImage(tile(images, columns=STRIP), autoLevels=False, levels=(0, 255))
-            for text, score in zip(self.score_texts[kind], scores):
-                text.setText(f"{score:.2f}")
+        pic = snap.views
+        if isinstance(pic, PictureMnist):
+            self.grid_item.setImage(pic.grid, autoLevels=False, levels=(0, 255))
+            if self.fresh_check.isChecked():
+                self.fresh_item.setImage(pic.grid_fresh, autoLevels=False, levels=(0, 255))
+            for kind, images in (("real", pic.real), ("fake", pic.fake)):
+                self.strip_items[kind].setImage(tile(images.pixels, columns=STRIP), autoLevels=False, levels=(0, 255))
+                for text, score in zip(self.score_texts[kind], images.scores):
+                    text.setText(f"{score:.2f}")
         self.history.update_history(snap.history)
         self.status_label.setText(self._status_text(snap))
         if snap.target and self._controls is not None:
             self.dataset_label.setText(snap.target)
 
     def _status_text(self, snap: Snapshot) -> str:
-        status = views_text(snap.views.get("status"))
+        status = snap.views.status if isinstance(snap.views, PictureMnist) else ""
         score, fd = snap.metrics.get("score"), snap.metrics.get("fd")
         if score is None or not np.isfinite(score):
             return f"classifier score / FD: n/a — {status}" if status else "classifier score / FD: n/a"
@@ -281,11 +278,6 @@ class MnistView(ModeView):
         self.message.emit(reason + "; the current dataset stays")
 
 
-def views_text(value) -> str:
-    """A text carried in snapshot views as a 0-d numpy string array."""
-    return "" if value is None else str(np.asarray(value).item() if np.asarray(value).ndim == 0 else value)
-
-
 class LaneMnist(LaneView):
     """One lane of the MNIST mode as a small multiple: G(z) on the fixed noise."""
 
@@ -305,9 +297,9 @@ class LaneMnist(LaneView):
         self.plot.setRange(xRange=(0, BLANK_GRID.shape[1]), yRange=(0, BLANK_GRID.shape[0]), padding=0)
         self._add_graphics(widget)
 
-    def draw(self, views) -> None:
-        if "grid" in views:
-            self.grid_item.setImage(views["grid"], autoLevels=False, levels=(0, 255))
+    def draw(self, pic) -> None:
+        if isinstance(pic, PictureMnist):
+            self.grid_item.setImage(pic.grid, autoLevels=False, levels=(0, 255))
 
     def clear(self) -> None:
         super().clear()
