@@ -25,6 +25,7 @@ def save_compare_png(curves: list[tuple[str, np.ndarray, np.ndarray]], x_label: 
     for axis in ("left", "bottom"):
         item.getAxis(axis).setPen(pg.mkPen("k"))
         item.getAxis(axis).setTextPen(pg.mkPen("k"))
+        item.getAxis(axis).enableAutoSIPrefix(False)  # "0.3 nats", not "300 (x0.001)"
     legend = item.addLegend(offset=(-10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200))
     legend.setColumnCount(1 if len(curves) <= 12 else 2)
     for i, (label, x, y) in enumerate(curves):
