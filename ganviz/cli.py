@@ -337,8 +337,6 @@ def _run_and_report(session, outs, steps: int, log_every: int, max_minutes: floa
     start_it = lane.trainer.iteration
     outcome = drive(session, outs, steps, log_every, None if max_minutes is None else 60 * max_minutes,
                     out / CHECKPOINT, bar)
-    if bar is not None or outcome.errors:
-        print(file=sys.stderr, end="")
     for error in outcome.errors:
         print(f"ganviz: error: {error}", file=sys.stderr)
     done = lane.trainer.iteration - start_it
