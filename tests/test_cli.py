@@ -393,17 +393,19 @@ def wait_for(condition, timeout=60.0):
         time.sleep(0.05)
 
 
-def test_sigterm_stops_cleanly_with_final_png_and_a_checkpoint(tmp_path):
+@pytest.mark.parametrize("signame, words", [("SIGTERM", "stopped (SIGTERM)"), ("SIGINT", "interrupted (Ctrl-C)")])
+def test_sigterm_and_ctrl_c_stop_cleanly_with_final_png_and_a_checkpoint(tmp_path, signame, words):
     import signal
 
+    sig = getattr(signal, signame)
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "ganviz", "train", "--steps", "100000000", "--log-every", "50",
                              "--out", str(run)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: (run / "metrics.csv").exists() and len((run / "metrics.csv").read_text().splitlines()) > 3)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     err = proc.communicate(timeout=120)[1]
-    assert proc.returncode == 128 + signal.SIGTERM
-    assert "stopped (SIGTERM)" in err and "Traceback" not in err
+    assert proc.returncode == 128 + sig
+    assert words in err and "Traceback" not in err
     assert (run / "final.png").read_bytes()[:4] == b"\x89PNG"
     assert (run / "metrics.csv").read_bytes().endswith(b"\r\n")
     assert not (run / ".ganviz.lock").exists()
@@ -478,3 +480,16 @@ def test_mle_is_a_command(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["kl"] >= 0
     assert main(["mle", "--components", "0"]) == 2
+
+
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, capsys, monkeypatch):
+    import ganviz.cli as cli
+
+    def interrupted(cfgs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_session", interrupted)
+    assert main(["train", "--steps", "5", "--out", str(tmp_path / "run")]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "ganviz: interrupted"
+    assert not (tmp_path / "run").exists()
