@@ -4,12 +4,17 @@ All three run the same model, batch and data sampler in one process, interleaved
 are compared with the targets of the foundation issue:
   headless ≥ 0.9 × plain loop, window ≥ 0.85 × headless, UI timer p99 lateness < 50 ms,
   and (1-D) ≥ 600 iterations/s, 10× GAN Lab's ~60.
+With --lanes N, N batched lanes (the mode's defaults, lanes differing by seed) against one lane, both
+through a Session (issue 9): 16 lanes of 1-D ≥ 2× one lane's throughput and ≥ 120 it/s per lane,
+9 lanes of 2-D ≥ 60 it/s per lane.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import sys
 import platform
 import statistics
 import time
@@ -18,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganviz.core.config import TrainConfig
-from ganviz.core.run import run_headless
+from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.session import Session
 from ganviz.core.trainer import Trainer
 
 GANLAB_ITERATIONS_PER_S = 60.0
@@ -54,12 +59,12 @@ def plain_loop(trainer: Trainer, seconds: float) -> float:
             return n / (time.perf_counter() - start)
 
 
-def headless(trainer: Trainer, seconds: float) -> float:
-    """Iterations/s of `ganviz train`'s loop (evaluating every log_every iterations)."""
-    start_it, start = trainer.iteration, time.perf_counter()
-    run_headless(trainer, 10**9, trainer.cfg.log_every, max_seconds=seconds)
-    _sync(trainer.device)
-    return (trainer.iteration - start_it) / (time.perf_counter() - start)
+def headless(session: Session, seconds: float) -> float:
+    """Iterations/s of each lane of `ganviz train`'s loop: Session.run, measuring every log_every iterations."""
+    start_it, start = session.lanes[0].trainer.iteration, time.perf_counter()
+    session.run(10**9, session.cfg.log_every, max_seconds=seconds)
+    _sync(session.device)
+    return (session.lanes[0].trainer.iteration - start_it) / (time.perf_counter() - start)
 
 
 def window_run(cfg: TrainConfig, seconds: float) -> tuple[float, np.ndarray]:
@@ -108,21 +113,53 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+LANE_TARGETS = {  # mode: (lanes the target is for, per-lane it/s, × one lane's throughput)
+    "1d": (16, 120.0, 2.0),
+    "2d": (9, 60.0, None),
+}
+MAX_SECONDS = 3600.0
+MAX_REPEATS = 100
+
+
+def fail(message: str) -> int:
+    print(f"ganviz bench: error: {message}", file=sys.stderr)
+    return 2
+
+
+def check_args(args: argparse.Namespace) -> TrainConfig:
+    """Raise ConfigError naming the option for values the bench cannot run with."""
+    if not (1 <= args.repeats <= MAX_REPEATS):
+        raise ConfigError("--repeats", f"must be between 1 and {MAX_REPEATS} (got {args.repeats})")
+    if not (math.isfinite(args.seconds) and 0 < args.seconds <= MAX_SECONDS):
+        raise ConfigError("--seconds", f"must be a number of seconds above 0 and at most {MAX_SECONDS:g} "
+                                       f"(got {args.seconds!r})")
+    if args.lanes is not None:
+        from ganviz.sweep import MAX_LANES
+
+        if not (2 <= args.lanes <= MAX_LANES):
+            raise ConfigError("--lanes", f"must be between 2 and {MAX_LANES} (got {args.lanes})")
+    return TrainConfig.for_mode(args.mode, dataset=args.dataset, device=args.device)
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from ganviz.core.device import leave_core_for_ui, limit_threads
 
-    cfg = TrainConfig.for_mode(args.mode, dataset=args.dataset, device=args.device)
+    try:
+        cfg = check_args(args)
+        trainer = Trainer(cfg)  # builds the task: an unknown dataset fails here
+    except ConfigError as exc:
+        return fail(str(exc))
+    except (ValueError, OSError) as exc:
+        return fail(f"--dataset: {exc}")
+    if args.lanes is not None:
+        return run_lanes_bench(args, cfg, trainer)
     with_window = not args.no_window
     if with_window:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         # The window leaves a core for painting; measure every variant under the same thread count.
         leave_core_for_ui()
-    trainer = Trainer(cfg)
     limit_threads(trainer.task.max_threads)
-    print(f"ganviz bench: mode {cfg.mode}, target {cfg.dataset}, batch {cfg.batch}, hidden {cfg.hidden}×{cfg.layers}, "
-          f"log every {cfg.log_every}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {trainer.device_name}, "
-          f"torch {torch.__version__}")
+    _header(cfg, trainer)
     wait_classifier = getattr(trainer.task, "wait_classifier", None)
     if wait_classifier is not None:  # train/load the metric classifier before anything is timed
         wait_classifier(300)
@@ -130,7 +167,9 @@ def run_bench(args: argparse.Namespace) -> int:
     plain, head, win, late = [], [], [], []
     for r in range(args.repeats):
         plain.append(plain_loop(Trainer(cfg), args.seconds))
-        head.append(headless(Trainer(cfg), args.seconds))
+        session = Session(cfg)
+        head.append(headless(session, args.seconds))
+        session.close()
         if with_window:
             rate, lateness = window_run(cfg, args.seconds)
             win.append(rate)
@@ -159,6 +198,70 @@ def run_bench(args: argparse.Namespace) -> int:
         shown = f"{value:,.1f}×" if name.startswith("  vs") else (f"{value:,.0f} {unit}" if "lateness" not in name else "")
         print(f"{name:<32}{shown:>16}   {verdict}")
     print("\nall targets met" if all(results) else "\nsome targets missed")
+    return 0
+
+
+def _header(cfg: TrainConfig, trainer: Trainer, lanes: int | None = None) -> None:
+    print(f"ganviz bench: mode {cfg.mode}, target {cfg.dataset}, batch {cfg.batch}, hidden {cfg.hidden}×{cfg.layers}, "
+          f"log every {cfg.log_every}" + (f", {lanes} lanes differing by seed" if lanes else ""))
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {trainer.device_name}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)")
+
+
+def run_lanes_bench(args: argparse.Namespace, cfg: TrainConfig, trainer: Trainer) -> int:
+    """Lane-iterations/s of N batched lanes against one lane, both through a Session, interleaved."""
+    from ganviz.core.device import leave_core_for_ui, limit_threads
+
+    n = args.lanes
+    if not args.no_window:
+        # Measured with the training threads the window leaves itself, so the figures are comparable.
+        leave_core_for_ui()
+    limit_threads(trainer.task.max_threads)
+    _header(cfg, trainer, n)
+    cfgs = [cfg.replace(seed=cfg.seed + i) for i in range(n)]
+    one, many = Session(cfg), Session(cfgs)
+    for lane in one.lanes + many.lanes:
+        wait = getattr(lane.trainer.task, "wait_classifier", None)
+        if wait is not None:
+            wait(300)
+    print(f"training groups of the {n} lanes: {len(many.groups())} "
+          f"({'batched' if len(many.groups()) < n else 'one lane each'})")
+    headless(one, min(0.5, args.seconds))  # warm-up
+    headless(many, min(0.5, args.seconds))
+    single, batched = [], []
+    for r in range(args.repeats):
+        single.append(headless(one, args.seconds))
+        batched.append(headless(many, args.seconds))
+        print(f"  repeat {r + 1}: 1 lane {single[-1]:,.0f} it/s, {n} lanes {batched[-1]:,.0f} it/s per lane "
+              f"({n * batched[-1]:,.0f} lane-it/s)", flush=True)
+    one.close()
+    many.close()
+    s, b = statistics.median(single), statistics.median(batched)
+    ratio = n * b / s
+    print()
+    print(f"{'1 lane, headless':<36}{s:>12,.0f} it/s")
+    print(f"{f'{n} lanes, headless, per lane':<36}{b:>12,.0f} it/s")
+    print(f"{f'{n} lanes, headless, all lanes':<36}{n * b:>12,.0f} lane-it/s")
+    print(f"{'throughput vs one lane':<36}{ratio:>12.2f}×")
+    target = LANE_TARGETS.get(cfg.mode)
+    results = []
+    if target is not None and target[0] == n:
+        _, per_lane, times = target
+        print(f"\ntargets for {n} lanes of the {cfg.mode} default (issue 9; set for the window open):")
+        ok = b >= per_lane
+        results.append(ok)
+        print(f"  per lane ≥ {per_lane:g} it/s: {b:,.0f} it/s {'PASS' if ok else 'FAIL'}")
+        if times is not None:
+            ok = ratio >= times
+            results.append(ok)
+            print(f"  throughput ≥ {times:g}× one lane: {ratio:.2f}× {'PASS' if ok else 'FAIL'}")
+    if not args.no_window:
+        print("window open: not measured (the window does not take a Session of lanes yet); "
+              "the figures above are headless")
+    if not results:
+        print("\nno targets for this mode and number of lanes (issue 9 sets them for 16 lanes of 1d, 9 of 2d)")
+    else:
+        print("\nall targets met" if all(results) else "\nsome targets missed")
     return 0
 
 

@@ -6,10 +6,10 @@ import argparse
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 from ganviz.core.config import DEVICES, LOSSES, MODES, NOISES, OPTIMIZERS, ConfigError, TrainConfig
+from ganviz.mle_cli import add_mle_parser, mle_command
 
 EXIT_USAGE = 2
 
@@ -37,34 +37,25 @@ def build_parser() -> Parser:
     train = sub.add_parser(
         "train", help="train headless, write metrics.csv, config.json and final.png",
         description="Train a GAN headless. Writes DIR/metrics.csv (one row every --log-every iterations, "
-                    "divergences in nats), DIR/config.json (every setting, to repeat the run) and "
-                    "DIR/final.png (the window's view of the final state). Unset options take the mode's "
-                    "defaults (see README).")
-    train.add_argument("--mode", choices=MODES, default="1d", help="1d, 2d or mnist (default 1d)")
-    train.add_argument("--dataset", help="target: 1d: gaussian, bimodal, trimodal, skewed, heavytail; "
-                                         "2d: ring8, grid25, moons, spiral, gaussian or a .csv/.npy of points; "
-                                         "mnist: mnist")
-    train.add_argument("--steps", type=int, help="iterations of Algorithm 1 to run")
-    train.add_argument("--k", type=int, help="discriminator updates per generator update (1-20; default 1)")
-    train.add_argument("--lr-d", type=float, help="learning rate of D (0 < lr <= 1)")
-    train.add_argument("--lr-g", type=float, help="learning rate of G (0 < lr <= 1)")
-    train.add_argument("--loss", choices=LOSSES, help="generator loss (default nonsaturating)")
-    train.add_argument("--batch", type=int, help="samples per batch (m in Algorithm 1)")
-    train.add_argument("--hidden", type=int, help="width of the hidden layers (channels in mnist)")
-    train.add_argument("--layers", type=int, help="number of hidden layers of G and D (toy modes)")
-    train.add_argument("--noise-dim", type=int, help="dimension of the noise z")
-    train.add_argument("--noise", choices=NOISES, help="distribution of z: gaussian or uniform on [-1,1]")
-    train.add_argument("--optimizer", choices=OPTIMIZERS, help="adam (β1 = 0.5) or sgd (default adam)")
-    train.add_argument("--seed", type=int, help="random seed: the same seed repeats the run on the CPU")
-    train.add_argument("--device", choices=DEVICES, help="compute device (default auto: CUDA, MPS, else CPU)")
-    train.add_argument("--log-every", type=int, help="iterations between rows of metrics.csv")
-    train.add_argument("--freeze-g", action="store_true", default=None,
-                       help="train only D (G frozen): the CLI form of 'Fit D*'")
-    train.add_argument("--max-minutes", type=float, help="stop cleanly after this wall-clock budget")
-    train.add_argument("--spread", type=float, help="2d: multiply the σ of the target's blobs")
-    train.add_argument("--data-dir", help="mnist: folder with IDX files (train-images-idx3-ubyte[.gz] …)")
-    train.add_argument("--grid-every", type=int, help="mnist: also write grid_STEP.png every N iterations")
-    train.add_argument("--out", required=True, help="output directory (created if missing)")
+                    "divergences in nats), DIR/config.json (every setting, to repeat the run), "
+                    "DIR/final.png (the window's view of the final state) and DIR/checkpoint (everything "
+                    "needed to go on with --resume; saved at the end and on a clean stop: --max-minutes, "
+                    "Ctrl-C, SIGTERM). Unset options take the mode's defaults (see README). A folder that "
+                    "already holds a run is refused unless --overwrite is given; two runs cannot write into "
+                    "one folder at once.")
+    add_run_options(train)
+    train.add_argument("--out", help="output directory (created if missing; required unless --resume)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in --out (its metrics, config, PNGs and checkpoint)")
+    train.add_argument("--resume", metavar="DIR",
+                       help="go on with the run in DIR from its checkpoint: --steps more iterations (default: "
+                            "the saved --steps), rows appended to DIR/metrics.csv; only --steps, --max-minutes "
+                            "and --device may be given with it")
+
+    from ganviz.sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
+    add_mle_parser(sub)
 
     download = sub.add_parser("download-mnist", help="download MNIST's training set into the cache (checksummed)",
                               description="Download train-images/train-labels of MNIST into the user's ganviz cache "
@@ -75,14 +66,47 @@ def build_parser() -> Parser:
     bench = sub.add_parser("bench", help="measure training speed: plain PyTorch loop, headless, window open",
                            description="Print iterations/s of a plain PyTorch loop of the same model and "
                                        "batch, of ganviz headless, and with the window open (offscreen), "
-                                       "with the UI timer's lateness, and check them against the targets.")
+                                       "with the UI timer's lateness, and check them against the targets. "
+                                       "With --lanes N: lane-iterations/s of N batched lanes (the mode's "
+                                       "defaults, lanes differing by seed) against one lane. Each figure "
+                                       "is marked PASS or FAIL and a last line says whether all targets "
+                                       "were met; the exit code is 0 either way (2 for bad options).")
     bench.add_argument("--mode", choices=MODES, default="1d")
     bench.add_argument("--dataset", help="target (default: the mode's default)")
     bench.add_argument("--seconds", type=float, default=3.0, help="length of each measurement (default 3)")
-    bench.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
+    bench.add_argument("--repeats", type=int, default=3, help="interleaved repeats (at least 1); medians are reported")
+    bench.add_argument("--lanes", type=int, help="measure N batched lanes against one lane (2 or more)")
     bench.add_argument("--device", choices=DEVICES, default="auto")
     bench.add_argument("--no-window", action="store_true", help="skip the window measurement")
     return parser
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The settings of a run, shared by `train` and `sweep`."""
+    p.add_argument("--mode", choices=MODES, default="1d", help="1d, 2d or mnist (default 1d)")
+    p.add_argument("--dataset", help="target: 1d: gaussian, bimodal, trimodal, skewed, heavytail; "
+                                     "2d: ring8, grid25, moons, spiral, gaussian or a .csv/.npy of points; "
+                                     "mnist: mnist")
+    p.add_argument("--steps", type=int, help="iterations of Algorithm 1 to run")
+    p.add_argument("--k", type=int, help="discriminator updates per generator update (1-20; default 1)")
+    p.add_argument("--lr-d", type=float, help="learning rate of D (0 < lr <= 1)")
+    p.add_argument("--lr-g", type=float, help="learning rate of G (0 < lr <= 1)")
+    p.add_argument("--loss", choices=LOSSES, help="generator loss (default nonsaturating)")
+    p.add_argument("--batch", type=int, help="samples per batch (m in Algorithm 1)")
+    p.add_argument("--hidden", type=int, help="width of the hidden layers (channels in mnist)")
+    p.add_argument("--layers", type=int, help="number of hidden layers of G and D (toy modes)")
+    p.add_argument("--noise-dim", type=int, help="dimension of the noise z")
+    p.add_argument("--noise", choices=NOISES, help="distribution of z: gaussian or uniform on [-1,1]")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="adam (β1 = 0.5) or sgd (default adam)")
+    p.add_argument("--seed", type=int, help="random seed: the same seed repeats the run on the CPU")
+    p.add_argument("--device", choices=DEVICES, help="compute device (default auto: CUDA, MPS, else CPU)")
+    p.add_argument("--log-every", type=int, help="iterations between rows of metrics.csv")
+    p.add_argument("--freeze-g", action="store_true", default=None,
+                   help="train only D (G frozen): the CLI form of 'Fit D*'")
+    p.add_argument("--max-minutes", type=float, help="stop cleanly after this wall-clock budget")
+    p.add_argument("--spread", type=float, help="2d only: multiply the σ of the target's blobs")
+    p.add_argument("--data-dir", help="mnist only: folder with IDX files (train-images-idx3-ubyte[.gz] …)")
+    p.add_argument("--grid-every", type=int, help="mnist only: also write grid_STEP.png every N iterations")
 
 
 def _window_options() -> argparse.ArgumentParser:
@@ -96,8 +120,18 @@ def _window_options() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "train":
-        return train(args)
+    try:
+        if args.command == "train":
+            return train(args)
+        if args.command == "sweep":
+            from ganviz.sweep import sweep_command
+
+            return sweep_command(args)
+    except KeyboardInterrupt:  # Ctrl-C before training started (building the task, say)
+        print("ganviz: interrupted", file=sys.stderr)
+        return 130
+    if args.command == "mle":
+        return mle_command(args)
     if args.command == "download-mnist":
         return download_mnist_command(args)
     if args.command == "bench":
@@ -138,95 +172,183 @@ TRAIN_FIELDS = ("dataset", "steps", "k", "lr_d", "lr_g", "loss", "batch", "hidde
                 "grid_every")
 
 
-def _check_out_dir(out: Path) -> None:
-    """Raise ConfigError('--out') unless `out` is, or can be created as, a writable directory."""
-    if out.exists():
-        if not out.is_dir():
-            raise ConfigError("--out", f"{out} exists and is not a directory")
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise ConfigError("--out", f"{out} is not writable")
-        return
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError("--out", f"cannot create {out}: {parent} is not a writable directory")
+MODE_ONLY = {"spread": ("2d",), "data_dir": ("mnist",), "grid_every": ("mnist",)}
+RESUME_ALLOWED = ("steps", "max_minutes", "device")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's validated settings; options of another mode are refused rather than silently ignored."""
+    for name, modes_ in MODE_ONLY.items():
+        if getattr(args, name) is not None and args.mode not in modes_:
+            raise ConfigError(f"--{name.replace('_', '-')}", f"applies only to --mode {' or '.join(modes_)}")
+    return TrainConfig.for_mode(args.mode, **{f: getattr(args, f) for f in TRAIN_FIELDS})
+
+
+def build_session(cfgs: list[TrainConfig]):
+    """The Session of `cfgs`; unknown datasets or unreadable files are a ConfigError naming the option."""
+    from ganviz.core.session import Session
+
+    try:
+        return Session(cfgs)
+    except ConfigError:
+        raise
+    except (ValueError, OSError) as exc:
+        option = "--data-dir" if cfgs[0].mode == "mnist" and cfgs[0].data_dir else "--dataset"
+        raise ConfigError(option if cfgs[0].mode != "mnist" else "--dataset/--data-dir", str(exc)) from None
+
+
+def prepare_session(session) -> None:
+    """Thread limits, the device notice and (MNIST) the metric classifier, before the first row."""
+    from ganviz.core.device import limit_threads
+
+    task = session.lanes[0].trainer.task
+    if session.message:
+        print(f"ganviz: notice: {session.message}", file=sys.stderr)
+    limit_threads(task.max_threads)
+    wait_classifiers = {id(lane.trainer.task): getattr(lane.trainer.task, "wait_classifier", None)
+                        for lane in session.lanes}
+    if any(wait_classifiers.values()):  # so the first rows of metrics.csv have the classifier metrics
+        print("ganviz: preparing the classifier for the image metrics…", file=sys.stderr)
+        for wait in wait_classifiers.values():
+            if wait is not None:
+                wait(300)
 
 
 def train(args: argparse.Namespace) -> int:
-    from ganviz.core.device import limit_threads
-    from ganviz.core.metrics_log import CsvWriter, MetricsLog
-    from ganviz.core.run import metric_columns, run_headless
-    from ganviz.core.trainer import NonFiniteError, Trainer
+    if args.resume is not None:
+        return resume(args)
+    from ganviz.headless import LaneOut, drive, progress_bar
+    from ganviz.runfiles import (CsvRows, OutLock, atomic_write_text, check_out_dir, check_targets, clear_run,
+                                 holds_run, out_path, reason)
 
-    out = Path(args.out)
+    if args.out is None:
+        return fail("--out: required (the folder to write the run into), unless --resume DIR")
     try:
-        cfg = TrainConfig.for_mode(args.mode, **{f: getattr(args, f) for f in TRAIN_FIELDS})
-        _check_out_dir(out)
-        trainer = Trainer(cfg)  # builds the task: unknown dataset or unreadable files fail here
+        out = out_path(args.out)
+        cfg = config_from_args(args)
+        check_out_dir(out)
+        if holds_run(out) and not args.overwrite:
+            raise ConfigError("--out", f"{out} already holds a run; go on with it with --resume {out}, "
+                                       "or replace it with --overwrite")
+        check_targets(out)
+        session = build_session([cfg])
     except ConfigError as exc:
         return fail(str(exc))
-    except (ValueError, OSError) as exc:
-        return fail(f"--dataset/--data-dir: {exc}")
-    if trainer.device_notice:
-        print(f"ganviz: notice: {trainer.device_notice}", file=sys.stderr)
-    limit_threads(trainer.task.max_threads)
-    wait_classifier = getattr(trainer.task, "wait_classifier", None)
-    if wait_classifier is not None:  # so the first rows of metrics.csv have the classifier metrics
-        print("ganviz: preparing the classifier for the image metrics…", file=sys.stderr)
-        wait_classifier(300)
+    lock = OutLock(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(trainer.cfg.to_json() + "\n", encoding="utf-8")
-        csv = CsvWriter(out / "metrics.csv", metric_columns(trainer))
+        lock.acquire()
+    except ConfigError as exc:
+        return fail(str(exc))
     except OSError as exc:
-        return fail(f"--out: {exc}")
-
-    log = MetricsLog(metric_columns(trainer), max_rows=20000)
-    bar = _progress(cfg.steps)
-    grid_image = getattr(trainer.task, "grid_image", None)
-    save_grids = cfg.grid_every is not None and grid_image is not None
-
-    def on_row(row: dict[str, float]) -> None:
-        csv.write(row)
-        if bar is not None and math.isfinite(row.get("jsd", math.nan)):
-            bar.set_postfix(jsd=f"{row['jsd']:.4f}", refresh=False)
-        if save_grids and row["step"] % cfg.grid_every == 0:
-            _save_grid(grid_image(trainer.G), out / f"grid_{int(row['step']):06d}.png")
-
-    start = time.perf_counter()
-    status = 0
+        return fail(f"--out: {reason(exc)}")
     try:
-        _, why = run_headless(trainer, cfg.steps, cfg.log_every, on_row=on_row, log=log,
-                              max_seconds=None if cfg.max_minutes is None else 60 * cfg.max_minutes,
-                              on_progress=bar.update if bar is not None else None)
-    except NonFiniteError as exc:
-        why = "diverged"
-        print(f"\nganviz: error: {exc}. The metrics measured before that are in {out / 'metrics.csv'}.",
-              file=sys.stderr)
-        status = 1
-    except KeyboardInterrupt:
-        why = "interrupted"
-        status = 130
-    except RuntimeError as exc:  # e.g. out of memory on the device: say so, keep what was written
-        why = "diverged"
-        print(f"\nganviz: error: training stopped: {exc}. The metrics measured before that are in "
-              f"{out / 'metrics.csv'}.", file=sys.stderr)
-        status = 1
+        prepare_session(session)
+        lane = session.lanes[0]
+        try:
+            if args.overwrite:
+                clear_run(out)
+            atomic_write_text(out / "config.json", lane.cfg.to_json() + "\n")
+            csv = CsvRows(out / "metrics.csv", lane.log.columns)
+        except OSError as exc:
+            return fail(f"--out: {reason(exc)}")
+        outs = {lane.id: LaneOut(out, csv, cfg.grid_every)}
+        return _run_and_report(session, outs, cfg.steps, cfg.log_every, cfg.max_minutes, out, progress_bar(cfg.steps))
     finally:
-        csv.close()
-        if bar is not None:
-            bar.close()
-    seconds = time.perf_counter() - start
-    if why != "diverged":
-        _write_final(trainer, log, out, grid_image)
-    rate = trainer.iteration / seconds if seconds > 0 else math.nan
-    last = log.last()
-    summary = f"{why}: {trainer.iteration} iterations in {seconds:.1f} s ({rate:,.0f} it/s) on {trainer.device_name}"
+        lock.release()
+        session.close()
+
+
+def resume(args: argparse.Namespace) -> int:
+    """`train --resume DIR [--steps N]`: every check before anything is written."""
+    from ganviz.core.checkpoint import CheckpointError, find_checkpoint
+    from ganviz.core.session import Session
+    from ganviz.headless import LaneOut, drive, progress_bar
+    from ganviz.runfiles import CsvRows, OutLock, check_out_dir, check_targets, out_path, reason, resume_csv
+
+    given = [name for name in (*TRAIN_FIELDS, "out") if name not in RESUME_ALLOWED and getattr(args, name) is not None]
+    if args.overwrite:
+        given.append("overwrite")
+    if given:
+        return fail(f"--{given[0].replace('_', '-')}: cannot be given with --resume (the run keeps its settings; "
+                    f"only {', '.join('--' + n.replace('_', '-') for n in RESUME_ALLOWED)} may be)")
+    try:
+        folder = out_path(args.resume, "--resume")
+        if not folder.is_dir():
+            raise ConfigError("--resume", f"no ganviz run at {folder}: " + (
+                "it is not a folder" if folder.exists() else "the folder does not exist"))
+        cp = find_checkpoint(folder)
+        if cp is None:
+            raise ConfigError("--resume", f"{folder} is not a ganviz run folder: it has no checkpoint")
+        if cp == folder and folder.name == "checkpoint":  # DIR/checkpoint given instead of DIR
+            folder = folder.parent
+        try:
+            session = Session.load(cp, device=args.device)
+        except (CheckpointError, ConfigError) as exc:
+            raise ConfigError("--resume", str(exc)) from None
+        except Exception as exc:  # anything else a crafted folder could provoke is still one line
+            raise ConfigError("--resume", f"{cp} cannot be loaded: {type(exc).__name__}: {exc}") from None
+        if len(session.lanes) != 1:
+            session.close()
+            raise ConfigError("--resume", f"{cp} holds {len(session.lanes)} lanes (a sweep); train --resume goes "
+                                          "on with a single run")
+        lane = session.lanes[0]
+        cfg = lane.cfg
+        steps = cfg.steps if args.steps is None else args.steps
+        extra = {"max_minutes": args.max_minutes} if args.max_minutes is not None else {}
+        cfg.replace(steps=steps, **extra)  # validates --steps and --max-minutes
+        max_minutes = args.max_minutes if args.max_minutes is not None else None
+        check_out_dir(folder, "--resume")
+        check_targets(folder, option="--resume")
+        if not (folder / "metrics.csv").is_file():
+            raise ConfigError("--resume", f"{folder / 'metrics.csv'} is missing")
+        try:
+            cut = resume_csv(folder / "metrics.csv", lane.log.columns, lane.trainer.iteration)
+        except (OSError, ValueError) as exc:
+            raise ConfigError("--resume", reason(exc) if isinstance(exc, OSError) else str(exc)) from None
+    except ConfigError as exc:
+        return fail(str(exc))
+    lock = OutLock(folder, "--resume")
+    try:
+        lock.acquire()
+    except ConfigError as exc:
+        session.close()
+        return fail(str(exc))
+    try:
+        prepare_session(session)
+        try:
+            if (folder / "metrics.csv").stat().st_size != cut:  # rows a killed run wrote after its checkpoint
+                os.truncate(folder / "metrics.csv", cut)
+            csv = CsvRows(folder / "metrics.csv", lane.log.columns, append=True)
+        except OSError as exc:
+            return fail(f"--resume: {reason(exc)}")
+        outs = {lane.id: LaneOut(folder, csv, cfg.grid_every)}
+        return _run_and_report(session, outs, steps, cfg.log_every, max_minutes, folder, progress_bar(steps))
+    finally:
+        lock.release()
+        session.close()
+
+
+def _run_and_report(session, outs, steps: int, log_every: int, max_minutes: float | None, out: Path, bar) -> int:
+    from ganviz.headless import drive
+    from ganviz.runfiles import CHECKPOINT
+
+    lane = session.lanes[0]
+    start_it = lane.trainer.iteration
+    outcome = drive(session, outs, steps, log_every, None if max_minutes is None else 60 * max_minutes,
+                    out / CHECKPOINT, bar)
+    for error in outcome.errors:
+        print(f"ganviz: error: {error}", file=sys.stderr)
+    done = lane.trainer.iteration - start_it
+    rate = done / outcome.seconds if outcome.seconds > 0 else math.nan
+    last = lane.log.last()
+    why = {"error": "stopped by an error", "disk": "stopped: disk full"}.get(outcome.why, outcome.why)
+    summary = (f"{why}: {done} iterations in {outcome.seconds:.1f} s ({rate:,.0f} it/s) on {session.frame().device}"
+               + (f", now at iteration {lane.trainer.iteration}" if start_it else ""))
     if math.isfinite(last.get("jsd", math.nan)):
         summary += f"; JSD {last['jsd']:.4f} nats, bound (V+log 4)/2 {last['jsd_d']:.4f}"
     print(f"{summary} -> {out}", file=sys.stderr)
-    return status
+    return outcome.status
 
 
 def download_mnist_command(args: argparse.Namespace) -> int:
@@ -251,25 +373,6 @@ def download_mnist_command(args: argparse.Namespace) -> int:
             bar.close()
     print(f"MNIST downloaded and verified in {path}", file=sys.stderr)
     return 0
-
-
-def _write_final(trainer, log, out: Path, grid_image) -> None:
-    from ganviz.core.snapshot import Snapshot
-    from ganviz.ui.render import render_snapshot
-
-    ev = trainer.evaluate(views=True)
-    snap = Snapshot(mode=trainer.cfg.mode, iteration=trainer.iteration, device=trainer.device_name,
-                    metrics={**log.last(), **ev.metrics}, history=log.copy(), views=ev.views,
-                    target=trainer.task.describe())
-    render_snapshot(snap, out / "final.png")
-    if grid_image is not None:
-        _save_grid(grid_image(trainer.G), out / "grid_final.png")
-
-
-def _save_grid(image, path: Path) -> None:
-    from ganviz.ui.render import save_gray_png
-
-    save_gray_png(image, path)
 
 
 def _progress(total: int):

@@ -3,6 +3,8 @@ speed targets are checked by running the benchmark, not by timed unit tests)."""
 
 import re
 
+import pytest
+
 from ganviz.cli import main
 
 
@@ -30,3 +32,30 @@ def test_speed_limit_slows_training(window, qtbot):
     qtbot.wait(1500)
     rate = (window.worker.trainer.iteration - start_it) / (time.perf_counter() - start)
     assert 15 <= rate <= 40
+
+
+def test_bench_lanes_compares_batched_lanes_with_one(capsys):
+    assert main(["bench", "--lanes", "2", "--seconds", "0.3", "--repeats", "1", "--no-window"]) == 0
+    out = capsys.readouterr().out
+    assert "2 lanes differing by seed" in out and "training groups of the 2 lanes: 1 (batched)" in out
+    one = float(re.search(r"1 lane, headless\s+([\d,]+) it/s", out).group(1).replace(",", ""))
+    per_lane = float(re.search(r"2 lanes, headless, per lane\s+([\d,]+) it/s", out).group(1).replace(",", ""))
+    ratio = float(re.search(r"throughput vs one lane\s+([\d.]+)×", out).group(1))
+    assert one > 0 and per_lane > 0 and ratio == pytest.approx(2 * per_lane / one, rel=0.05)
+    assert "no targets for this mode and number of lanes" in out
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--repeats", "0"], "--repeats"),
+    (["--seconds", "nan"], "--seconds"),
+    (["--seconds", "inf"], "--seconds"),
+    (["--seconds", "0"], "--seconds"),
+    (["--dataset", "nosuch"], "--dataset"),
+    (["--lanes", "1"], "--lanes"),
+])
+def test_bad_bench_options_exit_2_with_one_line(capsys, args, option):
+    assert main(["bench", *args, "--no-window"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and option in err and "Traceback" not in err
+    assert captured.out == ""

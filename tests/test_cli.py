@@ -234,4 +234,262 @@ def test_an_error_inside_training_is_a_message_not_a_traceback(tmp_path, capsys,
     assert main(["train", "--steps", "100", "--log-every", "10", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "out of memory" in err and "Traceback" not in err
+    assert "stopped by an error" in err and "diverged" not in err  # not summarised as a divergence
     assert read_csv(out / "metrics.csv")[0]["step"] == "0"
+
+
+# --- issue 9: resume, safe loading, and the output folder's robustness (qa/robustness-cases.md) ------
+def snapshot_files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "--steps", "500", "--seed", "7", "--out", str(a)]) == 0
+    assert main(["train", "--resume", str(a), "--steps", "500"]) == 0
+    assert main(["train", "--steps", "1000", "--seed", "7", "--out", str(b)]) == 0
+    assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
+    assert [r["step"] for r in read_csv(a / "metrics.csv")][-3:] == ["900", "950", "1000"]
+
+
+def test_resume_defaults_to_the_saved_steps_and_drops_rows_written_after_the_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "100", "--log-every", "50", "--out", str(run)]) == 0
+    with open(run / "metrics.csv", "a", newline="") as f:  # a killed run's rows past its checkpoint
+        f.write("150,1,1,1,1,1,1,1,1,1\r\n200,1,1")
+    assert main(["train", "--resume", str(run)]) == 0
+    assert [r["step"] for r in read_csv(run / "metrics.csv")] == ["0", "50", "100", "150", "200"]
+    assert read_csv(run / "metrics.csv")[3]["d_loss"] != "1"
+
+
+def _damage(kind, run):
+    cp = run / "checkpoint"
+    if kind == "missing":
+        return run.parent / "nowhere"
+    if kind == "foreign":
+        (run.parent / "foreign").mkdir()
+        (run.parent / "foreign" / "notes.txt").write_text("hello")
+        return run.parent / "foreign"
+    if kind == "truncated":
+        data = (cp / "lane-0.pt").read_bytes()
+        (cp / "lane-0.pt").write_bytes(data[: len(data) // 2])
+    if kind == "tampered":
+        (cp / "run.json").write_text("{not json")
+    if kind == "newer":
+        manifest = json.loads((cp / "run.json").read_text())
+        manifest["version"] = 99
+        (cp / "run.json").write_text(json.dumps(manifest))
+    if kind == "no-metrics":
+        (run / "metrics.csv").unlink()
+    if kind == "other-metrics":
+        (run / "metrics.csv").write_text("step,x\r\n0,1\r\n")
+    return run
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("missing", "does not exist"), ("foreign", "no checkpoint"), ("truncated", "damaged"),
+    ("tampered", "damaged"), ("newer", "newer ganviz"), ("no-metrics", "missing"),
+    ("other-metrics", "columns"),
+])
+def test_resume_of_a_bad_folder_exits_2_and_writes_nothing(tmp_path, capsys, kind, words):
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "20", "--log-every", "10", "--out", str(run)]) == 0
+    target = _damage(kind, run)
+    before = snapshot_files(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(target), "--steps", "10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("ganviz: error: --resume: ") and words in err, err
+    assert snapshot_files(tmp_path) == before
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_pickle_in_the_checkpoint_does_not_run(tmp_path, capsys):
+    import hashlib
+
+    import torch
+
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "20", "--log-every", "10", "--out", str(run)]) == 0
+    marker = tmp_path / "pwned"
+    lane = run / "checkpoint" / "lane-0.pt"
+    torch.save({"G": Payload(marker)}, lane)
+    manifest = json.loads((run / "checkpoint" / "run.json").read_text())
+    manifest["files"]["lane-0.pt"] = hashlib.sha256(lane.read_bytes()).hexdigest()  # the checksum passes
+    (run / "checkpoint" / "run.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--resume" in err and "safely" in err and len(err.splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_resume_refuses_settings_it_would_ignore(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "10", "--log-every", "10", "--out", str(run)]) == 0
+    assert main(["train", "--resume", str(run), "--k", "3"]) == 2
+    assert "--k: cannot be given with --resume" in capsys.readouterr().err
+
+
+def test_out_holding_a_run_is_refused_unless_overwrite(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--mode", "mnist", "--steps", "10", "--log-every", "10", "--grid-every", "10",
+                 "--out", str(run)]) == 0
+    before = snapshot_files(run)
+    capsys.readouterr()
+    assert main(["train", "--steps", "10", "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--out" in err and "already holds a run" in err and len(err.splitlines()) == 1
+    assert snapshot_files(run) == before
+    assert main(["train", "--steps", "10", "--log-every", "10", "--out", str(run), "--overwrite"]) == 0
+    assert not list(run.glob("grid_*.png"))  # nothing of the old run stays beside the new one
+    assert json.loads((run / "config.json").read_text())["mode"] == "1d"
+
+
+def test_a_second_run_into_a_locked_folder_is_refused(tmp_path, capsys):
+    import os
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".ganviz.lock").write_text(f"{os.getppid()}\n")  # a live process holds it
+    assert main(["train", "--steps", "10", "--out", str(run)]) == 2
+    assert "another ganviz run" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == [".ganviz.lock"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (run / ".ganviz.lock").write_text(dead.stdout)  # left by a process that no longer exists
+    assert main(["train", "--steps", "10", "--log-every", "10", "--out", str(run)]) == 0
+    assert not (run / ".ganviz.lock").exists()
+
+
+def test_two_trains_at_once_into_one_folder(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ganviz", "train", "--steps", "100000000", "--log-every", "50", "--out", str(run)]
+    first = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (run / "metrics.csv").exists() and len((run / "metrics.csv").read_text().splitlines()) > 2)
+        second = subprocess.run(cmd[:-2] + ["--overwrite", "--out", str(run)], cwd=ROOT, capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode == 2 and "another ganviz run" in second.stderr
+    finally:
+        first.terminate()
+        first.wait(60)
+
+
+def wait_for(condition, timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signame, words", [("SIGTERM", "stopped (SIGTERM)"), ("SIGINT", "interrupted (Ctrl-C)")])
+def test_sigterm_and_ctrl_c_stop_cleanly_with_final_png_and_a_checkpoint(tmp_path, signame, words):
+    import signal
+
+    sig = getattr(signal, signame)
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "ganviz", "train", "--steps", "100000000", "--log-every", "50",
+                             "--out", str(run)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (run / "metrics.csv").exists() and len((run / "metrics.csv").read_text().splitlines()) > 3)
+    proc.send_signal(sig)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 128 + sig
+    assert words in err and "Traceback" not in err
+    assert (run / "final.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run / "metrics.csv").read_bytes().endswith(b"\r\n")
+    assert not (run / ".ganviz.lock").exists()
+    assert main(["train", "--resume", str(run), "--steps", "50"]) == 0
+
+
+def test_final_png_being_a_folder_is_refused_before_training(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "final.png").mkdir(parents=True)
+    assert main(["train", "--steps", "10", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "final.png is a folder" in err
+    assert sorted(p.name for p in run.iterdir()) == ["final.png"]
+
+
+def test_a_full_disk_mid_run_stops_cleanly_on_a_complete_row(tmp_path):
+    run = tmp_path / "run"
+    limit = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))  # writes past 4 kB fail like a full disk (EFBIG)
+from ganviz.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+    out = subprocess.run([sys.executable, "-c", limit, "train", "--steps", "2000", "--log-every", "1",
+                          "--out", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("ganviz: error")]
+    assert len(errors) == 1 and "disk is full" in errors[0] and "Traceback" not in out.stderr
+    data = (run / "metrics.csv").read_bytes()
+    assert data.endswith(b"\r\n")
+    rows = read_csv(run / "metrics.csv")
+    assert len(rows) > 5 and all(None not in r.values() and len(r) == 10 for r in rows)
+    assert not (run / "final.png").exists() and not list(run.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--mode", "1d", "--spread", "2"], "--spread"),
+    (["--mode", "2d", "--data-dir", "x"], "--data-dir"),
+    (["--mode", "1d", "--grid-every", "10"], "--grid-every"),
+])
+def test_options_of_another_mode_are_refused(tmp_path, capsys, args, option):
+    out = tmp_path / "never"
+    assert main(["train", *args, "--steps", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert option in err and "only" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_empty_out_is_refused(capsys):
+    assert main(["train", "--steps", "5", "--out", ""]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_final_png_that_cannot_be_written_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    import ganviz.ui.render as render
+
+    def half_written(frame, lane_id, path, size=(1100, 760)):
+        Path(path).write_bytes(b"\x89PNG\r\n\x1a\n half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(render, "render_lane", half_written)
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "20", "--log-every", "10", "--out", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "final.png could not be written: the disk is full" in err
+    assert not (run / "final.png").exists()
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint", "config.json", "metrics.csv"]
+
+
+def test_mle_is_a_command(capsys):
+    assert main(["mle", "--components", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["kl"] >= 0
+    assert main(["mle", "--components", "0"]) == 2
+
+
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, capsys, monkeypatch):
+    import ganviz.cli as cli
+
+    def interrupted(cfgs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_session", interrupted)
+    assert main(["train", "--steps", "5", "--out", str(tmp_path / "run")]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "ganviz: interrupted"
+    assert not (tmp_path / "run").exists()

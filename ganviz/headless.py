@@ -1,0 +1,136 @@
+"""Drive a Session headless into output folders: the shared loop of `ganviz train` and `ganviz sweep`
+(metrics.csv per lane as rows are measured, then the checkpoint and each lane's final.png)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ganviz.core.session import Session
+from ganviz.runfiles import CHECKPOINT, CsvRows, StopSignals, atomic_save, reason
+
+
+@dataclass
+class LaneOut:
+    folder: Path
+    csv: CsvRows
+    grid_every: int | None = None
+
+
+@dataclass
+class Outcome:
+    why: str                 # done | time | diverged | error | interrupted (Ctrl-C) | stopped (SIGTERM) | disk
+    status: int              # the exit code
+    seconds: float
+    errors: list[str] = field(default_factory=list)
+
+
+def columns(session: Session, lane_id: int) -> tuple[str, ...]:
+    return session.lane(lane_id).log.columns
+
+
+def progress_bar(total: int, unit: str = "it"):
+    """A tqdm progress bar on an interactive terminal, else None (logs stay clean)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr)
+
+
+def drive(session: Session, outs: dict[int, LaneOut], steps: int, log_every: int, max_seconds: float | None,
+          checkpoint_dir: Path, bar=None) -> Outcome:
+    """Train every lane `steps` more iterations, writing each measured row to its lane's CSV; on a
+    finish or a clean stop (time limit, Ctrl-C, SIGTERM) save the checkpoint and each lane's final.png."""
+    grids = {lane.id: getattr(lane.trainer.task, "grid_image", None) for lane in session.lanes}
+    single = len(session.lanes) == 1
+
+    def on_row(lane, row: dict[str, float]) -> None:
+        out = outs[lane.id]
+        out.csv.write(row)
+        if bar is not None and single and math.isfinite(row.get("jsd", math.nan)):
+            bar.set_postfix(jsd=f"{row['jsd']:.4f}", refresh=False)
+        grid = grids[lane.id]
+        if out.grid_every is not None and grid is not None and row["step"] % out.grid_every == 0:
+            path = out.folder / f"grid_{int(row['step']):06d}.png"
+            atomic_save(path, lambda tmp: _save_grid(grid(lane.trainer.G), tmp))
+
+    session.on_row.append(on_row)
+    start = time.perf_counter()
+    errors: list[str] = []
+    with StopSignals() as stop:
+        try:
+            why = session.run(steps, log_every, max_seconds=max_seconds,
+                              on_progress=bar.update if bar is not None else None, should_stop=stop)
+        except OSError as exc:  # a row (or a grid) could not be written: the disk is full, say
+            why = "disk"
+            errors.append(f"cannot write the metrics: {reason(exc)}; stopped at iteration "
+                          f"{session.lanes[0].trainer.iteration}. metrics.csv ends on the last complete row.")
+        except KeyboardInterrupt:  # not in the main thread, so no handler: stop where we are
+            why = "stopped"
+            stop.signal = 2
+        finally:
+            session.on_row.remove(on_row)
+            for out in outs.values():
+                out.csv.close()
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - start
+        if why == "stopped":
+            why = stop.name
+        status = 0
+        if why == "diverged":
+            bad = [lane for lane in session.lanes if lane.state == "diverged"]
+            if bad:
+                for lane in bad:
+                    where = outs[lane.id].folder / "metrics.csv"
+                    errors.append(f"{lane.message}. The metrics measured before that are in {where}.")
+                status = 1
+                if len(bad) < len(session.lanes):
+                    why = "done"  # the others finished
+            else:  # an error inside training (e.g. out of memory): the session says what
+                why = "error"
+                errors.append(f"{session.message}. The metrics measured before that are in "
+                              f"{', '.join(str(o.folder / 'metrics.csv') for o in outs.values())}.")
+                status = 1
+        if why == "disk":
+            status = 1
+        if why not in ("error", "disk") and any(lane.state == "ok" for lane in session.lanes):
+            try:
+                session.save(checkpoint_dir)
+            except Exception as exc:
+                errors.append(f"the checkpoint could not be saved: {exc}")
+                status = status or 1
+            for lane in session.lanes:
+                if lane.state != "ok":
+                    continue
+                try:
+                    write_final(session, lane.id, outs[lane.id].folder, grids[lane.id])
+                except Exception as exc:
+                    errors.append(f"{outs[lane.id].folder / 'final.png'} could not be written: {reason(exc)}")
+                    status = status or 1
+        if stop.signal is not None:
+            status = stop.exit_code
+    return Outcome(why, status, seconds, errors)
+
+
+def write_final(session: Session, lane_id: int, folder: Path, grid_image=None) -> None:
+    """The lane's final.png (and grid_final.png in MNIST), each renamed into place only when complete."""
+    from ganviz.ui.render import render_lane
+
+    lane = session.lane(lane_id)
+    # The picture of the last measurement; it does not add a row (the rows are the CSV's).
+    lane.picture = lane.trainer.evaluate(views=True).views
+    frame = session.frame()
+    atomic_save(folder / "final.png", lambda tmp: render_lane(frame, lane_id, tmp))
+    if grid_image is not None:
+        atomic_save(folder / "grid_final.png", lambda tmp: _save_grid(grid_image(lane.trainer.G), tmp))
+
+
+def _save_grid(image, path: Path) -> None:
+    from ganviz.ui.render import save_gray_png
+
+    save_gray_png(image, path)

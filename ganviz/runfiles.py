@@ -1,0 +1,291 @@
+"""The files of a headless run's output folder, written so that nothing is ever half-written or silently lost:
+checks before anything is written, a lock per folder, atomic config.json/PNG writes, whole CSV rows, clean stops."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import os
+import signal
+import tempfile
+from pathlib import Path
+
+from ganviz.core.config import ConfigError
+from ganviz.core.metrics_log import _cell
+
+LOCK = ".ganviz.lock"
+CHECKPOINT = "checkpoint"
+# What a run writes; a folder holding one of the first two already holds a run.
+RUN_MARKERS = ("config.json", "metrics.csv")
+RUN_FILES = ("config.json", "metrics.csv", "final.png", "grid_final.png")
+
+
+def reason(exc: BaseException) -> str:
+    """One line for the user about a failed write."""
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return "the disk is full"
+        if exc.errno == errno.EROFS:
+            return "the disk is read-only"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return f"permission denied ({exc.filename})" if exc.filename else "permission denied"
+        if exc.strerror:
+            return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def out_path(text: str, option: str = "--out") -> Path:
+    """The folder named by `text`; an empty string is refused rather than taken as the current folder."""
+    if not text.strip():
+        raise ConfigError(option, "must name a folder (got an empty string)")
+    return Path(text)
+
+
+def check_out_dir(out: Path, option: str = "--out") -> None:
+    """Raise ConfigError(option) unless `out` is, or can be created as, a writable directory."""
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(option, f"{out} exists and is not a directory")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise ConfigError(option, f"{out} is not writable")
+        return
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(option, f"cannot create {out}: {parent} is not a writable directory")
+
+
+def holds_run(out: Path) -> bool:
+    return any((out / name).exists() for name in (*RUN_MARKERS, CHECKPOINT))
+
+
+def check_targets(out: Path, names: tuple[str, ...] = RUN_FILES, option: str = "--out") -> None:
+    """Every file a run will write into `out` can be written: not a folder, not read-only (checked
+    before anything is written, so a refusal leaves the old files as they were)."""
+    for name in names:
+        path = out / name
+        if path.is_dir():
+            raise ConfigError(option, f"{path} is a folder; the run writes a file there")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise ConfigError(option, f"{path} is not writable")
+    cp = out / CHECKPOINT
+    if cp.exists() and not cp.is_dir():
+        raise ConfigError(option, f"{cp} is a file; the run keeps its checkpoint folder there")
+
+
+def clear_run(out: Path) -> None:
+    """Remove what an earlier run wrote into `out` (--overwrite), so no stale file stays beside the new run."""
+    import shutil
+
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for grid in out.glob("grid_*.png"):
+        grid.unlink(missing_ok=True)
+    if (out / CHECKPOINT).is_dir():
+        shutil.rmtree(out / CHECKPOINT)
+
+
+class OutLock:
+    """DIR/.ganviz.lock, created with O_EXCL: a second run into the same folder is refused. A lock
+    left by a process that no longer exists (killed with SIGKILL) is taken over."""
+
+    def __init__(self, out: Path, option: str = "--out"):
+        self.path = out / LOCK
+        self.option = option
+        self.held = False
+
+    def acquire(self) -> None:
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                if self._stale():
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise ConfigError(self.option, f"another ganviz run is writing into {self.path.parent} "
+                                               f"(remove {self.path} if that run no longer exists)") from None
+            except OSError as exc:
+                raise ConfigError(self.option, f"cannot write into {self.path.parent}: {reason(exc)}") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            self.held = True
+            return
+        raise ConfigError(self.option, f"cannot lock {self.path.parent}")
+
+    def _stale(self) -> bool:
+        try:
+            pid = int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            return False  # being written right now, or not ours to judge
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> "OutLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp's files are 0600)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary sibling, then rename over `path`: `path` is either the old or the new file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save(path: Path, save) -> None:
+    """`save(tmp_path)` writes the file (e.g. a PNG); it is renamed to `path` only when complete."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+    finally:
+        os.close(fd)
+    try:
+        save(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def csv_line(values) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf).writerow(values)
+    return buf.getvalue().encode("utf-8")
+
+
+class CsvRows:
+    """metrics.csv written row by row; a row that cannot be written whole (disk full) is cut off
+    again, so the file always ends on a complete row."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], append: bool = False):
+        self.columns = tuple(columns)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        self._fd = os.open(path, flags, 0o644)
+        self._size = os.lseek(self._fd, 0, os.SEEK_END)
+        if not append:
+            self._put(csv_line(self.columns))
+
+    def _put(self, data: bytes) -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                pass
+            raise
+        self._size += len(data)
+
+    def write(self, row: dict[str, float]) -> None:
+        self._put(csv_line([_cell(row.get(name)) for name in self.columns]))
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def resume_csv(path: Path, columns: tuple[str, ...], iteration: int) -> int:
+    """The byte length metrics.csv must be cut to so that it ends on the row of `iteration` (rows a
+    killed run wrote after its checkpoint are dropped). Raises ValueError when the file does not
+    belong to the checkpoint."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if not lines or lines[0].rstrip(b"\r").decode("utf-8", "replace").split(",") != list(columns):
+        raise ValueError(f"{path} does not have the columns of this run")
+    offset = len(lines[0]) + 1
+    end = None
+    for line in lines[1:]:
+        if offset + len(line) >= len(data):  # no newline after it: a row cut short
+            break
+        cell = line.split(b",", 1)[0]
+        try:
+            step = int(cell)
+        except ValueError:
+            raise ValueError(f"{path} is damaged (a row starts with {cell[:20]!r})") from None
+        if step > iteration:
+            break
+        offset += len(line) + 1
+        if step == iteration:
+            end = offset
+    if end is None:
+        raise ValueError(f"{path} has no row for iteration {iteration}, where the checkpoint is")
+    return end
+
+
+class StopSignals:
+    """Ctrl-C (SIGINT) and SIGTERM ask the run to stop at the next measured row instead of killing it
+    mid-write; a second signal while the last files are written is noted and ignored."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is None:
+            self.signal = signum
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def __enter__(self) -> "StopSignals":
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signal) if self.signal is not None else 0
+
+    @property
+    def name(self) -> str:
+        return "interrupted (Ctrl-C)" if self.signal == signal.SIGINT else "stopped (SIGTERM)"
