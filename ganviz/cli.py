@@ -91,7 +91,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, help="discriminator updates per generator update (1-20; default 1)")
     p.add_argument("--lr-d", type=float, help="learning rate of D (0 < lr <= 1)")
     p.add_argument("--lr-g", type=float, help="learning rate of G (0 < lr <= 1)")
-    p.add_argument("--loss", choices=LOSSES, help="generator loss (default nonsaturating)")
+    p.add_argument("--loss", choices=LOSSES,
+                   help="the GAN objective (default nonsaturating). lsgan, wgan, wgan-gp and hinge also set the "
+                        "k and Adam betas they need unless given (wgan-gp: k 5, betas 0/0.9, learning rates 1e-4)")
+    p.add_argument("--k-g", type=int, help="generator updates per iteration (1-20; default 1)")
+    p.add_argument("--beta1", type=float, help="Adam's β1 (default 0.5, the DCGAN setting)")
+    p.add_argument("--beta2", type=float, help="Adam's β2 (default 0.999)")
     p.add_argument("--batch", type=int, help="samples per batch (m in Algorithm 1)")
     p.add_argument("--hidden", type=int, help="width of the hidden layers (channels in mnist)")
     p.add_argument("--layers", type=int, help="number of hidden layers of G and D (toy modes)")
@@ -167,7 +172,7 @@ def gui(args: argparse.Namespace) -> int:
     return app.exec()
 
 
-TRAIN_FIELDS = ("dataset", "steps", "k", "lr_d", "lr_g", "loss", "batch", "hidden", "layers", "noise_dim", "noise",
+TRAIN_FIELDS = ("dataset", "steps", "k", "k_g", "beta1", "beta2", "lr_d", "lr_g", "loss", "batch", "hidden", "layers", "noise_dim", "noise",
                 "optimizer", "seed", "device", "log_every", "freeze_g", "max_minutes", "spread", "data_dir",
                 "grid_every")
 

@@ -123,7 +123,7 @@ def write_final(session: Session, lane_id: int, folder: Path, grid_image=None) -
 
     lane = session.lane(lane_id)
     # The picture of the last measurement; it does not add a row (the rows are the CSV's).
-    lane.picture = lane.trainer.evaluate(views=True).views
+    lane.picture = lane.trainer.evaluate(views=True).picture
     frame = session.frame()
     atomic_save(folder / "final.png", lambda tmp: render_lane(frame, lane_id, tmp))
     if grid_image is not None:

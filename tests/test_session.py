@@ -208,3 +208,24 @@ def test_errors_keep_their_traceback():
         session.error("training stopped: boom")
     entry = session.frame().log[-1]
     assert entry.text == "training stopped: boom" and "RuntimeError: boom" in entry.traceback
+
+
+def test_speed_limit_holds_each_lane_to_its_rate(monkeypatch):
+    """Slow motion: with 30 iterations/s, advance() trains only what is due by the clock."""
+    import ganviz.core.session as session_module
+
+    now = [100.0]
+    monkeypatch.setattr(session_module.time, "perf_counter", lambda: now[0])
+    session = Session([cfg1d(), cfg1d(k=2)])
+    session.set_speed(30.0)
+    session.play()
+    assert session.advance() == 0  # nothing due yet
+    now[0] += 0.5
+    done = 0
+    while (n := session.advance(1.0)) > 0:
+        done += n
+    assert done == 15 and all(lane.trainer.iteration == 15 for lane in session.lanes)
+    now[0] += 0.1
+    assert session.advance(1.0) == 3
+    with pytest.raises(ValueError):
+        session.set_speed(float("nan"))

@@ -27,15 +27,38 @@ def wait(ms: int) -> None:
     loop.exec()
 
 
+def iteration(window) -> int:
+    """The iteration every lane has reached, from the newest Frame the window drew."""
+    frame = window.frame
+    return min((lane.iteration for lane in frame.lanes), default=0) if frame is not None else 0
+
+
 def train_until(window, iterations: int, timeout_s: float = 120) -> None:
     window.play_button.setChecked(True)
     start = time.time()
-    while window.worker.trainer.iteration < iterations and time.time() - start < timeout_s:
+    while iteration(window) < iterations and time.time() - start < timeout_s:
         wait(100)
     window.play_button.setChecked(False)
     wait(600)
-    window.view.history.flush()
-    wait(200)
+    flush(window)
+
+
+def flush(window) -> None:
+    history = getattr(window.view, "history", None)
+    if history is not None:
+        history.flush()
+    wait(400)
+
+
+def lanes(window, *changes: dict) -> None:
+    """As a user does it: Add lane, then change the new lane's settings (the window's own controls)."""
+    from ganviz.core.session import Session
+
+    for change in changes:
+        window.add_lane_button.click()
+        wait(300)
+        window._post(Session.set, window.selected, **change)
+        wait(300)
 
 
 def shot(window, name: str, out: Path) -> None:
@@ -48,6 +71,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "assets" / "screenshots"))
     parser.add_argument("--only", nargs="*", help="names of shots to make (default: all)")
+    parser.add_argument("--size", nargs=2, type=int, default=(1400, 880), metavar=("W", "H"),
+                        help="window size (default 1400 880; check 1280 820 and 1024 700 too)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,12 +87,15 @@ def main() -> int:
         "1d_fit_d_star": ("1d", "trimodal", lambda w: (train_until(w, 400), fit(w))),
         "2d_ring8": ("2d", "ring8", lambda w: (set_seed(w, 2), train_until(w, 4000))),
         "mnist": ("mnist", None, lambda w: train_until(w, 1500, timeout_s=240)),
+        "lanes_1d": ("1d", "bimodal", lambda w: (lanes(w, {"k": 5}, {"loss": "minimax"}, {"lr_d": 1e-3, "lr_g": 1e-3}),
+                                                 train_until(w, 1500))),
+        "lanes_2d": ("2d", "ring8", lambda w: (lanes(w, *({"seed": s} for s in range(1, 9))), train_until(w, 3000))),
     }
     for name, (mode, dataset, action) in shots.items():
         if args.only and name not in args.only:
             continue
         window = MainWindow(mode=mode, dataset=dataset)
-        window.resize(1400, 880)
+        window.resize(*args.size)
         window.show()
         wait(500)
         action(window)
@@ -87,11 +115,10 @@ def fit(window) -> None:
     window.fit_button.click()
     start = time.time()
     wait(300)
-    while window.worker.state == "fitting" and time.time() - start < 120:
+    while (window.frame is None or window.frame.state == "fitting") and time.time() - start < 120:
         wait(100)
     wait(600)
-    window.view.history.flush()
-    wait(200)
+    flush(window)
 
 
 if __name__ == "__main__":

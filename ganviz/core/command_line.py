@@ -11,8 +11,8 @@ from typing import Any
 from ganviz.core.config import TrainConfig
 
 # TrainConfig fields in the order `ganviz train` lists its flags; mode, dataset, seed and steps always go.
-FLAGS = ("mode", "dataset", "steps", "k", "lr_d", "lr_g", "loss", "batch", "hidden", "layers", "noise_dim",
-         "noise", "optimizer", "seed", "device", "log_every", "freeze_g", "max_minutes", "spread", "data_dir",
+FLAGS = ("mode", "dataset", "steps", "k", "k_g", "lr_d", "lr_g", "loss", "batch", "hidden", "layers", "noise_dim",
+         "noise", "optimizer", "beta1", "beta2", "seed", "device", "log_every", "freeze_g", "max_minutes", "spread", "data_dir",
          "grid_every")
 ALWAYS = ("mode", "dataset", "seed", "steps")
 NOT_ON_THE_LINE = "  # a drawn target cannot be given on the command line"
