@@ -249,7 +249,7 @@ class Preparation:
         with _LIVE_LOCK:
             stopping = [p for p in _LIVE if p.cancel.is_set()]
         for p in stopping:
-            p.thread.join(STOP_TIMEOUT)
+            p.done.wait(STOP_TIMEOUT)
         with _LIVE_LOCK:
             _LIVE.add(self)
         self.thread.start()
@@ -281,16 +281,22 @@ class Preparation:
         return self.done.wait(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
-        """Ask the preparation to stop and wait for its thread, at most `timeout` s; True when it has
-        ended. A classifier that was already ready stays usable. Safe to call any number of times."""
+        """Ask the preparation to stop and wait for it, at most `timeout` s; True when it has ended.
+        A classifier that was already ready stays usable. Safe to call any number of times.
+
+        It waits on the `done` Event, set when the thread leaves torch, and joins the thread only
+        after that: a Thread.join interrupted by Ctrl-C marks a running thread as stopped
+        (CPython 3.11-3.12), after which no join would wait for it again."""
         self.cancel.set()
-        if self.thread is not threading.current_thread():
-            self.thread.join(timeout)
-        return not self.thread.is_alive()
+        if self.thread is threading.current_thread():
+            return False
+        if self.done.wait(timeout):
+            self.thread.join(timeout)  # only a few lines of Python are left to run
+        return self.done.is_set() and not self.thread.is_alive()
 
     @property
     def alive(self) -> bool:
-        return self.thread.is_alive()
+        return not self.done.is_set() or self.thread.is_alive()
 
 
 _LIVE: set[Preparation] = set()
@@ -300,10 +306,18 @@ _LIVE_LOCK = threading.Lock()
 @atexit.register
 def _stop_all() -> None:
     """The safety net for preparations nobody stopped (a window closed mid-training, Ctrl-C while
-    the CLI waits): cancel them all, then join each, so no thread is inside torch at shutdown."""
+    the CLI waits): cancel them all, then wait until each has left torch. A daemon thread still
+    inside torch when the interpreter finalises aborts the process, so a further Ctrl-C does not
+    cut this short (the wait is one training batch)."""
     with _LIVE_LOCK:
         live = list(_LIVE)
     for p in live:
         p.cancel.set()
+    deadline = time.monotonic() + EXIT_TIMEOUT
     for p in live:
-        p.thread.join(EXIT_TIMEOUT)
+        while True:
+            try:
+                p.done.wait(max(0.0, deadline - time.monotonic()))
+                break
+            except KeyboardInterrupt:
+                continue

@@ -191,8 +191,15 @@ class MnistTask(Task):
         return self._note if self._preparation is None else self._preparation.note
 
     def wait_classifier(self, timeout: float | None = None) -> bool:
-        """Block until the classifier is trained or loaded (or known to be unavailable); True when done."""
-        return True if self._preparation is None else self._preparation.wait(timeout)
+        """Block until the classifier is trained or loaded (or known to be unavailable); True when done.
+        Ctrl-C while waiting stops the preparation before the KeyboardInterrupt goes on."""
+        if self._preparation is None:
+            return True
+        try:
+            return self._preparation.wait(timeout)
+        except KeyboardInterrupt:
+            self.close()
+            raise
 
     # --- measuring ------------------------------------------------------------------------------
     @contextmanager
