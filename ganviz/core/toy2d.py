@@ -174,9 +174,9 @@ def make_target(cfg: TrainConfig) -> Target2D:
     if problem is None:
         return target
     if target.name in TARGETS_2D:
-        raise ConfigError("--spread", f"--spread {cfg.spread:g} does not fit {target.name}: {problem}")
+        raise ConfigError("--spread", f"{cfg.spread:g} does not fit {target.name}: {problem}")
     raise ConfigError("--dataset", f"{target.name}: {problem}; shift the points towards the origin (e.g. subtract "
-                                   "their mean) or rescale them, or change --spread")
+                                   "their mean) or rescale them")
 
 
 def _build_target(cfg: TrainConfig) -> Target2D:
