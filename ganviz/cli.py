@@ -357,6 +357,9 @@ def _run_and_report(session, outs, steps: int, log_every: int, max_minutes: floa
 
 
 def download_mnist_command(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
     from ganviz.core.mnist.data import mnist_cache_dir
     from ganviz.core.mnist.download import DownloadError, download_mnist
 
@@ -369,11 +372,26 @@ def download_mnist_command(args: argparse.Namespace) -> int:
             bar.n = done
             bar.refresh()
 
+    class Terminated(BaseException):
+        """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the download's cleanup runs."""
+
+    def on_sigterm(signum, frame):
+        raise Terminated
+
+    in_main = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
     try:
         path = download_mnist(dest, progress)
     except DownloadError as exc:
         return fail(f"download-mnist: {exc}")
+    except (KeyboardInterrupt, Terminated) as exc:
+        why, status = ("interrupted", 130) if isinstance(exc, KeyboardInterrupt) else ("terminated", 143)
+        newline = "\n" if bar is not None else ""  # off the progress bar's line
+        print(f"{newline}ganviz: download-mnist: {why}; nothing partial was left in {dest}", file=sys.stderr)
+        return status
     finally:
+        if in_main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if bar is not None:
             bar.close()
     print(f"MNIST downloaded and verified in {path}", file=sys.stderr)

@@ -153,3 +153,87 @@ def test_cache_dir_follows_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_dir() == tmp_path / "home" / ".cache" / "ganviz"
+
+
+# --- robustness (shared/qa/robustness-cases.md 21-23) ------------------------------------------
+def idx_header(shape, type_byte=0x08) -> bytes:
+    return bytes([0, 0, type_byte, len(shape)]) + np.asarray(shape, dtype=">u4").tobytes()
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_header_whose_size_overflows_int64_is_refused(tmp_path, gz):
+    """Case 21: 4194304 × 2097152 × 2097152 wraps int64 to 0, so the truncation check passed."""
+    path = tmp_path / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+    data = idx_header((4194304, 2097152, 2097152)) + bytes(100)
+    path.write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(DatasetError, match=r"declares shape \(4194304, 2097152, 2097152\).*more than the 1 GiB"):
+        load_idx_dir(tmp_path)
+
+
+def test_header_declaring_more_than_the_limit_is_refused_before_reading(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(idx_header((2_000_000, 28, 28)))
+        f.write(bytes(1 << 20))
+    with pytest.raises(DatasetError, match="1,568,000,000 bytes of data, more than the 1 GiB"):
+        load_idx_dir(tmp_path)
+
+
+def test_gzip_bomb_is_refused_without_expanding_it(tmp_path):
+    """Case 23: a small .gz that expands far beyond what its header declares (here 128 MB behind
+    a header of 10 images) is decompressed no further than the header's size (plus a 1 MiB look
+    for the gzip trailer), and refused."""
+    import tracemalloc
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    zeros = bytes(1 << 22)
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(idx_header((10, 28, 28)))
+        for _ in range(32):
+            f.write(zeros)
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match="expands to more than the 7,840 bytes of data its header declares"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+def test_trailing_bytes_after_gzip_data_within_the_tail_are_fine(tmp_path):
+    images, _ = fake_digits(3)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_header(images.shape) + images.tobytes() + bytes(10)))
+    np.testing.assert_array_equal(read_idx(path), images)
+
+
+def test_unreadable_folder_is_a_dataset_error(tmp_path, monkeypatch):
+    """Case 22: PermissionError listing the folder (simulated: the tests may run as root)."""
+    import pathlib
+
+    write_split(tmp_path / "data", *fake_digits(3))
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "iterdir", denied)
+    with pytest.raises(DatasetError, match=r"cannot read folder .*data: Permission denied"):
+        load_idx_dir(tmp_path / "data")
+
+
+def test_unreadable_file_is_a_dataset_error(tmp_path, monkeypatch):
+    import builtins
+
+    write_split(tmp_path, *fake_digits(3))
+    real_open = builtins.open
+
+    def denied(file, mode="r", *args, **kw):
+        if str(file).endswith("ubyte.gz"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kw)
+
+    monkeypatch.setattr(builtins, "open", denied)
+    with pytest.raises(DatasetError, match="cannot read .*: Permission denied"):
+        load_idx_dir(tmp_path)

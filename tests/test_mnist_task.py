@@ -90,16 +90,32 @@ def test_score_and_fd_follow_their_schedule(cache):
     cfg = small_cfg()
     task = MnistTask(cfg, CPU)
     assert task.wait_classifier(60)
-    task.eval_budget.fraction = None  # V and D's means fresh on every call, as the CLI gets them
+    task.eval_budget.fraction = None  # V and D's means fresh on every call
     trainer = Trainer(cfg, task=task)
-    first = trainer.evaluate(views=False).metrics
+    first = trainer.evaluate(views=True).metrics
     task.score_budget.cost = 3600.0  # pretend the last measurement was very expensive
     trainer.step(1)
-    running = trainer.evaluate(views=False).metrics
+    running = trainer.evaluate(views=True).metrics
     assert (running["score"], running["fd"]) == (first["score"], first["fd"])  # not due: last values
     assert running["v"] != first["v"]  # the cheap metrics are always fresh
-    paused = trainer.evaluate(views=False).metrics  # G unchanged since the last call: measured now
+    paused = trainer.evaluate(views=True).metrics  # G unchanged since the last call: measured now
     assert paused["fd"] != first["fd"]
+
+
+def test_metric_rows_are_measured_at_their_own_step(cache):
+    """Case 10: the window's cost budget must not reach the rows the CLI asks for (views=False)."""
+    cfg = small_cfg()
+    task = MnistTask(cfg, CPU)
+    assert task.wait_classifier(60)
+    trainer = Trainer(cfg, task=task)
+    rows = [trainer.evaluate(views=False).metrics]
+    task.eval_budget.cost = task.score_budget.cost = 3600.0  # as if measuring were very expensive
+    for _ in range(3):
+        trainer.step(1)
+        rows.append(trainer.evaluate(views=False).metrics)
+    for name in ("v", "d_real", "d_fake", "score", "fd"):
+        values = [row[name] for row in rows]
+        assert len(set(values)) == len(values), (name, values)  # every row measured afresh
 
 
 def test_cost_budget_schedule():
@@ -198,3 +214,140 @@ def test_bad_data_dir_and_dataset_are_config_errors(tmp_path):
         MnistTask(small_cfg(data_dir=str(tmp_path)), CPU)
     with pytest.raises(ConfigError, match="--dataset"):
         MnistTask(small_cfg(dataset="cifar"), CPU)
+
+
+# --- robustness: the classifier thread, small sets, the cache (tests/../shared/qa cases 1-3, 16, 24, 25, 30) ----
+def labelled_dir(tmp_path, n):
+    rng = np.random.default_rng(1)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8))
+    return str(tmp_path)
+
+
+def classifier_threads():
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "ganviz-classifier" and t.is_alive()]
+
+
+EXIT_SCRIPT = """
+import os, signal, sys, threading, time
+import torch
+from ganviz.core.config import TrainConfig
+from ganviz.core.mnist.task import MnistTask
+task = MnistTask(TrainConfig.for_mode("mnist", hidden=16, batch=32), torch.device("cpu"))
+time.sleep(1.5)
+assert not task.wait_classifier(0), "the classifier should still be training"
+if sys.argv[1] == "exit":
+    sys.exit(0)  # as when the window closes with nobody calling task.close()
+
+def ctrl_c(times):
+    time.sleep(0.3)
+    for _ in range(times):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+
+threading.Thread(target=ctrl_c, args=(int(sys.argv[1]),), daemon=True).start()
+task.wait_classifier(60)  # as `ganviz train` waits for it
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "1", "2"], ids=["exit", "ctrl-c", "ctrl-c-twice"])
+def test_exit_while_the_classifier_trains_does_not_abort(tmp_path, how):
+    """Cases 1 and 2: the process ends while the classifier thread is inside torch: no abort (134).
+    A second Ctrl-C interrupts the wait in close(): a Thread.join interrupted so marks the thread
+    stopped (CPython 3.11), so waiting must not rely on join."""
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GANVIZ_CACHE_DIR": str(tmp_path / "empty-cache")}
+    proc = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, how], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert "terminate called" not in proc.stderr
+    if how == "exit":
+        assert proc.returncode == 0, proc.stderr
+    else:  # Python's exit status after a KeyboardInterrupt: -SIGINT, or 1 when a second one lands late
+        assert proc.returncode in (-signal.SIGINT, 130, 1), proc.stderr
+        assert proc.stderr.rstrip().endswith("KeyboardInterrupt")
+    assert not list((tmp_path / "empty-cache").rglob("*.pt"))  # a stopped preparation caches nothing
+
+
+def test_close_stops_the_classifier_and_mode_switches_never_pile_up_threads(tmp_path, monkeypatch):
+    """Case 3: each entry into the image mode starts a preparation; close() stops it, within 2 s."""
+    import time
+
+    monkeypatch.setenv("GANVIZ_CACHE_DIR", str(tmp_path))  # empty: the classifier must train
+    ds = load_bundled()
+    for _ in range(4):
+        task = MnistTask(small_cfg(), CPU, dataset=ds)
+        time.sleep(0.2)
+        assert len(classifier_threads()) <= 1
+        start = time.perf_counter()
+        assert task.close()
+        assert time.perf_counter() - start < 2.0
+        assert task.close()  # idempotent
+        assert not classifier_threads()
+        assert "stopped" in task.classifier_note
+    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.tmp"))  # nothing half-written
+    # A task dropped without close() stops its preparation when it is collected.
+    task = MnistTask(small_cfg(), CPU, dataset=ds)
+    thread = classifier_threads()[0]
+    del task
+    thread.join(2.0)
+    assert not thread.is_alive()
+
+
+def test_batch_of_one_with_batchnorm_is_refused(tmp_path):
+    """Case 16: BatchNorm cannot train on one image per batch; an MLP G (no BatchNorm) can."""
+    with pytest.raises(ConfigError, match="--batch.*BatchNorm.*at least 2"):
+        MnistTask(small_cfg(batch=1), CPU, classifier=False)
+    cfg = small_cfg(batch=1, extra={"arch": "mlp"}, hidden=32)
+    trainer = Trainer(cfg, task=MnistTask(cfg, CPU, classifier=False))
+    trainer.step(2)
+    assert math.isfinite(trainer.evaluate(views=False).metrics["v"])
+
+
+@pytest.mark.parametrize("n", [1, 10])
+def test_small_image_sets_measure_real_and_fake_apart(tmp_path, n):
+    """Case 30: with fewer images than the 64 of the evaluation batch, d_real is D's mean over
+    the real images only (never a mix of real and fake), and a tiny labelled set says why it has
+    no score instead of 'classifier failed'."""
+    cfg = small_cfg(data_dir=labelled_dir(tmp_path, n))
+    task = MnistTask(cfg, CPU)
+    trainer = Trainer(cfg, task=task)
+    trainer.step(2)
+    ev = trainer.evaluate(views=True)
+    with torch.no_grad():
+        real = clf.to_unit(torch.as_tensor(task.dataset.images))
+        fake = task.generate(trainer.G, task.z_fixed)
+        d_real = float(torch.sigmoid(trainer.D(real)).mean())
+        d_fake = float(torch.sigmoid(trainer.D(fake)).mean())
+    assert ev.metrics["d_real"] == pytest.approx(d_real, abs=1e-6)
+    assert ev.metrics["d_fake"] == pytest.approx(d_fake, abs=1e-6)
+    assert ev.picture.real.pixels.shape == (8, 28, 28) and ev.picture.real.scores.shape == (8,)
+    assert task.wait_classifier(0) and task.close()
+    assert "failed" not in task.classifier_note and f"at least {clf.MIN_LABELLED} labelled" in task.classifier_note
+    assert math.isnan(ev.metrics["score"])
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["read-only", "disk-full"])
+def test_unwritable_classifier_cache_is_a_notice(tmp_path, monkeypatch, partial):
+    """Cases 24 and 25: torch.save raises RuntimeError (its C++ writer) on a read-only or full disk:
+    the classifier is still used, the note says it was not cached, and no .tmp is left."""
+    monkeypatch.setenv("GANVIZ_CACHE_DIR", str(tmp_path))
+
+    def failing_save(obj, f, *args, **kw):
+        if partial:
+            with open(f, "wb") as out:
+                out.write(b"PK\x03\x04 half a file")
+            raise RuntimeError("[enforce fail at inline_container.cc:783] . PytorchStreamWriter failed "
+                               "writing file data/0: file write failed")
+        raise RuntimeError(f"File {f} cannot be opened.")
+
+    monkeypatch.setattr(clf.torch, "save", failing_save)
+    ds = load_bundled()
+    model, acc, note = clf.load_or_train(ds, CPU, steps=3)
+    assert isinstance(model, clf.DigitClassifier) and 0 <= acc <= 1
+    assert "not cached" in note and "\n" not in note
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -119,3 +119,56 @@ def test_binary_csv(tmp_path):
 def test_a_directory_is_not_a_file(tmp_path):
     (tmp_path / "d.csv").mkdir()
     assert "no such file" in error(tmp_path / "d.csv")
+
+
+# --- robustness (shared/qa/robustness-cases.md 17-20 and the minor point-file items) -----------
+def test_npy_header_declaring_a_huge_shape_is_refused_before_allocating(tmp_path):
+    """Case 18: a 200-byte file declaring shape (1e11, 2) (1.5 TiB) must not reach np.load."""
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 2)})
+        f.write(b"\0" * 64)
+    msg = error(path)
+    assert "huge.npy" in msg and "100,000,000,000 points" in msg and "subsample" in msg
+
+
+def test_truncated_npy_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "cut.npy"
+    np.save(path, POINTS)
+    path.write_bytes(path.read_bytes()[:-16])
+    assert "truncated" in error(path) and "40 points" in error(path)
+
+
+def test_timedelta_npy_is_not_points(tmp_path):
+    path = tmp_path / "t.npy"
+    np.save(path, np.arange(40, dtype="timedelta64[s]").reshape(20, 2))
+    assert "real numbers" in error(path) and "timedelta64" in error(path)
+
+
+@pytest.mark.parametrize("cell", ["1_00", "٣", "0x10"])
+def test_python_only_number_syntax_is_not_a_csv_number(tmp_path, cell):
+    text = csv_text(POINTS[:5]) + f"{cell},2\n" + csv_text(POINTS[5:])
+    msg = error(write(tmp_path, "p.csv", text))
+    assert "line 6" in msg and "non-numeric" in msg
+
+
+def test_underscored_first_row_is_data_not_a_header(tmp_path):
+    msg = error(write(tmp_path, "p.csv", "1_00,2_00\n" + csv_text(POINTS)))
+    assert "line 1" in msg and "non-numeric" in msg
+
+
+@pytest.mark.parametrize("value", [1e39, 1e300, -4.6e18])
+def test_coordinates_beyond_the_float32_range_are_refused(tmp_path, value):
+    """Cases 17 and 19: 1e300 (ZeroDivisionError in the cell width) and 1e39 (float32 overflow)."""
+    pts = POINTS.copy()
+    pts[3] = (value, 1.0)
+    path = tmp_path / "far.npy"
+    np.save(path, pts)
+    msg = error(path)
+    assert "point 4" in msg and "float32" in msg and "rescale" in msg
+
+
+def test_int64_points_near_the_int64_limit_are_refused(tmp_path):
+    path = tmp_path / "big.npy"
+    np.save(path, np.full((50, 2), 4_600_000_000_000_000_000, dtype=np.int64) + np.arange(100).reshape(50, 2))
+    assert "float32" in error(path)

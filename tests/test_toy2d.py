@@ -259,3 +259,50 @@ def test_real_samples_shown_stay_fixed():
     a = tr.evaluate().picture.real.points
     tr.step(2)
     np.testing.assert_array_equal(a, tr.evaluate().picture.real.points)
+
+
+# --- targets float32 training cannot use (shared/qa/robustness-cases.md 17, 19, 20, minor) -----
+@pytest.mark.parametrize("points", [[[1e300, 1e300]] * 50, [[4.6e18 + i, 4.6e18] for i in range(5)] * 10,
+                                    [[1e39, 0.0], [0.0, 1e39]] * 25])
+def test_coordinates_out_of_float32_range_are_refused_not_a_zero_division(points):
+    with pytest.raises(ConfigError, match="--dataset: drawn: the target reaches .* float32"):
+        task("drawn", extra={"points": points})
+
+
+@pytest.mark.parametrize("spread, what", [(1e40, "reaches"), (1e-300, "below"), (1e-6, "finer than float32")])
+def test_spread_outside_what_float32_resolves_is_refused(spread, what):
+    with pytest.raises(ConfigError) as err:
+        task("ring8", spread=spread)
+    assert err.value.option == "--spread" and what in str(err.value) and "ring8" in str(err.value)
+
+
+@pytest.mark.parametrize("dataset", ["moons", "spiral"])
+def test_curve_targets_with_an_underflowing_spread_are_refused(dataset):
+    with pytest.raises(ConfigError, match="--spread"):
+        task(dataset, spread=5e-324)  # σ = 0: no ZeroDivisionError or OverflowError building the curve
+
+
+def test_points_far_off_centre_for_their_spread_are_refused_with_the_reason(tmp_path):
+    """Case 20: 50 points at 1e9 ± 2.5 trained silently with JSD = log 2 (float32 steps of 64 there)."""
+    path = tmp_path / "offset.npy"
+    np.save(path, 1e9 + np.random.default_rng(0).uniform(-2.5, 2.5, (50, 2)))
+    with pytest.raises(ConfigError) as err:
+        task(str(path))
+    msg = str(err.value)
+    assert err.value.option == "--dataset" and "offset.npy" in msg and "float32 resolves" in msg
+    assert "subtract" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("scale, offset", [(1e-6, 0.0), (1e-12, 0.0), (1e6, 0.0), (1.0, 1e4)])
+def test_point_sets_at_usable_scales_train_and_measure(scale, offset):
+    """Tiny, huge and offset clouds that float32 can resolve: the task builds, the exact samples
+    read near zero JSD, and a training step gives finite metrics."""
+    pts = offset + scale * np.random.default_rng(1).normal(size=(200, 2)) * (1.0, 3.0)
+    cfg = TrainConfig.for_mode("2d", dataset="drawn", extra={"points": pts.tolist()}, hidden=16, batch=64)
+    tr = Trainer(cfg)
+    t = tr.task
+    assert t.target.sigma == pytest.approx(0.02 * np.ptp(pts, axis=0).max())
+    assert t.jsd_of_samples(t.sample_real(EVAL_SAMPLES, gen(1))) < NOISE_FLOOR
+    tr.step(5)
+    ev = tr.evaluate(views=True)
+    assert all(math.isfinite(ev.metrics[k]) for k in ("v", "jsd", "jsd_d", "d_real", "d_fake"))

@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 
 MIN_POINTS = 10  # fewer points is almost certainly the wrong file, not a data set
+MAX_POINTS = 10_000_000  # P_data keeps one Gaussian per point; more is a file to subsample, not to load whole
+# G, D and the samples live in float32 (largest value 3.4e38). Coordinates up to ±1e15 keep the
+# squares of coordinates and of the inverse scale that training and drawing form far inside it.
+MAX_ABS = 1e15
 SUFFIXES = (".csv", ".npy")
 
 
@@ -20,8 +24,10 @@ def load_points(path: str | Path) -> np.ndarray:
     """The points of `path` as an (N, 2) float64 array.
 
     .csv: exactly two numeric columns separated by commas or whitespace, with an optional header
-    row. .npy: an array of shape (N, 2). Raises ValueError with a message naming the file and the
-    problem (missing, unreadable, wrong shape, non-numeric cells, NaN/inf, fewer than MIN_POINTS).
+    row; numbers as in CSV files (digits, a point, an exponent; no Python-only forms such as
+    `1_000`). .npy: an integer or floating array of shape (N, 2). Raises ValueError with a message
+    naming the file and the problem (missing, unreadable, wrong shape or type, non-numeric cells,
+    NaN/inf, coordinates beyond ±MAX_ABS, fewer than MIN_POINTS or more than MAX_POINTS).
     """
     path = Path(path)
     name = path.name
@@ -40,23 +46,59 @@ def load_points(path: str | Path) -> np.ndarray:
         raise ValueError(f"{name}: point {row + 1} is NaN or infinite; every coordinate must be a finite number")
     if len(points) < MIN_POINTS:
         raise ValueError(f"{name}: only {len(points)} point(s); a target needs at least {MIN_POINTS}")
+    too_far = np.abs(points) > MAX_ABS
+    if too_far.any():
+        row = int(np.flatnonzero(too_far.any(axis=1))[0])
+        value = float(points[row][too_far[row]][0])
+        raise ValueError(f"{name}: point {row + 1} has the coordinate {value:.3g}, beyond the ±{MAX_ABS:.0e} "
+                         "that training in float32 can use; rescale the data")
     return points
 
 
 def _read_npy(path: Path) -> np.ndarray:
+    # The header is checked before anything is allocated: np.load would first reserve what a
+    # 200-byte file claims (e.g. shape (1e11, 2), 1.5 TiB) and only then find the data missing.
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+                else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            data_start = f.tell()
+    except ValueError as exc:  # not a .npy file, a damaged header
+        raise ValueError(f"{path.name}: not a readable NumPy array file ({exc})") from exc
+    if len(shape) != 2 or shape[1] != 2:
+        raise ValueError(f"{path.name}: expected an array of shape (N, 2), got shape {shape}")
+    if dtype.kind not in "iuf":  # timedelta64 counts as an integer to NumPy, but is not a coordinate
+        raise ValueError(f"{path.name}: expected real numbers, got dtype {dtype}")
+    if shape[0] > MAX_POINTS:
+        raise ValueError(f"{path.name}: {shape[0]:,} points, more than the {MAX_POINTS:,} a target can hold; "
+                         "subsample the set")
+    declared = shape[0] * 2 * dtype.itemsize
+    present = path.stat().st_size - data_start
+    if present < declared:
+        raise ValueError(f"{path.name}: truncated: its header declares {shape[0]:,} points ({declared:,} bytes) "
+                         f"but {max(present, 0):,} bytes follow")
     try:
         data = np.load(path, allow_pickle=False)
-    except ValueError as exc:  # pickled objects, a truncated or non-NumPy file
+    except ValueError as exc:  # pickled objects, a damaged file
         raise ValueError(f"{path.name}: not a readable NumPy array file ({exc})") from exc
-    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 2:
-        shape = getattr(data, "shape", "?")
-        raise ValueError(f"{path.name}: expected an array of shape (N, 2), got shape {shape}")
-    if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
-        raise ValueError(f"{path.name}: expected real numbers, got dtype {data.dtype}")
     return data.astype(np.float64)
 
 
 _SPLIT = re.compile(r"[,\s;]+")
+# A number as CSV files write them; Python's float() also takes "1_000" and non-ASCII digits.
+# nan and inf are let through so that the check for them can name the point.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
+                     re.IGNORECASE)
+
+
+def _number(cell: str) -> float:
+    if not _NUMBER.fullmatch(cell):
+        raise ValueError(cell)
+    return float(cell)
 
 
 def _read_csv(path: Path) -> np.ndarray:
@@ -76,16 +118,19 @@ def _read_csv(path: Path) -> np.ndarray:
             raise ValueError(f"{path.name}, line {number}: expected 2 columns (x, y), "
                              f"found {len(cells)}: {line[:60]!r}")
         try:
-            rows.append((float(cells[0]), float(cells[1])))
+            rows.append((_number(cells[0]), _number(cells[1])))
         except ValueError:
             if is_first and not _looks_numeric(cells):  # the first row may be a header such as "x,y"
                 continue
             raise ValueError(f"{path.name}, line {number}: non-numeric value in {line[:60]!r}") from None
+        if len(rows) > MAX_POINTS:
+            raise ValueError(f"{path.name}: more than the {MAX_POINTS:,} points a target can hold; subsample the set")
     return np.array(rows, dtype=np.float64).reshape(-1, 2)
 
 
 def _looks_numeric(cells: list[str]) -> bool:
-    """True when any cell parses as a number: then the row is data with a bad cell, not a header."""
+    """True when any cell parses as a number (Python's lenient syntax included, so that `1_0,2_0`
+    is a bad data row rather than a header): then the row is data with a bad cell, not a header."""
     for cell in cells:
         try:
             float(cell)

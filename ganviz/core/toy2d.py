@@ -35,7 +35,7 @@ from ganviz.core import divergence, losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Arrows, Field, Polylines, Scatter
 from ganviz.core.models import Discriminator, Generator
-from ganviz.core.points import is_points_file, load_points
+from ganviz.core.points import MAX_ABS, is_points_file, load_points
 from ganviz.core.task import Evaluation, Task
 
 GRID = 128              # cells per side of the metric grid and of the D heatmap
@@ -52,6 +52,12 @@ CURVE_SPACING = 1 / 3   # curve targets: centres this many σ apart along the cu
 MAX_CURVE_CENTRES = 50_000
 POINT_SIGMA = 0.02      # point sets: σ = spread × 2% of the data's extent (its larger side)
 INTERNAL_HALF = 1.5     # G and D work in coordinates where the region is [-1.5, 1.5]²
+# G, D, the samples and the grid are float32, whose steps are 2^-23 of the magnitude. σ must span
+# MIN_SIGMA_STEPS of them at the region's largest coordinate, or samples, HQ's 3σ and the cells
+# are lost in rounding (50 points at 1e9 ± 2.5 would train against a JSD stuck at log 2).
+FLOAT32_STEP = 2.0 ** -23
+MIN_SIGMA_STEPS = 16
+MIN_SIGMA = 1 / MAX_ABS  # and coordinates stay within ±MAX_ABS (points.py says why)
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,8 @@ def _along_curve(curve: np.ndarray, spacing: float) -> np.ndarray:
     """Points at equal arc-length `spacing` along a finely tabulated polyline (uniform density on the curve)."""
     seg = np.hypot(*np.diff(curve, axis=0).T)
     s = np.concatenate(([0.0], np.cumsum(seg)))
-    n = int(min(MAX_CURVE_CENTRES, max(2, math.ceil(s[-1] / spacing))))
+    ratio = s[-1] / spacing if spacing > 0 else math.inf  # a σ that underflowed asks for the most centres
+    n = MAX_CURVE_CENTRES if not ratio < MAX_CURVE_CENTRES else max(2, math.ceil(ratio))
     at = (np.arange(n) + 0.5) * s[-1] / n
     return np.column_stack((np.interp(at, s, curve[:, 0]), np.interp(at, s, curve[:, 1])))
 
@@ -162,17 +169,46 @@ TARGETS_2D = {"ring8": ring8, "grid25": grid25, "moons": moons, "spiral": spiral
 
 def point_target(name: str, points: np.ndarray, spread: float) -> Target2D:
     """A point set as P_data: one Gaussian per point, σ = spread × 2% of the data's extent
-    (1 when all points coincide, so degenerate data still has a usable target)."""
+    (of a unit extent when the points coincide to 1e-9 of their magnitude, so degenerate data
+    still has a target; `usable_problem` says whether float32 training can resolve it)."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     extent = float(np.ptp(points, axis=0).max())
-    scale = extent if extent > 1e-9 * max(1.0, float(np.abs(points).max())) else 1.0
+    scale = extent if extent > 1e-9 * float(np.abs(points).max()) else 1.0
     s = POINT_SIGMA * scale * spread
     return Target2D(name, points, s, _region(points, s, 0.15 * scale),
                     f"{name}: {len(points)} points, each blurred by N(0, σ²I), σ = {s:.3g}", None)
 
 
+def usable_problem(target: Target2D) -> str | None:
+    """Why float32 training cannot use `target` (coordinates or σ outside the range it represents,
+    or σ below its resolution at the target's distance from the origin), or None."""
+    reach = float(np.abs(np.asarray(target.region)).max())
+    sigma = target.sigma
+    if not (math.isfinite(reach) and reach <= MAX_ABS):
+        return f"the target reaches {reach:.3g}, beyond the ±{MAX_ABS:.0e} that training in float32 can use"
+    if not (math.isfinite(sigma) and sigma >= MIN_SIGMA):
+        return f"its blur σ = {sigma:.3g} is below {MIN_SIGMA:.0e}, the finest that training in float32 can use"
+    step = FLOAT32_STEP * reach
+    if sigma < MIN_SIGMA_STEPS * step:
+        return (f"its blur σ = {sigma:.3g} is finer than float32 resolves {reach:.3g} from the origin "
+                f"(steps of {step:.2g}; σ must be at least {MIN_SIGMA_STEPS * step:.2g})")
+    return None
+
+
 def make_target(cfg: TrainConfig) -> Target2D:
-    """The target named by cfg.dataset; ConfigError('--dataset', …) when there is none."""
+    """The target named by cfg.dataset; ConfigError('--dataset', …) when there is none, and
+    ConfigError naming --spread or --dataset when float32 training could not use it."""
+    target = _build_target(cfg)
+    problem = usable_problem(target)
+    if problem is None:
+        return target
+    if target.name in TARGETS_2D:
+        raise ConfigError("--spread", f"{cfg.spread:g} does not fit {target.name}: {problem}")
+    raise ConfigError("--dataset", f"{target.name}: {problem}; shift the points towards the origin (e.g. subtract "
+                                   "their mean) or rescale them")
+
+
+def _build_target(cfg: TrainConfig) -> Target2D:
     name = cfg.dataset
     if name in TARGETS_2D:
         return TARGETS_2D[name](cfg.spread)

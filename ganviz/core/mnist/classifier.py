@@ -8,7 +8,11 @@ features of real and generated images: |μ_r − μ_g|² + tr(Σ_r + Σ_g − 2 
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +29,14 @@ CLASSIFIER_VERSION = 1  # bump when the architecture or training changes: old ca
 TRAIN_STEPS = 500
 TRAIN_BATCH = 128
 HOLDOUT_FRACTION = 0.1
+MIN_LABELLED = 100      # fewer labelled images cannot train a classifier whose scores mean anything
+REAL_FEATURE_SAMPLES = 2000  # real images the real data's score and feature statistics are taken on
+STOP_TIMEOUT = 2.0      # seconds `Preparation.stop` waits for the thread (it stops between two batches)
+EXIT_TIMEOUT = 10.0     # seconds the exit hook waits: a thread left inside torch at exit aborts the process
+
+
+class ClassifierCancelled(Exception):
+    """The preparation was asked to stop before it finished; nothing was cached."""
 
 
 class DigitClassifier(nn.Module):
@@ -77,11 +89,20 @@ def accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor,
     return correct / max(1, len(images))
 
 
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise ClassifierCancelled("classifier: stopped before it was ready")
+
+
 def train_classifier(dataset: ImageDataset, device: torch.device | str = "cpu", steps: int = TRAIN_STEPS,
-                     seed: int = 0) -> tuple[DigitClassifier, float]:
-    """Train on 90% of the labelled data for `steps` Adam steps; return (model in eval mode, held-out accuracy)."""
+                     seed: int = 0, cancel: threading.Event | None = None) -> tuple[DigitClassifier, float]:
+    """Train on 90% of the labelled data for `steps` Adam steps; return (model in eval mode, held-out accuracy).
+
+    Setting `cancel` stops it between two batches with ClassifierCancelled."""
     if dataset.labels is None:
         raise ValueError("the classifier needs labels")
+    if len(dataset) < MIN_LABELLED:
+        raise ValueError(f"the classifier needs at least {MIN_LABELLED} labelled images (this set has {len(dataset)})")
     device = torch.device(device)
     images = torch.as_tensor(dataset.images, device=device)
     labels = torch.as_tensor(dataset.labels, dtype=torch.long, device=device)
@@ -94,6 +115,7 @@ def train_classifier(dataset: ImageDataset, device: torch.device | str = "cpu", 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     model.train()
     for _ in range(steps):
+        _check(cancel)
         pick = train_idx[torch.randint(len(train_idx), (TRAIN_BATCH,), generator=gen, device=device)]
         x = _shift(to_unit(images[pick]), gen)
         loss = F.cross_entropy(model(x), labels[pick])
@@ -102,6 +124,7 @@ def train_classifier(dataset: ImageDataset, device: torch.device | str = "cpu", 
         opt.step()
         sched.step()
     model.eval()
+    _check(cancel)
     return model, accuracy(model, images[held_idx], labels[held_idx])
 
 
@@ -109,10 +132,14 @@ def classifier_path(dataset: ImageDataset) -> Path:
     return cache_dir() / "classifiers" / f"digits-v{CLASSIFIER_VERSION}-{dataset.content_hash()}.pt"
 
 
-def load_or_train(dataset: ImageDataset, device: torch.device | str = "cpu",
-                  steps: int = TRAIN_STEPS) -> tuple[DigitClassifier, float, str]:
+def load_or_train(dataset: ImageDataset, device: torch.device | str = "cpu", steps: int = TRAIN_STEPS,
+                  cancel: threading.Event | None = None) -> tuple[DigitClassifier, float, str]:
     """The classifier of this dataset from the cache, or trained now and cached (the cache is optional:
-    an unwritable cache dir only costs a retrain next time). Returns (model, held-out accuracy, note)."""
+    an unwritable cache dir only costs a retrain next time). Returns (model, held-out accuracy, note).
+
+    Setting `cancel` stops the training between two batches with ClassifierCancelled; a cancelled
+    classifier is never cached. The cache file is written under a temporary name and renamed, so a
+    full or read-only disk leaves the previous file or none, never half of one."""
     device = torch.device(device)
     path = classifier_path(dataset)
     if path.is_file():
@@ -125,16 +152,36 @@ def load_or_train(dataset: ImageDataset, device: torch.device | str = "cpu",
         except Exception:  # a stale or damaged cache file: train again
             pass
     start = time.perf_counter()
-    model, acc = train_classifier(dataset, device, steps)
+    model, acc = train_classifier(dataset, device, steps, cancel=cancel)
     note = f"classifier trained in {time.perf_counter() - start:.0f} s ({acc:.1%} held-out accuracy)"
+    problem = _save_atomically({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "accuracy": acc},
+                               path)
+    if problem:
+        note += f"; not cached in {path.parent} ({problem})"
+    return model, acc, note
+
+
+def _save_atomically(obj, path: Path) -> str | None:
+    """torch.save `obj` to `path` through a temporary file in the same folder; the reason it could
+    not be saved, or None. torch.save reports a full or read-only disk as RuntimeError (its C++
+    writer), not only OSError; either way the temporary file is removed."""
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "accuracy": acc}, tmp)
-        tmp.replace(path)
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+        tmp = None
+        return None
     except OSError as exc:
-        note += f"; not cached ({exc.strerror or exc})"
-    return model, acc, note
+        return exc.strerror or str(exc)
+    except RuntimeError:  # its messages name C++ source lines, not the cause
+        return "the file could not be written: is the disk full or read-only?"
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 @torch.no_grad()
@@ -175,3 +222,102 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
     cross = np.sqrt(np.clip(eig, 0.0, None)).sum()
     diff = mu1 - mu2
     return float(max(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * cross, 0.0))
+
+
+class Preparation:
+    """The metric classifier of one dataset, loaded or trained on a background thread, and the real
+    data's score and feature statistics under it (what score and FD compare P_G with).
+
+    Owned and cancellable: `stop()` asks the thread to stop (checked between two training batches)
+    and joins it, and a cancelled preparation caches nothing. The thread is a daemon, so a load stuck
+    in the file system cannot keep the process alive, but it is never left running into interpreter
+    shutdown, where a thread still inside torch aborts the process ("terminate called without an
+    active exception"): an atexit hook stops every preparation still alive. Starting one first waits
+    for any that were stopped but have not finished, so at most one works at a time however often
+    the image mode is entered and left."""
+
+    def __init__(self, dataset: ImageDataset, device: torch.device | str = "cpu", steps: int = TRAIN_STEPS):
+        self.dataset, self.device, self.steps = dataset, torch.device(device), steps
+        self.cancel = threading.Event()
+        self.done = threading.Event()
+        self.model: DigitClassifier | None = None  # set last: once it is set, everything below is too
+        self.accuracy = math.nan
+        self.real_score = math.nan
+        self.real_stats: tuple[np.ndarray, np.ndarray] | None = None
+        self.note = "classifier: training…"
+        self.thread = threading.Thread(target=self._run, name="ganviz-classifier", daemon=True)
+        with _LIVE_LOCK:
+            stopping = [p for p in _LIVE if p.cancel.is_set()]
+        for p in stopping:
+            p.done.wait(STOP_TIMEOUT)
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            model, acc, note = load_or_train(self.dataset, self.device, self.steps, cancel=self.cancel)
+            _check(self.cancel)
+            n = len(self.dataset)
+            pick = torch.randperm(n, generator=torch.Generator().manual_seed(5))[:REAL_FEATURE_SAMPLES].numpy()
+            real = to_unit(torch.as_tensor(self.dataset.images[pick])).to(self.device)
+            probs, feats = probs_and_features(model, real)
+            self.real_score = classifier_score(probs)
+            self.real_stats = gaussian_stats(feats)
+            self.accuracy = acc
+            self.note = f"{note}; real data scores {self.real_score:.2f}"
+            self.model = model
+        except ClassifierCancelled as exc:
+            self.note = str(exc)
+        except Exception as exc:  # metrics become NaN; training must go on
+            self.note = f"classifier failed: {exc}"
+        finally:
+            self.done.set()
+            with _LIVE_LOCK:
+                _LIVE.discard(self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the classifier is ready (or known to be unavailable); True when done."""
+        return self.done.wait(timeout)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Ask the preparation to stop and wait for it, at most `timeout` s; True when it has ended.
+        A classifier that was already ready stays usable. Safe to call any number of times.
+
+        It waits on the `done` Event, set when the thread leaves torch, and joins the thread only
+        after that: a Thread.join interrupted by Ctrl-C marks a running thread as stopped
+        (CPython 3.11-3.12), after which no join would wait for it again."""
+        self.cancel.set()
+        if self.thread is threading.current_thread():
+            return False
+        if self.done.wait(timeout):
+            self.thread.join(timeout)  # only a few lines of Python are left to run
+        return self.done.is_set() and not self.thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return not self.done.is_set() or self.thread.is_alive()
+
+
+_LIVE: set[Preparation] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """The safety net for preparations nobody stopped (a window closed mid-training, Ctrl-C while
+    the CLI waits): cancel them all, then wait until each has left torch. A daemon thread still
+    inside torch when the interpreter finalises aborts the process, so a further Ctrl-C does not
+    cut this short (the wait is one training batch)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for p in live:
+        p.cancel.set()
+    deadline = time.monotonic() + EXIT_TIMEOUT
+    for p in live:
+        while True:
+            try:
+                p.done.wait(max(0.0, deadline - time.monotonic()))
+                break
+            except KeyboardInterrupt:
+                continue

@@ -78,22 +78,25 @@ def bundled_path() -> Path:
 def find_idx_files(directory: str | Path) -> tuple[Path, Path | None]:
     """The training image file (and label file, if any) in `directory`, `directory/raw`,
     `directory/<name>/raw` (torchvision's layout, e.g. MNIST/raw, FashionMNIST/raw)."""
-    root = Path(directory).expanduser()
-    if not root.exists():
-        raise DatasetError(f"folder {root} does not exist")
-    if not root.is_dir():
-        raise DatasetError(f"{root} is not a folder")
-    places = [root, root / "raw", *sorted(p / "raw" for p in root.iterdir() if p.is_dir())]
-    for place in places:
-        if not place.is_dir():
-            continue
-        files = sorted(p for p in place.iterdir() if p.is_file())
-        images = [p for p in files if _IMAGES.match(p.name)]
-        if images:
-            # Prefer the uncompressed file when both exist (torchvision keeps both).
-            image = min(images, key=lambda p: p.suffix == ".gz")
-            labels = sorted((p for p in files if _LABELS.match(p.name)), key=lambda p: p.suffix == ".gz")
-            return image, (labels[0] if labels else None)
+    root = place = Path(directory).expanduser()
+    try:  # an unreadable folder (permissions, a vanished mount) is a dataset that cannot be used
+        if not root.exists():
+            raise DatasetError(f"folder {root} does not exist")
+        if not root.is_dir():
+            raise DatasetError(f"{root} is not a folder")
+        places = [root, root / "raw", *sorted(p / "raw" for p in root.iterdir() if p.is_dir())]
+        for place in places:
+            if not place.is_dir():
+                continue
+            files = sorted(p for p in place.iterdir() if p.is_file())
+            images = [p for p in files if _IMAGES.match(p.name)]
+            if images:
+                # Prefer the uncompressed file when both exist (torchvision keeps both).
+                image = min(images, key=lambda p: p.suffix == ".gz")
+                labels = sorted((p for p in files if _LABELS.match(p.name)), key=lambda p: p.suffix == ".gz")
+                return image, (labels[0] if labels else None)
+    except OSError as exc:
+        raise DatasetError(f"cannot read folder {place}: {exc.strerror or exc}") from exc
     raise DatasetError(f"no training image file (train-images-idx3-ubyte or train-images-idx3-ubyte.gz) "
                        f"in {root}, {root / 'raw'} or {root}/*/raw")
 
@@ -143,9 +146,9 @@ def load_dataset(data_dir: str | Path | None = None) -> ImageDataset:
             return load_idx_dir(path, name="MNIST (downloaded)")
         return load_idx_dir(path)
     cached = mnist_cache_dir()
-    if cached.is_dir():
-        try:
+    try:
+        if cached.is_dir():
             return load_idx_dir(cached, name="MNIST (downloaded)")
-        except DatasetError:
-            pass  # an incomplete cache must not stop the app: the bundled subset always works
+    except (DatasetError, OSError):
+        pass  # an incomplete or unreadable cache must not stop the app: the bundled subset always works
     return load_bundled()

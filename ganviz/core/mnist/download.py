@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import tempfile
@@ -29,6 +30,12 @@ CHUNK = 1 << 16
 
 ProgressCallback = Callable[[int, int], None]
 
+# The temporary files being written now, and the cancel Event of each download. A download thread
+# the app leaves running at exit is stopped by the interpreter without running its `finally`; the
+# exit hook below cancels it and removes its .part file, so none outlives the process.
+_PARTS: dict[Path, threading.Event | None] = {}
+_PARTS_LOCK = threading.Lock()
+
 
 class DownloadError(RuntimeError):
     """The files could not be fetched from any mirror, or did not match their checksums."""
@@ -36,6 +43,10 @@ class DownloadError(RuntimeError):
 
 class DownloadCancelled(DownloadError):
     """The user cancelled; nothing partial was left behind."""
+
+
+class DestinationError(DownloadError):
+    """The destination folder cannot be written (read-only, full): no other mirror can help."""
 
 
 def file_digest(path: str | Path, checksum: str) -> str:
@@ -49,25 +60,29 @@ def file_digest(path: str | Path, checksum: str) -> str:
 
 
 def download_mnist(dest_dir: str | Path | None = None, progress_cb: ProgressCallback | None = None,
-                   base_url: str | Sequence[str] = MNIST_MIRRORS, files: Mapping[str, str] | None = None,
+                   base_url: str | Sequence[str] | None = None, files: Mapping[str, str] | None = None,
                    cancel: threading.Event | None = None, timeout: float = 30.0) -> Path:
-    """Fetch `files` (name → MD5 or SHA-256 hex) from the first mirror in `base_url` that serves them
-    into `dest_dir` (default: the MNIST cache folder) and return that folder.
+    """Fetch `files` (name → MD5 or SHA-256 hex) from the first mirror in `base_url` (default:
+    MNIST_MIRRORS) that serves them into `dest_dir` (default: the MNIST cache folder) and return
+    that folder.
 
     Each file is streamed into a temporary file beside its destination and renamed only once its
-    checksum matches, so an interrupted, cancelled or corrupt download leaves no file behind.
-    Files already present with the right checksum are kept. `progress_cb(done, total)` reports bytes
-    over all files (total is 0 while unknown); setting `cancel` stops at the next chunk with
-    DownloadCancelled. Other failures raise DownloadError naming each mirror's reason."""
+    checksum matches, so an interrupted, cancelled or corrupt download leaves no file behind: the
+    temporary file is removed on every way out (KeyboardInterrupt and SystemExit included, so a
+    SIGTERM handler that raises is enough), and at interpreter exit for a download thread still
+    running. Files already present with the right checksum are kept. `progress_cb(done, total)`
+    reports bytes over all files (total is 0 while unknown); setting `cancel` (from any thread)
+    stops at the next chunk with DownloadCancelled. Other failures, an unwritable `dest_dir`
+    included, raise DownloadError naming the reason (each mirror's, for network trouble)."""
     dest = Path(dest_dir).expanduser() if dest_dir is not None else mnist_cache_dir()
     files = dict(MNIST_FILES if files is None else files)
+    base_url = MNIST_MIRRORS if base_url is None else base_url
     mirrors = [base_url] if isinstance(base_url, str) else list(base_url)
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(f"cannot create {dest}: {exc.strerror or exc}") from exc
-    todo = {name: checksum for name, checksum in files.items()
-            if not ((dest / name).is_file() and file_digest(dest / name, checksum) == checksum.lower())}
+    todo = {name: checksum for name, checksum in files.items() if not _verified(dest / name, checksum)}
     sizes = {name: MNIST_SIZES.get(name, 0) for name in todo}
     done_before = 0  # bytes of files already finished in this call
     for name, checksum in todo.items():
@@ -85,25 +100,39 @@ def download_mnist(dest_dir: str | Path | None = None, progress_cb: ProgressCall
             try:
                 _fetch(url, dest / name, checksum.lower(), report, cancel, timeout)
                 break
-            except DownloadCancelled:
+            except (DownloadCancelled, DestinationError):
                 raise
             except DownloadError as exc:
                 reasons.append(f"{url}: {exc}")
         else:
-            raise DownloadError(f"could not download {name}:\n  " + "\n  ".join(reasons))
+            raise DownloadError(f"could not download {name} ({'; '.join(reasons)})")
         done_before += (dest / name).stat().st_size
     return dest
+
+
+def _verified(path: Path, checksum: str) -> bool:
+    """Whether `path` is already there with the right checksum (an unreadable file is not)."""
+    try:
+        return path.is_file() and file_digest(path, checksum) == checksum.lower()
+    except OSError:
+        return False
 
 
 def _fetch(url: str, target: Path, checksum: str, report: ProgressCallback,
            cancel: threading.Event | None, timeout: float) -> None:
     """Stream `url` into a temporary file next to `target`; rename it there only if the checksum matches."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:  # a read-only or full folder: no mirror can help
+        raise DestinationError(f"cannot write into {target.parent}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
+    with _PARTS_LOCK:
+        _PARTS[tmp] = cancel
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "ganviz"})
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+            # Unbuffered, so that a full disk shows in the write of its chunk, not as a broken connection.
+            with os.fdopen(fd, "wb", buffering=0) as out, urllib.request.urlopen(request, timeout=timeout) as response:
                 size = int(response.headers.get("Content-Length") or 0)
                 done = 0
                 report(0, size)
@@ -113,7 +142,12 @@ def _fetch(url: str, target: Path, checksum: str, report: ProgressCallback,
                     block = response.read(CHUNK)
                     if not block:
                         break
-                    out.write(block)
+                    try:
+                        view = memoryview(block)
+                        while view:
+                            view = view[out.write(view):]
+                    except OSError as exc:  # the disk, not the connection
+                        raise DestinationError(f"cannot write into {target.parent}: {exc.strerror or exc}") from exc
                     done += len(block)
                     report(done, size)
         except DownloadError:
@@ -129,6 +163,22 @@ def _fetch(url: str, target: Path, checksum: str, report: ProgressCallback,
         actual = file_digest(tmp, checksum)
         if actual != checksum:
             raise DownloadError(f"checksum mismatch (expected {checksum}, got {actual}); the file was discarded")
-        os.replace(tmp, target)
-    finally:
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise DestinationError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:  # also on KeyboardInterrupt and SystemExit
+        tmp.unlink(missing_ok=True)
+        with _PARTS_LOCK:
+            _PARTS.pop(tmp, None)
+
+
+@atexit.register
+def _remove_parts() -> None:
+    """Cancel the downloads still running at exit and remove their temporary files."""
+    with _PARTS_LOCK:
+        parts = dict(_PARTS)
+    for tmp, cancel in parts.items():
+        if cancel is not None:
+            cancel.set()
         tmp.unlink(missing_ok=True)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -18,43 +21,81 @@ class DatasetError(ValueError):
     """A dataset that cannot be used; the message says which file and why, in the user's words."""
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's content, gunzipped when it is gzip (by `.gz` suffix or by the gzip magic)."""
+# The image mode keeps a whole set in memory (and on the training device). 1 GiB is 1.3 million 28×28
+# images, more than any MNIST-like set; a header declaring more is refused before anything is read.
+MAX_IDX_BYTES = 1 << 30
+GZIP_TAIL = 1 << 20  # bytes read past the declared data to reach the gzip trailer (and check its CRC)
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (e.g. train-images-idx3-ubyte[.gz]) as a numpy array of its declared shape.
+
+    Gzip (by `.gz` suffix or by the gzip magic) is decompressed as it is read, straight into the
+    array, and never past the size the header declares (at most MAX_IDX_BYTES): a small file that
+    expands to gigabytes is refused once it outgrows its header, having cost one array at most."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        f = open(path, "rb")
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if path.suffix == ".gz" or data[:2] == GZIP_MAGIC:
+    with f:
         try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
+            compressed = path.suffix == ".gz" or f.read(2) == GZIP_MAGIC
+            f.seek(0)
+            if not compressed:
+                return _read_stream(f, str(path))
+            with gzip.GzipFile(fileobj=f, mode="rb") as stream:
+                return _read_stream(stream, str(path), tail=True)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise DatasetError(f"{path} is not a valid gzip file (corrupt or truncated download?): {exc}") from exc
-    return data
+        except OSError as exc:
+            raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     """Decode an IDX buffer: 2 zero bytes, a type byte, a dimension count, big-endian int32 sizes, data."""
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_TYPES or data[3] == 0:
-        raise DatasetError(f"{name} is not an IDX file (wrong magic number {data[:4].hex() or 'empty'}; "
+    return _read_stream(io.BytesIO(data), name)
+
+
+def _read_stream(stream: BinaryIO, name: str, tail: bool = False) -> np.ndarray:
+    """Decode IDX from a file-like object, reading the header, then exactly the data it declares.
+    With `tail` (gzip), read on to the end of the stream, which must come within GZIP_TAIL bytes."""
+    head = stream.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or head[3] == 0:
+        raise DatasetError(f"{name} is not an IDX file (wrong magic number {head.hex() or 'empty'}; "
                            "expected 0000 08 0N for unsigned-byte data)")
-    dtype, ndim = IDX_TYPES[data[2]], data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
+    dtype, ndim = IDX_TYPES[head[2]], head[3]
+    dims = stream.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise DatasetError(f"{name} is truncated: its header is incomplete")
-    shape = tuple(int(n) for n in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) - header < expected:
+    shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: sizes whose product overflows int64 stay exact
+    if expected > MAX_IDX_BYTES:
+        raise DatasetError(f"{name} declares shape {shape}: {expected:,} bytes of data, more than the "
+                           f"{MAX_IDX_BYTES >> 30} GiB the image mode loads (it keeps the whole set in memory)")
+    try:
+        out = np.empty(shape, dtype=dtype)  # writable: torch refuses to share memory with read-only buffers
+    except MemoryError:
+        raise DatasetError(f"not enough memory for {name} ({expected:,} bytes)") from None
+    got = _read_into(stream, memoryview(out.reshape(-1).view(np.uint8)))
+    if got < expected:
         raise DatasetError(f"{name} is truncated: the header promises shape {shape} ({expected} bytes of data) "
-                           f"but only {len(data) - header} bytes follow")
-    # A writable copy: torch refuses to share memory with read-only buffers.
-    return np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header).reshape(shape).copy()
+                           f"but only {got} bytes follow")
+    if tail and len(stream.read(GZIP_TAIL)) == GZIP_TAIL:
+        raise DatasetError(f"{name} expands to more than the {expected:,} bytes of data its header declares "
+                           f"(shape {shape}); it is not an IDX file of that shape")
+    return out
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read one IDX file (e.g. train-images-idx3-ubyte[.gz]) as a numpy array of its declared shape."""
-    return parse_idx(read_bytes(path), str(path))
+def _read_into(stream: BinaryIO, buffer: memoryview) -> int:
+    """Fill `buffer` from `stream`; the number of bytes read (fewer only at the end of the stream)."""
+    done = 0
+    while done < len(buffer):
+        n = stream.readinto(buffer[done:])
+        if not n:
+            break
+        done += n
+    return done
 
 
 def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:

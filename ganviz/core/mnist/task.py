@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -27,11 +27,12 @@ PAD_LEVEL = 70          # grey of the grid lines, so black digit backgrounds sta
 EVAL_BATCH = GRID * GRID  # real and generated images V(G, D), D(x), D(G(z)) are measured on (the grid's)
 STRIP = 8               # real and generated images shown with D's score
 SCORE_SAMPLES = 500     # generated images the classifier score and FD use
-REAL_FEATURE_SAMPLES = 2000
-# The window evaluates up to 25×/s, faster than a CPU trains a conv net. So measurements are redone
-# only as often as keeps their cost below these fractions of wall time (returning the last values in
-# between): V, D(x), D(G(z)) and the sample views, then the costlier classifier score and FD. Spaced
-# calls (the CLI's --log-every, Fit D*'s checks) and a paused G are always measured afresh.
+# The window evaluates up to 25×/s, faster than a CPU trains a conv net. So its evaluations (those
+# with views) are redone only as often as keeps their cost below these fractions of wall time
+# (returning the last values in between): V, D(x), D(G(z)) and the sample views, then the costlier
+# classifier score and FD. An evaluation without views is a measurement someone asked for at that
+# step (a row of the CLI's metrics.csv, Fit D*'s plateau check) and is always measured afresh, as
+# is a paused G.
 EVAL_BUDGET = 0.05
 SCORE_BUDGET = 0.04
 
@@ -81,6 +82,16 @@ class PictureMnist:
 
 
 class MnistTask(Task):
+    """P_data is a set of 28×28 digits; G and D are a small DCGAN (or MLPs); score and FD judge P_G.
+
+    The metric classifier is loaded or trained on a background thread (a `classifier.Preparation`)
+    so the first frames do not wait for it. Whoever drops a task must call `close()`: it stops that
+    preparation between two training batches and joins its thread within a bounded time, so leaving
+    and re-entering the image mode never piles up classifier threads. A task dropped without it
+    stops its preparation when it is garbage-collected, and an exit hook stops any still running,
+    but only `close()` says when the thread is gone. The task stays usable after `close()`: with a
+    classifier that was ready, score and FD go on; otherwise they stay NaN."""
+
     mode = "mnist"
     datasets = ("mnist",)
     metric_names = ("v", "d_real", "d_fake", "score", "fd")
@@ -96,6 +107,9 @@ class MnistTask(Task):
         if self.arch not in ARCHS:
             raise ConfigError("arch", f"the image mode's model (extra['arch']) must be one of {', '.join(ARCHS)} "
                                       f"(got {self.arch!r})")
+        if cfg.batch < 2 and self._generator_has_batchnorm():
+            raise ConfigError("--batch", f"the {self.arch} generator uses BatchNorm, which needs at least 2 images "
+                                         f"per batch (got {cfg.batch})")
         if dataset is None:
             try:
                 dataset = load_dataset(cfg.data_dir)
@@ -106,32 +120,44 @@ class MnistTask(Task):
         self.n_images = len(dataset)
 
         # Fixed noise and real images, drawn on the CPU so the grid is the same on every device.
+        # A set smaller than EVAL_BATCH is measured on all its images: E_x log D(x) exactly.
         cpu = torch.Generator().manual_seed(cfg.seed + 3)
         self.z_fixed = self._noise(EVAL_BATCH, cpu)  # the sample grid, also the fake half of V's estimate
         self.z_score = self._noise(SCORE_SAMPLES, cpu)
         self._fresh_gen = torch.Generator().manual_seed(cfg.seed + 4)
         real_idx = torch.randperm(self.n_images, generator=cpu)[:EVAL_BATCH]
         self.x_real_eval = clf.to_unit(self.images[real_idx.to(self.images.device)].to(device))
-        self.real_strip = to_uint8(self.x_real_eval[:STRIP])
+        self._strip_idx = torch.arange(STRIP, device=device) % len(self.x_real_eval)  # repeats in a tiny set
+        self.real_strip = to_uint8(self.x_real_eval[self._strip_idx])
 
-        # Classifier metrics need labels; the classifier trains (or loads) in the background so the
-        # first frames do not wait for it.
         self.score_budget = CostBudget(SCORE_BUDGET)
         self._score = {"score": math.nan, "fd": math.nan}
         self.eval_budget = CostBudget(EVAL_BUDGET)
         self._last: Evaluation | None = None
-        self.classifier: clf.DigitClassifier | None = None
-        self.classifier_accuracy = math.nan
-        self.real_score = math.nan
-        self._real_stats: tuple[np.ndarray, np.ndarray] | None = None
-        self.classifier_note = ("no labels: classifier score and FD are not available" if not dataset.has_labels
-                                else "classifier not requested" if not classifier else "classifier: training…")
-        self._classifier_done = threading.Event()
         self.eval_seconds = {"cheap": 0.0, "score": 0.0}  # time spent measuring, for the overhead figure
-        if dataset.has_labels and classifier:
-            threading.Thread(target=self._prepare_classifier, name="ganviz-classifier", daemon=True).start()
+        self._preparation: clf.Preparation | None = None
+        if not dataset.has_labels:
+            self._note = "no labels: classifier score and FD are not available"
+        elif not classifier:
+            self._note = "classifier not requested"
+        elif len(dataset) < clf.MIN_LABELLED:
+            self._note = (f"classifier score and FD are not available: the classifier needs at least "
+                          f"{clf.MIN_LABELLED} labelled images (this set has {len(dataset)})")
         else:
-            self._classifier_done.set()
+            self._preparation = clf.Preparation(dataset, device)
+            # A task dropped without close() still stops its preparation (the thread holds no reference to it).
+            weakref.finalize(self, self._preparation.cancel.set)
+
+    def _generator_has_batchnorm(self) -> bool:
+        """Built on the meta device: no memory, however wide --hidden is."""
+        with torch.device("meta"):
+            G = build_generator(self.arch, self.cfg.noise_dim, self.cfg.hidden, self.cfg.layers)
+        return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules())
+
+    def close(self, timeout: float = clf.STOP_TIMEOUT) -> bool:
+        """Stop the classifier preparation and wait for its thread, at most `timeout` s (it stops between
+        two training batches); True when no thread of this task is left. Idempotent."""
+        return True if self._preparation is None else self._preparation.stop(timeout)
 
     # --- data -----------------------------------------------------------------------------------
     def _to_device(self, images: torch.Tensor) -> torch.Tensor:
@@ -164,25 +190,32 @@ class MnistTask(Task):
         return clf.to_unit(self.images[idx])
 
     # --- classifier -----------------------------------------------------------------------------
-    def _prepare_classifier(self) -> None:
-        try:
-            model, acc, note = clf.load_or_train(self.dataset, self.device)
-            real = clf.to_unit(self.images[torch.randperm(self.n_images, generator=torch.Generator().manual_seed(5))
-                                           [:REAL_FEATURE_SAMPLES].to(self.images.device)].to(self.device))
-            probs, feats = clf.probs_and_features(model, real)
-            self.real_score = clf.classifier_score(probs)
-            self._real_stats = clf.gaussian_stats(feats)
-            self.classifier_accuracy = acc
-            self.classifier_note = f"{note}; real data scores {self.real_score:.2f}"
-            self.classifier = model
-        except Exception as exc:  # metrics become NaN; training must go on
-            self.classifier_note = f"classifier failed: {exc}"
-        finally:
-            self._classifier_done.set()
+    @property
+    def classifier(self) -> clf.DigitClassifier | None:
+        return None if self._preparation is None else self._preparation.model
+
+    @property
+    def classifier_accuracy(self) -> float:
+        return math.nan if self._preparation is None else self._preparation.accuracy
+
+    @property
+    def real_score(self) -> float:
+        return math.nan if self._preparation is None else self._preparation.real_score
+
+    @property
+    def classifier_note(self) -> str:
+        return self._note if self._preparation is None else self._preparation.note
 
     def wait_classifier(self, timeout: float | None = None) -> bool:
-        """Block until the classifier is trained or loaded (or known to be unavailable); True when done."""
-        return self._classifier_done.wait(timeout)
+        """Block until the classifier is trained or loaded (or known to be unavailable); True when done.
+        Ctrl-C while waiting stops the preparation before the KeyboardInterrupt goes on."""
+        if self._preparation is None:
+            return True
+        try:
+            return self._preparation.wait(timeout)
+        except KeyboardInterrupt:
+            self.close()
+            raise
 
     # --- measuring ------------------------------------------------------------------------------
     @contextmanager
@@ -208,8 +241,10 @@ class MnistTask(Task):
 
     @torch.no_grad()
     def evaluate(self, G, D, gen, views=True, loss=None):
+        """With views (the window's frames), measured as EVAL_BUDGET and SCORE_BUDGET allow; without
+        (a metrics row, a Fit D* check), always measured afresh at this step."""
         now, key = time.perf_counter(), weights_key(G) + weights_key(D)
-        due = self.eval_budget.due(key, now)
+        due = self.eval_budget.due(key, now) or not views
         last = self._last
         if not due and last is not None and (last.picture is not None or not views):
             result = Evaluation(dict(last.metrics), last.picture if views else None)
@@ -223,14 +258,14 @@ class MnistTask(Task):
         if views and result.picture is not None:  # the classifier may have just become ready
             result.picture = dataclasses.replace(result.picture, status=self.classifier_note)
         if math.isfinite(result.metrics["v"]):
-            result.metrics.update(self._classifier_metrics(G))
+            result.metrics.update(self._classifier_metrics(G, force=not views))
         return result
 
     def _measure(self, G: nn.Module, D: nn.Module, views: bool) -> Evaluation:
         fake = self.generate(G, self.z_fixed)
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})
-        real_logits, fake_logits = D(torch.cat((self.x_real_eval, fake))).split(EVAL_BATCH)
+        real_logits, fake_logits = D(torch.cat((self.x_real_eval, fake))).split((len(self.x_real_eval), len(fake)))
         metrics = {
             "v": float(losses.value_fn(real_logits, fake_logits)),
             "d_real": float(torch.sigmoid(real_logits).mean()),
@@ -243,22 +278,24 @@ class MnistTask(Task):
         return Evaluation(metrics, PictureMnist(
             grid=tile(to_uint8(fake)),
             grid_fresh=tile(to_uint8(fresh)),
-            real=Images(self.real_strip, torch.sigmoid(real_logits[:STRIP]).double().cpu().numpy()),
+            real=Images(self.real_strip, torch.sigmoid(real_logits[self._strip_idx]).double().cpu().numpy()),
             fake=Images(to_uint8(fresh[:STRIP]), torch.sigmoid(D(fresh[:STRIP])).double().cpu().numpy()),
             status=self.classifier_note,
         ))
 
-    def _classifier_metrics(self, G: nn.Module) -> dict[str, float]:
-        """Score and FD on SCORE_SAMPLES images of fixed noise, when SCORE_BUDGET allows (else the last values)."""
-        if self.classifier is None or self._real_stats is None:
+    def _classifier_metrics(self, G: nn.Module, force: bool = False) -> dict[str, float]:
+        """Score and FD on SCORE_SAMPLES images of fixed noise, when `force`d or SCORE_BUDGET allows
+        (else the last values)."""
+        model = self.classifier  # read first: once it is set, so are the real statistics
+        if model is None:
             return dict(self._score)
         now, key = time.perf_counter(), weights_key(G)
-        if not self.score_budget.due(key, now):
+        if not (self.score_budget.due(key, now) or force):
             return dict(self._score)
         fake = self.generate(G, self.z_score)
-        probs, feats = clf.probs_and_features(self.classifier, fake)
+        probs, feats = clf.probs_and_features(model, fake)
         self._score = {"score": clf.classifier_score(probs),
-                       "fd": clf.frechet_distance(*self._real_stats, *clf.gaussian_stats(feats))}
+                       "fd": clf.frechet_distance(*self._preparation.real_stats, *clf.gaussian_stats(feats))}
         end = time.perf_counter()
         self.score_budget.record(key, now, end)
         self.eval_seconds["score"] += end - now
