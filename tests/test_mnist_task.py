@@ -269,7 +269,8 @@ def test_exit_while_the_classifier_trains_does_not_abort(tmp_path, how):
         assert proc.returncode == 0, proc.stderr
     else:  # Python's exit status after a KeyboardInterrupt: -SIGINT, or 1 when a second one lands late
         assert proc.returncode in (-signal.SIGINT, 130, 1), proc.stderr
-        assert proc.stderr.rstrip().endswith("KeyboardInterrupt")
+        last = proc.stderr.rstrip().splitlines()[-1] if proc.stderr.strip() else ""
+        assert last.startswith("KeyboardInterrupt"), proc.stderr  # a plain interrupt, wherever it landed
     assert not list((tmp_path / "empty-cache").rglob("*.pt"))  # a stopped preparation caches nothing
 
 

@@ -73,7 +73,7 @@ def test_lanes_of_a_sweep_equal_single_runs(tmp_path):
     (["--grid", "k=0,5"], "k=0"),
     (["--grid", "k=1,x"], "not a int"),
     (["--grid", "lr_d=1e-3,nan"], "lr_d=nan"),
-    (["--grid", "loss=minimax,hinge"], "loss"),
+    (["--grid", "loss=minimax,wasserstein"], "loss"),
     (["--grid", "k=1,5", "--grid", "k=2,3"], "twice"),
     (["--grid", "k=1,1"], "repeated"),
     (["--grid", "k=1,5", "--k", "2"], "also given"),
