@@ -46,85 +46,93 @@ def _chain(module: nn.Module) -> tuple[list[nn.Linear], list[nn.Module | int]]:
 
 
 class _Stack:
-    """The stacked parameters of one network (G or D) of every lane, and their Adam state."""
+    """The parameters of one network (G or D) of every lane as one (L, P) tensor (lane l's weights
+    in row l, layer by layer), and their Adam state. One flat tensor keeps the optimizer step at a
+    handful of tensor operations whatever the depth of the network."""
 
     def __init__(self, modules: list[nn.Module], optimizers: list[torch.optim.Optimizer], kind: str):
         per_lane = [_chain(m) for m in modules]
         self.ops = per_lane[0][1]
         layers = [linears for linears, _ in per_lane]
         self.kind = kind
-        self.weights = [torch.stack([lane[i].weight.detach() for lane in layers]).requires_grad_(True)
-                        for i in range(len(layers[0]))]
-        self.biases = [torch.stack([lane[i].bias.detach()[None] for lane in layers]).requires_grad_(True)
-                       for i in range(len(layers[0]))]
-        self.params = [p for pair in zip(self.weights, self.biases) for p in pair]
-        # Every lane's own Parameters become views of the stacks (same storage).
-        self._lane_params = [[p for lin in lane for p in (lin.weight, lin.bias)] for lane in layers]
-        for l, lane in enumerate(layers):
-            for i, lin in enumerate(lane):
-                lin.weight.data = self.weights[i].detach()[l]
-                lin.bias.data = self.biases[i].detach()[l, 0]
-        # Adam moments, stacked like the parameters; step counts per lane.
         L = len(modules)
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.steps = torch.zeros(L, dtype=torch.float64, device=self.params[0].device)
+        # (start, end, shape of one lane's tensor) of each weight and bias in a row of the flat tensor
+        self.slots: list[tuple[int, int, torch.Size]] = []
+        at = 0
+        for lin in layers[0]:
+            for p in (lin.weight, lin.bias):
+                self.slots.append((at, at + p.numel(), p.shape))
+                at += p.numel()
+        device = layers[0][0].weight.device
+        flat = torch.empty(L, at, device=device)
+        self._lane_params = [[p for lin in lane for p in (lin.weight, lin.bias)] for lane in layers]
+        for l, params in enumerate(self._lane_params):
+            for (a, b, _), p in zip(self.slots, params):
+                flat[l, a:b] = p.detach().reshape(-1)
+        self.flat = flat.requires_grad_(True)
+        # Every lane's own Parameters become views of its row (same storage).
+        rows = self.flat.detach()
+        for l, params in enumerate(self._lane_params):
+            for (a, b, shape), p in zip(self.slots, params):
+                p.data = rows[l, a:b].view(shape)
+        # Adam moments, laid out like the parameters; step counts per lane.
+        self.exp_avg = torch.zeros_like(rows)
+        self.exp_avg_sq = torch.zeros_like(rows)
+        self.steps = torch.zeros(L, dtype=torch.float64, device=device)
         for l, opt in enumerate(optimizers):
-            for j, p in enumerate(self._lane_params[l]):
+            for (a, b, _), p in zip(self.slots, self._lane_params[l]):
                 state = opt.state.get(p)
                 if not state:
                     continue
                 if "exp_avg" in state:
-                    self.exp_avg[j][l].view(-1).copy_(state["exp_avg"].reshape(-1))
-                    self.exp_avg_sq[j][l].view(-1).copy_(state["exp_avg_sq"].reshape(-1))
+                    self.exp_avg[l, a:b] = state["exp_avg"].reshape(-1)
+                    self.exp_avg_sq[l, a:b] = state["exp_avg_sq"].reshape(-1)
                 self.steps[l] = float(state.get("step", 0))
         self.optimizers = optimizers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (L, n, in) → (L, n, out) through every lane's own network."""
+        L = self.flat.shape[0]
         for op in self.ops:
             if isinstance(op, int):
-                x = torch.baddbmm(self.biases[op], x, self.weights[op].transpose(1, 2))
+                (wa, wb, (out, inp)), (ba, bb, _) = self.slots[2 * op], self.slots[2 * op + 1]
+                weight = self.flat[:, wa:wb].view(L, out, inp)
+                bias = self.flat[:, ba:bb].view(L, 1, out)
+                x = torch.baddbmm(bias, x, weight.transpose(1, 2))
             else:
                 x = op(x)
         return x
 
     @torch.no_grad()
-    def update(self, grads: list[torch.Tensor], mask: torch.Tensor, lr: torch.Tensor, adam: bool,
+    def update(self, grad: torch.Tensor, mask: torch.Tensor, lr: torch.Tensor, adam: bool,
                betas: tuple[float, float] = (0.5, 0.999)) -> None:
         """One optimizer step for the lanes in `mask` (float 0/1, (L,)) at their own rates `lr` (L,)."""
-        m3 = mask.view(-1, 1, 1).to(self.params[0].dtype)
+        flat = self.flat
+        dtype = flat.dtype
+        m2 = mask.to(dtype).view(-1, 1)
+        self.steps += mask
         if not adam:  # plain SGD, as torch.optim.SGD without momentum
-            step = [(lr * mask).view(-1, 1, 1).to(self.params[0].dtype)] * len(grads)
-            torch._foreach_sub_(self.params, torch._foreach_mul(grads, step))
-            self.steps += mask
+            flat.sub_(grad * (lr * mask).to(dtype).view(-1, 1))
             return
         (b1, b2), eps = betas, 1e-8  # the lanes' Adam betas (one per group), torch's eps
-        self.steps += mask
         t = self.steps
         bc1 = torch.where(t > 0, 1 - b1 ** t, torch.ones_like(t))
         bc2 = torch.where(t > 0, 1 - b2 ** t, torch.ones_like(t))
-        dtype = self.params[0].dtype
-        n = len(grads)
-        torch._foreach_lerp_(self.exp_avg, grads, [(1 - b1) * m3] * n)
-        keep2 = (1 - (1 - b2) * m3)
-        torch._foreach_mul_(self.exp_avg_sq, [keep2] * n)
-        sq = torch._foreach_mul(grads, grads)
-        torch._foreach_mul_(sq, [(1 - b2) * m3] * n)
-        torch._foreach_add_(self.exp_avg_sq, sq)
-        denom = torch._foreach_sqrt(self.exp_avg_sq)
-        torch._foreach_div_(denom, [bc2.sqrt().to(dtype).view(-1, 1, 1)] * n)
-        torch._foreach_add_(denom, eps)
-        step_size = (lr * mask / bc1).to(dtype).view(-1, 1, 1)
-        upd = torch._foreach_div(self.exp_avg, denom)
-        torch._foreach_mul_(upd, [step_size] * n)
-        torch._foreach_sub_(self.params, upd)
+        self.exp_avg.lerp_(grad, (1 - b1) * m2)
+        self.exp_avg_sq.mul_(1 - (1 - b2) * m2).addcmul_(grad * m2, grad, value=1 - b2)
+        denom = (self.exp_avg_sq.sqrt() / bc2.sqrt().to(dtype).view(-1, 1)).add_(eps)
+        flat.addcdiv_(self.exp_avg * (lr * mask / bc1).to(dtype).view(-1, 1), denom, value=-1.0)
+
+    def clamp_(self, lanes: torch.Tensor, bound: float) -> None:
+        """Clip the weights of the lanes in `lanes` (bool, (L,)) to [-bound, bound] (WGAN's critic)."""
+        with torch.no_grad():
+            self.flat.copy_(torch.where(lanes.view(-1, 1), self.flat.clamp(-bound, bound), self.flat))
 
     def write_back(self, detach: bool) -> None:
         """Give each lane's optimizer its Adam state (and, with `detach`, its own parameter storage)."""
         for l, opt in enumerate(self.optimizers):
             step = float(self.steps[l])
-            for j, p in enumerate(self._lane_params[l]):
+            for (a, b, shape), p in zip(self.slots, self._lane_params[l]):
                 if detach:
                     p.data = p.data.clone()
                 if step == 0:
@@ -136,8 +144,8 @@ class _Stack:
                 device = step_t.device if isinstance(step_t, torch.Tensor) else p.device
                 state = {"step": torch.tensor(step, dtype=dtype, device=device)}
                 if isinstance(opt, torch.optim.Adam):
-                    state["exp_avg"] = self.exp_avg[j][l].detach().reshape(p.shape).clone()
-                    state["exp_avg_sq"] = self.exp_avg_sq[j][l].detach().reshape(p.shape).clone()
+                    state["exp_avg"] = self.exp_avg[l, a:b].reshape(shape).clone()
+                    state["exp_avg_sq"] = self.exp_avg_sq[l, a:b].reshape(shape).clone()
                 opt.state[p] = state
 
 
@@ -215,7 +223,8 @@ class BatchedGroup:
         g_masks = [[j < k for k in k_gs] for j in range(max(k_gs))]
         g_mask_t = [torch.tensor(mask, dtype=f64, device=device) for mask in g_masks]
         penalised = [loss == "wgan-gp" for loss in lane_losses]
-        clipped = torch.tensor([loss == "wgan" for loss in lane_losses], device=device).view(-1, 1, 1)
+        clipped = torch.tensor([loss == "wgan" for loss in lane_losses], device=device)
+        clip_any = bool(clipped.any())
         gp_t = torch.tensor(penalised, dtype=torch.float32, device=device)
         by_loss = {loss: torch.tensor([l == loss for l in lane_losses], device=device) for loss in set(lane_losses)}
         first = lane_losses[0]  # one family per group: the same D objective for every lane
@@ -235,12 +244,10 @@ class BatchedGroup:
                     eps = torch.stack([torch.rand((m, 1), generator=t.gen, device=device) if on
                                        else self._zero_eps for t, on in zip(trainers, gp_on)])
                     loss_d = loss_d + gp_t * losses.gradient_penalty(critic, real, fake, eps)
-                grads = torch.autograd.grad(loss_d.sum(), self.D.params)
-                self.D.update(list(grads), mask_t, lr_d, self.adam, betas)
-                if clipped.any():
-                    with torch.no_grad():
-                        for p in self.D.params:
-                            p.copy_(torch.where(clipped, p.clamp(-losses.WGAN_CLIP, losses.WGAN_CLIP), p))
+                (grad,) = torch.autograd.grad(loss_d.sum(), [self.D.flat])
+                self.D.update(grad, mask_t, lr_d, self.adam, betas)
+                if clip_any:
+                    self.D.clamp_(clipped, losses.WGAN_CLIP)
                 self._d_sum += loss_d.detach() * mask_t.to(loss_d.dtype)
             # (2) k_G times for lane l (once in the paper), unless G is frozen: descend the lane's
             #     generator loss, e.g. log(1 - D(G(z))) (minimax) or -log D(G(z)) (non-saturating).
@@ -249,8 +256,8 @@ class BatchedGroup:
                 out = critic(self.G.forward(noise))
                 loss_g = sum(torch.where(on, losses.g_loss(out, loss), torch.zeros((), device=device))
                              for loss, on in by_loss.items())
-                grads = torch.autograd.grad(loss_g.sum(), self.G.params)
-                self.G.update(list(grads), mask_t, lr_g, self.adam, betas)
+                (grad,) = torch.autograd.grad(loss_g.sum(), [self.G.flat])
+                self.G.update(grad, mask_t, lr_g, self.adam, betas)
                 self._g_sum += loss_g.detach() * mask_t.to(loss_g.dtype)
         # Counters and loss sums into each lane's Trainer, as if it had stepped itself.
         for l, t in enumerate(trainers):
