@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ganviz.core import modes
-from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.config import LOSS_PRESETS, ConfigError, TrainConfig
 from ganviz.core.session import LANE_SETTINGS, LIVE_SETTINGS, SHARED_SETTINGS, lane_label, varying
 
 GRID_KEYS = (*LIVE_SETTINGS, *LANE_SETTINGS)
@@ -209,7 +209,10 @@ def sweep_command(args: argparse.Namespace) -> int:
         if not args.grid and args.seeds is None:
             raise ConfigError("--grid", "give at least one --grid KEY=V1,V2,… (or --seeds)")
         changes = parse_grid(args.grid, args.seeds, base, given)
-        cfgs = [base.replace(**c) for c in changes]
+        # A lane whose loss the grid sets gets that loss's settings (k, Adam betas…) unless given.
+        cfgs = [base.with_loss(c["loss"], **{k: v for k, v in c.items() if k != "loss"},
+                               **{k: getattr(base, k) for k in given if k in LOSS_PRESETS.get(c["loss"], {})})
+                if "loss" in c else base.replace(**c) for c in changes]
         keys = varying(cfgs) or list(changes[0])
         names = [lane_folder(c, keys) or f"lane-{i}" for i, c in enumerate(cfgs)]
         if len(set(names)) != len(names):

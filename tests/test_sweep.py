@@ -125,3 +125,14 @@ def test_a_sweep_folder_is_not_overwritten_without_overwrite(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "summary.csv").read_bytes() == before
     assert main([*args, "--overwrite"]) == 0
+
+
+def test_a_loss_in_the_grid_brings_its_settings_unless_given(tmp_path):
+    out = tmp_path / "losses"
+    assert main(["sweep", "--grid", "loss=nonsaturating,wgan-gp", "--lr-g", "2e-4", "--steps", "2",
+                 "--log-every", "1", "--hidden", "8", "--out", str(out)]) == 0
+    configs = {json.loads(p.read_text())["loss"]: json.loads(p.read_text()) for p in out.glob("*/config.json")}
+    gp, ns = configs["wgan-gp"], configs["nonsaturating"]
+    assert (gp["k"], gp["beta1"], gp["beta2"], gp["lr_d"]) == (5, 0.0, 0.9, 1e-4)
+    assert gp["lr_g"] == ns["lr_g"] == 2e-4  # given on the command line: kept
+    assert (ns["k"], ns["beta1"]) == (1, 0.5)
