@@ -16,9 +16,13 @@ def save_compare_png(curves: list[tuple[str, np.ndarray, np.ndarray]], x_label: 
     import pyqtgraph as pg
     from PySide6.QtCore import QEvent
 
-    plot = pg.PlotWidget(background="w")
-    plot.resize(*size)
-    item = plot.getPlotItem()
+    columns = 1 if len(curves) <= 6 else 2 if len(curves) <= 24 else 3
+    rows = -(-len(curves) // columns)
+    # The legend goes below the plot, never over the curves, and the picture grows to hold it.
+    plot = pg.GraphicsLayoutWidget()
+    plot.setBackground("w")
+    plot.resize(size[0], size[1] + 20 * rows)
+    item = plot.addPlot(row=0, col=0)
     item.setLabel("bottom", x_label)
     item.setLabel("left", y_label)
     item.showGrid(x=True, y=True, alpha=0.2)
@@ -26,13 +30,15 @@ def save_compare_png(curves: list[tuple[str, np.ndarray, np.ndarray]], x_label: 
         item.getAxis(axis).setPen(pg.mkPen("k"))
         item.getAxis(axis).setTextPen(pg.mkPen("k"))
         item.getAxis(axis).enableAutoSIPrefix(False)  # "0.3 nats", not "300 (x0.001)"
-    legend = item.addLegend(offset=(-10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200))
-    legend.setColumnCount(1 if len(curves) <= 12 else 2)
+    legend = pg.LegendItem(labelTextColor="k")
+    legend.setColumnCount(columns)
+    plot.addItem(legend, row=1, col=0)
+    plot.ci.layout.setRowStretchFactor(0, 1)
     for i, (label, x, y) in enumerate(curves):
         color = pg.intColor(i, hues=max(len(curves), 1), values=1, maxValue=220)
         finite = np.isfinite(y)
-        item.plot(np.asarray(x, float)[finite], np.asarray(y, float)[finite], pen=pg.mkPen(color, width=2),
-                  name=label)
+        curve = item.plot(np.asarray(x, float)[finite], np.asarray(y, float)[finite], pen=pg.mkPen(color, width=2))
+        legend.addItem(curve, label)
     plot.show()
     app.processEvents()
     ok = plot.grab().save(str(path), "PNG")
