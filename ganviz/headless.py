@@ -117,6 +117,17 @@ def drive(session: Session, outs: dict[int, LaneOut], steps: int, log_every: int
     return Outcome(why, status, seconds, errors)
 
 
+def config_json(session: Session, lane) -> str:
+    """config.json of a lane: every setting (TrainConfig.from_json reads it back; `device` stays as
+    asked, e.g. "auto"), plus the device the run trained on and why it was chosen (core/device.py)."""
+    import json
+
+    data = json.loads(lane.cfg.to_json())
+    data["device_chosen"] = session.device.type
+    data["device_reason"] = session.device_reason
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
 def write_final(session: Session, lane_id: int, folder: Path, grid_image=None) -> None:
     """The lane's final.png (and grid_final.png in MNIST), each renamed into place only when complete."""
     from ganviz.ui.render import render_lane

@@ -198,7 +198,7 @@ def _size(n: float) -> str:
 # --- the command ----------------------------------------------------------------------------------------
 def sweep_command(args: argparse.Namespace) -> int:
     from ganviz.cli import TRAIN_FIELDS, build_session, config_from_args, fail, prepare_session
-    from ganviz.headless import LaneOut, drive, progress_bar
+    from ganviz.headless import LaneOut, config_json, drive, progress_bar
     from ganviz.runfiles import (CHECKPOINT, CsvRows, OutLock, atomic_write_text, check_out_dir, check_targets,
                                  clear_run, out_path, reason)
 
@@ -251,7 +251,7 @@ def sweep_command(args: argparse.Namespace) -> int:
                 folder.mkdir(exist_ok=True)
                 if args.overwrite:
                     clear_run(folder)
-                atomic_write_text(folder / "config.json", lane.cfg.to_json() + "\n")
+                atomic_write_text(folder / "config.json", config_json(session, lane))
                 outs[lane.id] = LaneOut(folder, CsvRows(folder / "metrics.csv", lane.log.columns), base.grid_every)
         except OSError as exc:
             for o in outs.values():
