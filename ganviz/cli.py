@@ -157,6 +157,11 @@ def gui(args: argparse.Namespace) -> int:
         TrainConfig.for_mode(args.mode, dataset=args.dataset, device=args.device)
     except ConfigError as exc:
         return fail(str(exc))
+    from ganviz.runfiles import qt_unavailable
+
+    if qt_unavailable():  # one line, not a traceback or a Qt abort
+        return fail(f"the window cannot open: {qt_unavailable()}. The README's Install section lists the "
+                    "system libraries it needs; `ganviz train` and `ganviz sweep` work without them")
     from PySide6.QtWidgets import QApplication
 
     from ganviz.core.device import leave_core_for_ui
