@@ -153,6 +153,13 @@ def run_bench(args: argparse.Namespace) -> int:
         return fail(str(exc))
     except (ValueError, OSError) as exc:
         return fail(f"--dataset: {exc}")
+    if not args.no_window:
+        from ganviz.runfiles import qt_unavailable
+
+        if qt_unavailable():
+            print(f"ganviz bench: the window part is skipped: {qt_unavailable()} (the window needs Qt: see the "
+                  "README's Install section); the headless figures follow", flush=True)
+            args.no_window = True
     if args.lanes is not None:
         return run_lanes_bench(args, cfg, trainer)
     with_window = not args.no_window

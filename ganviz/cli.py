@@ -157,6 +157,11 @@ def gui(args: argparse.Namespace) -> int:
         TrainConfig.for_mode(args.mode, dataset=args.dataset, device=args.device)
     except ConfigError as exc:
         return fail(str(exc))
+    from ganviz.runfiles import qt_unavailable
+
+    if qt_unavailable():  # one line, not a traceback or a Qt abort
+        return fail(f"the window cannot open: {qt_unavailable()}. The README's Install section lists the "
+                    "system libraries it needs; `ganviz train` and `ganviz sweep` work without them")
     from PySide6.QtWidgets import QApplication
 
     from ganviz.core.device import leave_core_for_ui
@@ -228,7 +233,7 @@ def prepare_session(session) -> None:
 def train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         return resume(args)
-    from ganviz.headless import LaneOut, drive, progress_bar
+    from ganviz.headless import LaneOut, config_json, drive, progress_bar
     from ganviz.runfiles import (CsvRows, OutLock, atomic_write_text, check_out_dir, check_targets, clear_run,
                                  holds_run, out_path, reason)
 
@@ -259,7 +264,7 @@ def train(args: argparse.Namespace) -> int:
         try:
             if args.overwrite:
                 clear_run(out)
-            atomic_write_text(out / "config.json", lane.cfg.to_json() + "\n")
+            atomic_write_text(out / "config.json", config_json(session, lane))
             csv = CsvRows(out / "metrics.csv", lane.log.columns)
         except OSError as exc:
             return fail(f"--out: {reason(exc)}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganviz.core.session import Session
-from ganviz.runfiles import CHECKPOINT, CsvRows, StopSignals, atomic_save, reason
+from ganviz.runfiles import CHECKPOINT, CsvRows, StopSignals, atomic_save, qt_unavailable, reason, write_gray_png
 
 
 @dataclass
@@ -56,7 +56,7 @@ def drive(session: Session, outs: dict[int, LaneOut], steps: int, log_every: int
         grid = grids[lane.id]
         if out.grid_every is not None and grid is not None and row["step"] % out.grid_every == 0:
             path = out.folder / f"grid_{int(row['step']):06d}.png"
-            atomic_save(path, lambda tmp: _save_grid(grid(lane.trainer.G), tmp))
+            atomic_save(path, lambda tmp: write_gray_png(grid(lane.trainer.G), tmp))
 
     session.on_row.append(on_row)
     start = time.perf_counter()
@@ -104,11 +104,15 @@ def drive(session: Session, outs: dict[int, LaneOut], steps: int, log_every: int
             except Exception as exc:
                 errors.append(f"the checkpoint could not be saved: {exc}")
                 status = status or 1
+            no_qt = qt_unavailable()
+            if no_qt:
+                print(f"ganviz: notice: final.png skipped: {no_qt}; metrics.csv, config.json and the checkpoint "
+                      "are written", file=sys.stderr)
             for lane in session.lanes:
                 if lane.state != "ok":
                     continue
                 try:
-                    write_final(session, lane.id, outs[lane.id].folder, grids[lane.id])
+                    write_final(session, lane.id, outs[lane.id].folder, grids[lane.id], draw=not no_qt)
                 except Exception as exc:
                     errors.append(f"{outs[lane.id].folder / 'final.png'} could not be written: {reason(exc)}")
                     status = status or 1
@@ -117,20 +121,28 @@ def drive(session: Session, outs: dict[int, LaneOut], steps: int, log_every: int
     return Outcome(why, status, seconds, errors)
 
 
-def write_final(session: Session, lane_id: int, folder: Path, grid_image=None) -> None:
-    """The lane's final.png (and grid_final.png in MNIST), each renamed into place only when complete."""
+def config_json(session: Session, lane) -> str:
+    """config.json of a lane: every setting (TrainConfig.from_json reads it back; `device` stays as
+    asked, e.g. "auto"), plus the device the run trained on and why it was chosen (core/device.py)."""
+    import json
+
+    data = json.loads(lane.cfg.to_json())
+    data["device_chosen"] = session.device.type
+    data["device_reason"] = session.device_reason
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def write_final(session: Session, lane_id: int, folder: Path, grid_image=None, draw: bool = True) -> None:
+    """The lane's final.png (drawn with Qt; skipped without `draw`) and, in MNIST, grid_final.png
+    (written without Qt), each renamed into place only when complete."""
+    lane = session.lane(lane_id)
+    if grid_image is not None:
+        atomic_save(folder / "grid_final.png", lambda tmp: write_gray_png(grid_image(lane.trainer.G), tmp))
+    if not draw:
+        return
     from ganviz.ui.render import render_lane
 
-    lane = session.lane(lane_id)
     # The picture of the last measurement; it does not add a row (the rows are the CSV's).
     lane.picture = lane.trainer.evaluate(views=True).picture
     frame = session.frame()
     atomic_save(folder / "final.png", lambda tmp: render_lane(frame, lane_id, tmp))
-    if grid_image is not None:
-        atomic_save(folder / "grid_final.png", lambda tmp: _save_grid(grid_image(lane.trainer.G), tmp))
-
-
-def _save_grid(image, path: Path) -> None:
-    from ganviz.ui.render import save_gray_png
-
-    save_gray_png(image, path)

@@ -289,3 +289,43 @@ class StopSignals:
     @property
     def name(self) -> str:
         return "interrupted (Ctrl-C)" if self.signal == signal.SIGINT else "stopped (SIGTERM)"
+
+
+_QT_PROBLEM: list[str | None] = []
+
+
+def qt_unavailable() -> str | None:
+    """Why Qt (PySide6 and pyqtgraph, which draw final.png, compare.png and the window) cannot load
+    here, e.g. on a GPU server without libGL/libEGL/fontconfig; None where it can. Probed once."""
+    if not _QT_PROBLEM:
+        try:
+            import PySide6.QtGui  # noqa: F401  (loads libGL, libEGL, fontconfig…)
+            import pyqtgraph  # noqa: F401
+            problem = None
+        except ImportError as exc:
+            problem = f"Qt cannot load here ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        _QT_PROBLEM.append(problem)
+    return _QT_PROBLEM[0]
+
+
+def write_gray_png(image, path: str | Path) -> None:
+    """Save a 2-D uint8 array (0 = black) as an 8-bit greyscale PNG, with numpy and zlib only (no Qt:
+    MNIST grids are written on servers where Qt cannot load)."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    data = np.ascontiguousarray(image, dtype=np.uint8)
+    if data.ndim != 2:
+        raise ValueError(f"a greyscale image is 2-D (got shape {data.shape})")
+    h, w = data.shape
+    raw = np.concatenate((np.zeros((h, 1), np.uint8), data), axis=1).tobytes()  # filter 0 on every row
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    with open(path, "wb") as f:
+        f.write(png)

@@ -198,9 +198,9 @@ def _size(n: float) -> str:
 # --- the command ----------------------------------------------------------------------------------------
 def sweep_command(args: argparse.Namespace) -> int:
     from ganviz.cli import TRAIN_FIELDS, build_session, config_from_args, fail, prepare_session
-    from ganviz.headless import LaneOut, drive, progress_bar
+    from ganviz.headless import LaneOut, config_json, drive, progress_bar
     from ganviz.runfiles import (CHECKPOINT, CsvRows, OutLock, atomic_write_text, check_out_dir, check_targets,
-                                 clear_run, out_path, reason)
+                                 clear_run, out_path, qt_unavailable, reason)
 
     given = {name for name in TRAIN_FIELDS if getattr(args, name) is not None}
     try:
@@ -254,7 +254,7 @@ def sweep_command(args: argparse.Namespace) -> int:
                 folder.mkdir(exist_ok=True)
                 if args.overwrite:
                     clear_run(folder)
-                atomic_write_text(folder / "config.json", lane.cfg.to_json() + "\n")
+                atomic_write_text(folder / "config.json", config_json(session, lane))
                 outs[lane.id] = LaneOut(folder, CsvRows(folder / "metrics.csv", lane.log.columns), base.grid_every)
         except OSError as exc:
             for o in outs.values():
@@ -268,7 +268,10 @@ def sweep_command(args: argparse.Namespace) -> int:
         errors = list(outcome.errors)
         try:
             write_summary(session, names, keys, out / "summary.csv")
-            write_compare(session, keys, out / "compare.png")
+            if qt_unavailable():  # drive() has said why final.png was skipped; compare.png needs Qt too
+                print("ganviz: notice: compare.png skipped as well (summary.csv has the figures)", file=sys.stderr)
+            else:
+                write_compare(session, keys, out / "compare.png")
         except Exception as exc:
             errors.append(f"the summary could not be written: {reason(exc)}")
             outcome.status = outcome.status or 1

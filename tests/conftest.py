@@ -28,3 +28,16 @@ def window(qtbot):
     yield w
     w.close()
     assert w.worker.wait(5000)
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """A device-agnostic core test runs on the CPU and, where there is one, on CUDA."""
+    return request.param
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cpu_only: the test means the CPU (figures, thread counts, CPU generators)")

@@ -147,14 +147,19 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from ganviz.cli import main
 from ganviz.ui import MainWindow
+import time
 seen = []
-def close_windows():
+deadline = time.monotonic() + 60
+def close_windows():  # once the window shows its first measurement (a CUDA start-up may take seconds)
     windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    if time.monotonic() < deadline and not (windows and all(w.jsd_label.text() != "—" for w in windows)):
+        QTimer.singleShot(50, close_windows)
+        return
     seen.extend(windows)
     for w in windows:
         w.close()
     QApplication.quit()
-QTimer.singleShot(2000, close_windows)
+QTimer.singleShot(50, close_windows)
 code = main(["--mode", "1d", "--dataset", "trimodal"])
 assert code == 0, code
 assert len(seen) == 1 and seen[0].cfg.dataset == "trimodal"

@@ -224,7 +224,8 @@ class BatchedGroup:
         g_mask_t = [torch.tensor(mask, dtype=f64, device=device) for mask in g_masks]
         penalised = [loss == "wgan-gp" for loss in lane_losses]
         clipped = torch.tensor([loss == "wgan" for loss in lane_losses], device=device)
-        clip_any = bool(clipped.any())
+        clip_any = "wgan" in lane_losses  # from the settings: no host sync
+        no_loss = torch.zeros((), device=device)
         gp_t = torch.tensor(penalised, dtype=torch.float32, device=device)
         by_loss = {loss: torch.tensor([l == loss for l in lane_losses], device=device) for loss in set(lane_losses)}
         first = lane_losses[0]  # one family per group: the same D objective for every lane
@@ -254,7 +255,7 @@ class BatchedGroup:
             for mask, mask_t in zip(g_masks, g_mask_t):
                 noise = self._stack_inputs(lambda t: t.task.sample_noise(m, t.gen), mask, self._zero_noise)
                 out = critic(self.G.forward(noise))
-                loss_g = sum(torch.where(on, losses.g_loss(out, loss), torch.zeros((), device=device))
+                loss_g = sum(torch.where(on, losses.g_loss(out, loss), no_loss)
                              for loss, on in by_loss.items())
                 (grad,) = torch.autograd.grad(loss_g.sum(), [self.G.flat])
                 self.G.update(grad, mask_t, lr_g, self.adam, betas)

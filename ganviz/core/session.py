@@ -26,7 +26,7 @@ import torch
 
 from ganviz.core import losses, modes
 from ganviz.core.config import ConfigError, TrainConfig
-from ganviz.core.device import describe, pick_device
+from ganviz.core.device import choose_device, describe, pick_device
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
 from ganviz.core.lanes import BatchedGroup, SequentialGroup, make_groups
 from ganviz.core.metrics_log import MetricsLog
@@ -111,7 +111,8 @@ class Session:
             raise ConfigError("--grid", "a session needs at least one lane")
         _check_shared(cfgs)
         self.history_rows = history_rows
-        self.device, notice = pick_device(cfgs[0].device)
+        self.device, notice = pick_device(cfgs[0].device, cfgs[0].mode, len(cfgs))
+        self.device_reason = choose_device(cfgs[0].device, cfgs[0].mode, len(cfgs))[1]  # for config.json
         self.state = "paused"                 # paused | running | fitting
         self.max_rate: float | None = None    # iterations/s of each lane; None = as fast as it goes
         self.generation = 0
@@ -221,17 +222,21 @@ class Session:
         """New runs for `cfgs` in place of every lane (built first: on error nothing changes)."""
         _check_shared(cfgs)
         old_tasks, old_lanes = self._tasks, self.lanes
+        old_device = self.device, self.device_reason
         self._tasks = {}
         try:
-            if cfgs[0].device != old_lanes[0].cfg.device:
-                self.device, notice = pick_device(cfgs[0].device)
-                if notice:
-                    self.notice(notice)
+            # `auto` depends on the mode and the number of lanes (core/device.py), so choose again.
+            device, notice = pick_device(cfgs[0].device, cfgs[0].mode, len(cfgs))
+            self.device_reason = choose_device(cfgs[0].device, cfgs[0].mode, len(cfgs))[1]
+            if notice and (device != self.device or cfgs[0].device != old_lanes[0].cfg.device):
+                self.notice(notice)
+            self.device = device
             new = [self._make_lane(c, lane_id=(old.id if keep_ids and i < len(old_lanes) else None))
                    for i, (c, old) in enumerate(zip(cfgs, old_lanes + [old_lanes[-1]] * len(cfgs)))]
         except Exception:
             self._close_tasks(self._tasks, keep=old_tasks)
             self._tasks = old_tasks
+            self.device, self.device_reason = old_device
             raise
         self._close_tasks(old_tasks, keep=self._tasks)
         self.lanes = new

@@ -136,6 +136,15 @@ class Mixture1D:
         self.components = components
         weights = np.array([c.weight for c in components], dtype=np.float64)
         self.weights = weights / weights.sum()
+        self._weights_t: dict[torch.device, torch.Tensor] = {}  # the weights on each device sampled on
+
+    def weights_on(self, device: torch.device) -> torch.Tensor:
+        """The mixture weights as a tensor on `device`, made once: sampling copies nothing from the
+        host per step (a per-call copy cost time on a CPU and broke CUDA graph capture)."""
+        w = self._weights_t.get(device)
+        if w is None:
+            w = self._weights_t[device] = torch.as_tensor(self.weights, dtype=torch.float32, device=device)
+        return w
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -146,8 +155,7 @@ class Mixture1D:
         if len(self.components) == 1:
             c = self.components[0]
             return c.sample(eps, self._chi2(c, m, gen, device))
-        idx = torch.multinomial(torch.as_tensor(self.weights, dtype=torch.float32, device=device), m,
-                                replacement=True, generator=gen).unsqueeze(1)
+        idx = torch.multinomial(self.weights_on(device), m, replacement=True, generator=gen).unsqueeze(1)
         out = torch.empty_like(eps)
         for i, c in enumerate(self.components):
             out = torch.where(idx == i, c.sample(eps, self._chi2(c, m, gen, device)), out)
@@ -177,6 +185,7 @@ class Toy1DTask(Task):
         if cfg.dataset not in TARGETS_1D:
             raise ConfigError("--dataset", f"unknown 1-D dataset {cfg.dataset!r}; choose one of {', '.join(TARGETS_1D)}")
         self.target = Mixture1D(TARGETS_1D[cfg.dataset])
+        self.target.weights_on(device)  # made here, on the task's device, not in the training step
         lo, hi = X_RANGE
         self.cell = (hi - lo) / GRID_POINTS
         self.x = lo + self.cell * (np.arange(GRID_POINTS) + 0.5)  # bin centres

@@ -27,11 +27,13 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, task: Task | None = None):
         cfg.validate()
         self.cfg = cfg
-        self.device, self.device_notice = pick_device(cfg.device)
         if task is None:
             from ganviz.core.tasks import make_task
 
+            self.device, self.device_notice = pick_device(cfg.device, cfg.mode)
             task = make_task(cfg, self.device)
+        else:  # the one rule: a trainer, its models and its generator live on its task's device
+            self.device, self.device_notice = task.device, None
         self.task = task
         self.reset()
 

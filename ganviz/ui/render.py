@@ -45,15 +45,10 @@ def render_snapshot(snap: Snapshot, path: str | Path, size: tuple[int, int] = (1
 
 
 def save_gray_png(image: np.ndarray, path: str | Path) -> None:
-    """Save a 2-D uint8 array (0 = black) as an 8-bit greyscale PNG."""
-    ensure_app()
-    from PySide6.QtGui import QImage
+    """Save a 2-D uint8 array (0 = black) as an 8-bit greyscale PNG (written without Qt)."""
+    from ganviz.runfiles import write_gray_png
 
-    data = np.ascontiguousarray(image, dtype=np.uint8)
-    h, w = data.shape
-    qimage = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8)
-    if not qimage.save(str(path)):
-        raise OSError(f"could not write {path}")
+    write_gray_png(image, path)
 
 
 def render_lane(frame, lane_id: int, path: str | Path, size: tuple[int, int] = (1100, 760)) -> None:

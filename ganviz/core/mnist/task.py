@@ -124,7 +124,7 @@ class MnistTask(Task):
         cpu = torch.Generator().manual_seed(cfg.seed + 3)
         self.z_fixed = self._noise(EVAL_BATCH, cpu)  # the sample grid, also the fake half of V's estimate
         self.z_score = self._noise(SCORE_SAMPLES, cpu)
-        self._fresh_gen = torch.Generator().manual_seed(cfg.seed + 4)
+        self._fresh_gen = torch.Generator(device=device).manual_seed(cfg.seed + 4)  # drawn on the device
         real_idx = torch.randperm(self.n_images, generator=cpu)[:EVAL_BATCH]
         self.x_real_eval = clf.to_unit(self.images[real_idx.to(self.images.device)].to(device))
         self._strip_idx = torch.arange(STRIP, device=device) % len(self.x_real_eval)  # repeats in a tiny set
@@ -169,7 +169,9 @@ class MnistTask(Task):
             return images.pin_memory() if self.device.type == "cuda" else images
 
     def _noise(self, m: int, gen: torch.Generator) -> torch.Tensor:
-        z = torch.empty(m, self.cfg.noise_dim)
+        """m noise vectors drawn with `gen` on its own device (the CPU for the fixed noise, made once),
+        returned on the task's device."""
+        z = torch.empty(m, self.cfg.noise_dim, device=gen.device)
         z = z.uniform_(-1.0, 1.0, generator=gen) if self.cfg.noise == "uniform" else z.normal_(generator=gen)
         return z.to(self.device)
 
