@@ -268,7 +268,7 @@ class DiracTask(Task):
                             extent=extent, title=describe_settings(loss, s))
 
     def describe(self) -> str:
-        return "P_data = δ_0, P_G = δ_θ, D(x) = σ(ψx): " + describe_settings(self.cfg.loss, self.settings)
+        return "P_data = δ_0, P_G = δ_θ, D(x) = σ(ψx): " + describe_settings(self.cfg.loss, self.settings).replace("\n", " ")
 
 
 LOSS_NAMES = {"minimax": "vanilla", "nonsaturating": "non-saturating", "wgan": "WGAN", "wgan-gp": "WGAN-GP"}
@@ -277,7 +277,7 @@ LOSS_NAMES = {"minimax": "vanilla", "nonsaturating": "non-saturating", "wgan": "
 def describe_settings(loss: str, s: dict[str, Any]) -> str:
     reg = {"none": "no regulariser", "r1": f"R1 γ = {s['gamma']:g}", "r2": f"R2 γ = {s['gamma']:g}",
            "noise": f"instance noise σ = {s['noise_std']:g}"}[s["reg"]]
-    return f"{LOSS_NAMES.get(loss, loss)}, {reg}, {s['update']} updates"
+    return f"{LOSS_NAMES.get(loss, loss)}, {reg},\n{s['update']} updates"
 
 
 def nice_extent(x: float) -> float:
