@@ -133,6 +133,7 @@ def test_registry_entry():
     spec = modes.spec("dirac")
     assert spec.label == "Dirac-GAN" and not spec.batchable
     assert [h.column for h in spec.headlines] == ["dist", "theta", "psi"]
+    assert tuple(spec.extra["losses"]) == dirac.LOSSES
 
 
 # --- CLI --------------------------------------------------------------------------------------------
@@ -173,6 +174,9 @@ def test_window_lists_the_mode_and_draws_it(window, qtbot):
     qtbot.waitUntil(lambda: window.frame is not None and window.frame.mode == "dirac", timeout=10000)
     view = window.view
     assert isinstance(view, ViewDirac)
+    losses_on = {window.loss_combo.itemData(i) for i in range(window.loss_combo.count())
+                 if window.loss_combo.model().item(i).isEnabled()}
+    assert losses_on == set(dirac.LOSSES)
     qtbot.waitUntil(lambda: len(view.items.field.xData if view.items.field.xData is not None else []) > 0,
                     timeout=10000)
     # a click's start point and a regulariser start a new run with those settings
@@ -191,3 +195,33 @@ def test_copy_command_repeats_the_dirac_settings():
     args = build_parser().parse_args(line.split()[1:])
     again = config_from_args(args)
     assert again.extra == dirac.settings(cfg.extra) and again.loss == "wgan-gp"
+
+
+def test_a_click_on_the_plane_starts_a_run_from_there(qtbot):
+    from PySide6.QtCore import QPointF, Qt
+
+    from ganviz.ui.view_dirac import ViewDirac
+
+    view = ViewDirac()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    view.plot.setRange(xRange=(-2, 2), yRange=(-2, 2), padding=0)
+    qtbot.wait(50)
+    scene_pos = view.plot.vb.mapViewToScene(QPointF(0.5, -1.25))
+
+    class Click:
+        def button(self):
+            return Qt.MouseButton.LeftButton
+
+        def double(self):
+            return False
+
+        def scenePos(self):
+            return scene_pos
+
+    with qtbot.waitSignal(view.restart_requested) as blocker:
+        view._clicked(Click())
+    extra = blocker.args[0]["extra"]
+    assert extra["theta0"] == pytest.approx(0.5, abs=0.02) and extra["psi0"] == pytest.approx(-1.25, abs=0.02)
+    assert TrainConfig.for_mode("dirac", extra=extra).extra["theta0"] == extra["theta0"]

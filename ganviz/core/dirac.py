@@ -49,7 +49,7 @@ from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Arrows, Scatter
 from ganviz.core.task import Evaluation, Task
 
-LOSSES = ("minimax", "nonsaturating", "wgan", "wgan-gp")
+LOSSES = ("minimax", "nonsaturating", "wgan", "wgan-gp")  # = the registry's extra["losses"] (tested)
 REGS = ("none", "r1", "r2", "noise")
 UPDATES = ("simultaneous", "alternating")
 DEFAULTS: dict[str, Any] = dict(reg="none", gamma=1.0, noise_std=0.5, update="simultaneous", theta0=1.0, psi0=1.0)

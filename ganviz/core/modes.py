@@ -75,7 +75,8 @@ REGISTRY: dict[str, ModeSpec] = {spec.key: spec for spec in (
                       layers=1, noise_dim=1, optimizer="sgd", log_every=10),
         headlines=(Headline("dist", "distance to (0, 0)"), Headline("theta", "θ (G)"), Headline("psi", "ψ (D)")),
         converged=("dist", 0.05), batchable=False,
-        extra={"loss_presets": False}),  # the losses' network presets (Adam, lr 1e-4) do not apply
+        # the losses' network presets (Adam, lr 1e-4) do not apply; LSGAN and hinge are not offered
+        extra={"loss_presets": False, "losses": ("minimax", "nonsaturating", "wgan", "wgan-gp")}),
 )}
 
 MODES: tuple[str, ...] = tuple(REGISTRY)
