@@ -225,3 +225,12 @@ def test_a_click_on_the_plane_starts_a_run_from_there(qtbot):
     extra = blocker.args[0]["extra"]
     assert extra["theta0"] == pytest.approx(0.5, abs=0.02) and extra["psi0"] == pytest.approx(-1.25, abs=0.02)
     assert TrainConfig.for_mode("dirac", extra=extra).extra["theta0"] == extra["theta0"]
+
+
+def test_models_keep_the_task_contract():
+    task = dirac.DiracTask(TrainConfig.for_mode("dirac"), torch.device("cpu"))
+    G, D = task.build_generator(), task.build_discriminator()
+    gen = torch.Generator().manual_seed(0)
+    fake = G(task.sample_noise(5, gen))
+    assert fake.shape == (5, 1) and torch.all(fake == 1.0)
+    assert D(task.sample_real(5, gen)).shape == (5,) and torch.all(D(fake) == 1.0)

@@ -110,14 +110,21 @@ class PictureDirac:
 
 
 class Param(nn.Module):
-    """One scalar parameter: G's θ (G(z) = θ) or D's ψ (l(x) = ψx)."""
+    """One scalar parameter `value`: D's ψ, whose forward is the logit l(x) = ψx, shape (m,)."""
 
     def __init__(self, value: float):
         super().__init__()
         self.value = nn.Parameter(torch.tensor([float(value)]))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # D's logit; G ignores its input
-        return self.value * x
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.value * x).squeeze(-1)
+
+
+class Point(Param):
+    """G's θ: every z is mapped to θ, shape (m, 1)."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.value.expand(len(z), 1)
 
 
 def field(theta: torch.Tensor, psi: torch.Tensor, loss: str, reg: str = "none", gamma: float = 1.0,
@@ -174,7 +181,7 @@ class DiracTask(Task):
 
     # --- models -----------------------------------------------------------------------------------
     def build_generator(self) -> nn.Module:
-        G = Param(self.settings["theta0"])
+        G = Point(self.settings["theta0"])
         G.trail = np.full((TRAIL, 2), np.nan)
         G.trail_count = 0
         self._record(G, float(self.settings["theta0"]), float(self.settings["psi0"]))
