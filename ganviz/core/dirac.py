@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -275,7 +275,8 @@ class DiracTask(Task):
                             extent=extent, title=describe_settings(loss, s))
 
     def describe(self) -> str:
-        return "P_data = δ_0, P_G = δ_θ, D(x) = σ(ψx): " + describe_settings(self.cfg.loss, self.settings).replace("\n", " ")
+        settings_line = describe_settings(self.cfg.loss, self.settings).replace("\n", " ")
+        return f"P_data = δ_0, P_G = δ_θ, D(x) = σ(ψx): {settings_line}"
 
 
 LOSS_NAMES = {"minimax": "vanilla", "nonsaturating": "non-saturating", "wgan": "WGAN", "wgan-gp": "WGAN-GP"}
