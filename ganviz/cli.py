@@ -84,7 +84,7 @@ def build_parser() -> Parser:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """The settings of a run, shared by `train` and `sweep`."""
-    p.add_argument("--mode", choices=MODES, default="1d", help="1d, 2d or mnist (default 1d)")
+    p.add_argument("--mode", choices=MODES, default="1d", help=f"{', '.join(MODES)} (default 1d)")
     p.add_argument("--dataset", help="target: 1d: gaussian, bimodal, trimodal, skewed, heavytail; "
                                      "2d: ring8, grid25, moons, spiral, gaussian or a .csv/.npy of points; "
                                      "mnist: mnist")
@@ -113,6 +113,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spread", type=float, help="2d only: multiply the σ of the target's blobs")
     p.add_argument("--data-dir", help="mnist only: folder with IDX files (train-images-idx3-ubyte[.gz] …)")
     p.add_argument("--grid-every", type=int, help="mnist only: also write grid_STEP.png every N iterations")
+    # The Dirac-GAN's own settings (TrainConfig.extra; see ganviz.core.dirac): refused in other modes.
+    p.add_argument("--update", choices=("simultaneous", "alternating"),
+                   help="dirac only: both players step from the same point, or D then G (default simultaneous)")
+    p.add_argument("--reg", choices=("none", "r1", "r2", "noise"),
+                   help="dirac only: regulariser of D: R1 or R2 gradient penalty (γ/2·ψ²), instance noise (σ)")
+    p.add_argument("--gamma", type=float, help="dirac only: γ of --reg r1/r2 (default 1)")
+    p.add_argument("--noise-std", type=float, help="dirac only: σ of --reg noise (default 0.5)")
+    p.add_argument("--theta0", type=float, help="dirac only: G's start θ (default 1)")
+    p.add_argument("--psi0", type=float, help="dirac only: D's start ψ (default 1)")
 
 
 def _window_options() -> argparse.ArgumentParser:
@@ -182,6 +191,8 @@ TRAIN_FIELDS = ("dataset", "steps", "k", "k_g", "beta1", "beta2", "lr_d", "lr_g"
                 "optimizer", "seed", "device", "log_every", "freeze_g", "max_minutes", "spread", "data_dir",
                 "grid_every")
 
+DIRAC_FIELDS = ("update", "reg", "gamma", "noise_std", "theta0", "psi0")  # dirac only, kept in extra
+
 
 MODE_ONLY = {"spread": ("2d",), "data_dir": ("mnist",), "grid_every": ("mnist",)}
 RESUME_ALLOWED = ("steps", "max_minutes", "device")
@@ -192,7 +203,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     for name, modes_ in MODE_ONLY.items():
         if getattr(args, name) is not None and args.mode not in modes_:
             raise ConfigError(f"--{name.replace('_', '-')}", f"applies only to --mode {' or '.join(modes_)}")
-    return TrainConfig.for_mode(args.mode, **{f: getattr(args, f) for f in TRAIN_FIELDS})
+    extra = {}
+    for name in DIRAC_FIELDS:  # stored in extra, every one of them, so config.json repeats the run
+        if getattr(args, name, None) is not None and args.mode != "dirac":
+            raise ConfigError(f"--{name.replace('_', '-')}", "applies only to --mode dirac")
+    if args.mode == "dirac":
+        from ganviz.core.dirac import settings
+
+        extra = settings({name: getattr(args, name, None) for name in DIRAC_FIELDS
+                          if getattr(args, name, None) is not None})
+    return TrainConfig.for_mode(args.mode, extra=extra or None, **{f: getattr(args, f) for f in TRAIN_FIELDS})
 
 
 def build_session(cfgs: list[TrainConfig]):

@@ -90,6 +90,10 @@ def main() -> int:
         "lanes_1d": ("1d", "bimodal", lambda w: (lanes(w, {"k": 5}, {"loss": "minimax"}, {"lr_d": 1e-3, "lr_g": 1e-3}),
                                                  train_until(w, 1500))),
         "lanes_2d": ("2d", "ring8", lambda w: (lanes(w, *({"seed": s} for s in range(1, 9))), train_until(w, 3000))),
+        "dirac": ("dirac", None, lambda w: train_until(w, 600)),
+        "dirac_r1": ("dirac", None, lambda w: (pick(w.view.reg_combo, "r1"), train_until(w, 150))),
+        "lanes_dirac": ("dirac", None, lambda w: (lanes(w, {"loss": "nonsaturating"}, {"loss": "wgan"},
+                                                        {"lr_d": 0.05, "lr_g": 0.05}), train_until(w, 600))),
     }
     for name, (mode, dataset, action) in shots.items():
         if args.only and name not in args.only:
@@ -102,6 +106,12 @@ def main() -> int:
         shot(window, name, out)
         window.close()
     return 0
+
+
+def pick(combo, data) -> None:
+    """As a user does it: choose an item of a combo box (a new run starts)."""
+    combo.setCurrentIndex(combo.findData(data))
+    wait(400)
 
 
 def set_seed(window, seed: int) -> None:

@@ -45,7 +45,25 @@ def _options(cfg: TrainConfig, skip: tuple[str, ...] = ()) -> list[str]:
         if value is None:
             continue
         parts += [_flag(key), shlex.quote(value_text(value))]
-    return parts
+    return parts + _extra_flags(cfg)
+
+
+def _extra_flags(cfg: TrainConfig) -> list[str]:
+    """The Dirac-GAN's settings (kept in extra) that differ from its defaults, as its flags."""
+    if cfg.mode != "dirac":
+        return []
+    from ganviz.core.dirac import DEFAULTS, OPTIONS, settings
+
+    s = settings(cfg.extra)
+    return [part for key in OPTIONS if s[key] != DEFAULTS[key]
+            for part in (OPTIONS[key], shlex.quote(value_text(s[key])))]
+
+
+def _off_the_line(cfg: TrainConfig) -> bool:
+    """extra holds something no flag gives (a drawn target)."""
+    if cfg.mode == "dirac":
+        return False
+    return bool(cfg.extra)
 
 
 def run_name(cfg: TrainConfig, keys: list[str] | tuple[str, ...] = ()) -> str:
@@ -64,7 +82,7 @@ def _differing(cfg: TrainConfig) -> list[str]:
 def train_command(cfg: TrainConfig) -> str:
     """`ganviz train …` with every setting of `cfg` that differs from the mode's defaults."""
     line = " ".join(["ganviz", "train", *_options(cfg), "--out", shlex.quote("runs/" + run_name(cfg, _differing(cfg)))])
-    return line + (NOT_ON_THE_LINE if cfg.extra else "")
+    return line + (NOT_ON_THE_LINE if _off_the_line(cfg) else "")
 
 
 def _varying(cfgs: list[TrainConfig]) -> list[str]:
@@ -87,7 +105,7 @@ def session_command(cfgs: list[TrainConfig]) -> str:
     keys = _varying(cfgs)
     values = {key: sorted({getattr(c, key) for c in cfgs}, key=lambda v: (str(type(v)), v)) for key in keys}
     combos = [tuple(getattr(c, key) for key in keys) for c in cfgs]
-    full_grid = (keys and "steps" not in keys and not any(c.extra for c in cfgs)
+    full_grid = (keys and "steps" not in keys and not any(_off_the_line(c) for c in cfgs)
                  and len(set(combos)) == len(cfgs) == len(list(itertools.product(*values.values()))))
     if not full_grid:
         return "\n".join(train_command(c) for c in cfgs)

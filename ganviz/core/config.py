@@ -82,7 +82,7 @@ class TrainConfig:
             raise ConfigError("--mode", f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         values: dict[str, Any] = dict(MODE_DEFAULTS[mode])
         given = {key: val for key, val in overrides.items() if val is not None}
-        if given.get("loss") not in (None, "nonsaturating"):  # the loss's own settings, unless given
+        if given.get("loss") not in (None, "nonsaturating") and REGISTRY[mode].extra.get("loss_presets", True):
             values.update(LOSS_PRESETS.get(given["loss"], {}))
         values.update(given)
         values["mode"] = mode
@@ -95,7 +95,8 @@ class TrainConfig:
 
     def with_loss(self, loss: str, **given: Any) -> "TrainConfig":
         """This config with `loss` and the settings it needs (LOSS_PRESETS), except those in `given`."""
-        preset = {key: val for key, val in LOSS_PRESETS.get(loss, {}).items() if key not in given}
+        presets = LOSS_PRESETS.get(loss, {}) if REGISTRY[self.mode].extra.get("loss_presets", True) else {}
+        preset = {key: val for key, val in presets.items() if key not in given}
         return self.replace(loss=loss, **preset, **given)
 
     def replace(self, **changes: Any) -> "TrainConfig":
@@ -132,6 +133,9 @@ class TrainConfig:
             _check_int("--grid-every", self.grid_every, 1)
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ConfigError("--dataset", "must name a dataset")
+        from ganviz.core import dirac  # the Dirac-GAN's settings (in extra): refused in other modes
+
+        dirac.validate(self)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -67,6 +67,16 @@ REGISTRY: dict[str, ModeSpec] = {spec.key: spec for spec in (
                    Headline("d_real", "mean D(x), real", False), Headline("d_fake", "mean D(G(z))", False),
                    Headline("d_loss", "D loss"), Headline("g_loss", "G loss")),
         converged=None, batchable=False),
+    ModeSpec(
+        key="dirac", label="Dirac-GAN",
+        task="ganviz.core.dirac:DiracTask", view="ganviz.ui.view_dirac:LaneDirac",
+        # The paper's setting (Mescheder et al. 2018, Fig. 1): plain gradient steps of rate 0.1.
+        defaults=dict(dataset="dirac", steps=1000, lr_d=0.1, lr_g=0.1, loss="minimax", batch=1, hidden=1,
+                      layers=1, noise_dim=1, optimizer="sgd", log_every=10),
+        headlines=(Headline("dist", "distance to (0, 0)"), Headline("theta", "θ (G)"), Headline("psi", "ψ (D)")),
+        converged=("dist", 0.05), batchable=False,
+        # the losses' network presets (Adam, lr 1e-4) do not apply; LSGAN and hinge are not offered
+        extra={"loss_presets": False, "losses": ("minimax", "nonsaturating", "wgan", "wgan-gp")}),
 )}
 
 MODES: tuple[str, ...] = tuple(REGISTRY)

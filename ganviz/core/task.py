@@ -39,6 +39,9 @@ class Task:
     # Intra-op threads worth using; None = torch's default. Tiny MLPs gain nothing from more than
     # one, and spinning OpenMP threads slow them down badly when another process is busy.
     max_threads: ClassVar[int | None] = None
+    # A task that runs its own updates (e.g. the Dirac-GAN's simultaneous steps) sets True and
+    # implements `step`; the Trainer's `step` then delegates to it instead of running Algorithm 1.
+    steps_itself: ClassVar[bool] = False
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg = cfg
@@ -50,6 +53,11 @@ class Task:
 
     def build_discriminator(self) -> nn.Module:
         """A module returning one logit per input: shape (m,)."""
+        raise NotImplementedError
+
+    def step(self, trainer, n: int) -> None:
+        """Run `n` iterations on `trainer` (its G, D, optimizers, cfg; report with trainer.tally);
+        only called when `steps_itself` is True."""
         raise NotImplementedError
 
     # --- sampling (the hot path: no host syncs, reuse buffers where possible) -------------------

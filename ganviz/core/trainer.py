@@ -120,6 +120,9 @@ class Trainer:
     # --- Algorithm 1 ----------------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
         """Run `n` iterations of Algorithm 1 (while G is frozen, only the k D updates of each)."""
+        if self.task.steps_itself:  # a task with its own update order (the Dirac-GAN's simultaneous steps)
+            self.task.step(self, n)
+            return
         cfg, task, G, D, gen = self.cfg, self.task, self.G, self.D, self.gen
         m, loss = cfg.batch, cfg.loss
         fused = task.fused_d_forward
@@ -162,6 +165,15 @@ class Trainer:
                 self._g_count += cfg.k_g
                 self.g_updates += cfg.k_g
             self.iteration += 1
+
+    def tally(self, d_loss_sum: float, d_n: int, g_loss_sum: float, g_n: int) -> None:
+        """Count updates a task ran itself (`Task.steps_itself`): their summed losses and numbers."""
+        self._d_loss_sum += d_loss_sum
+        self._g_loss_sum += g_loss_sum
+        self._d_count += d_n
+        self._g_count += g_n
+        self.d_updates += d_n
+        self.g_updates += g_n
 
     # --- measuring ------------------------------------------------------------------------------
     def take_losses(self) -> dict[str, float]:

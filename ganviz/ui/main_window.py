@@ -349,6 +349,11 @@ class MainWindow(QMainWindow):
         for name in task_class(mode).datasets:
             self.dataset_combo.addItem(name, name)
         self.dataset_combo.blockSignals(False)
+        # Losses the mode cannot train with (the registry's extra["losses"], e.g. the Dirac-GAN's) are greyed out.
+        allowed = modes.spec(mode).extra.get("losses")
+        items = self.loss_combo.model()
+        for i in range(self.loss_combo.count()):
+            items.item(i).setEnabled(allowed is None or self.loss_combo.itemData(i) in allowed)
         self._synced = None
 
     @property
