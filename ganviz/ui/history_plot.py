@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 LEGEND_BRUSH = pg.mkBrush(255, 255, 255, 235)
 LEGEND_PEN = pg.mkPen(200, 200, 200)
@@ -63,7 +64,8 @@ def moving_average(y: np.ndarray, window: int) -> np.ndarray:
 class HistoryPlot(QWidget):
     def __init__(self, series: list[Series], groups: dict[str, str], parent: QWidget | None = None,
                  smoothing: int = 10, max_hz: float = 3.0, log_groups: tuple[str, ...] = ("div",),
-                 integer_groups: tuple[str, ...] = ("modes",)):
+                 integer_groups: tuple[str, ...] = ("modes",), legend_above: bool = False,
+                 toggle_columns: int = TOGGLE_COLUMNS):
         super().__init__(parent)
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
@@ -75,6 +77,7 @@ class HistoryPlot(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.layout_widget.ci.setSpacing(2)
+        self.legend_above = legend_above  # a narrow panel: each legend in one row above its plot
         self.groups = dict(groups)
         self.legends: dict[str, pg.LegendItem] = {}
         self._shown_groups: tuple[str, ...] = ()
@@ -90,7 +93,10 @@ class HistoryPlot(QWidget):
             cache_axes(plot)
             plot.showGrid(x=True, y=True, alpha=0.2)
             legend = pg.LegendItem(offset=None, labelTextSize="8pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN,
-                                   verSpacing=-4)
+                                   verSpacing=-4, horSpacing=6)
+            legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            if legend_above:
+                legend.setColumnCount(sum(1 for s in series if s.group == group))
             plot.legend = legend  # what addLegend would set; the legend itself lives beside the plot
             self.legends[group] = legend
             plot.setClipToView(True)
@@ -117,7 +123,7 @@ class HistoryPlot(QWidget):
             if s.tip:
                 box.setToolTip(s.tip)
             box.toggled.connect(lambda on, s=s: self._set_visible(s, on))
-            toggles.addWidget(box, *divmod(len(self.checkboxes), TOGGLE_COLUMNS))
+            toggles.addWidget(box, *divmod(len(self.checkboxes), toggle_columns))
             self.checkboxes[s.column] = box
         smoothing_row = QHBoxLayout()
         smoothing_row.addWidget(QLabel("smoothing"))
@@ -128,7 +134,8 @@ class HistoryPlot(QWidget):
         self.smoothing.setToolTip("trailing mean over this many points (0 = raw values)")
         self.smoothing.valueChanged.connect(lambda _: self._redraw())
         smoothing_row.addWidget(self.smoothing)
-        toggles.addLayout(smoothing_row, 0, TOGGLE_COLUMNS)
+        smoothing_row.addStretch(1)
+        rows = (len(self.series) + toggle_columns - 1) // toggle_columns
         self.log_check = None
         if self.log_groups:
             self.log_check = QCheckBox("log scale")
@@ -136,8 +143,10 @@ class HistoryPlot(QWidget):
             self.log_check.setToolTip("divergences on a log axis: a KL of 20 nats and a JSD of 0.01 both readable "
                                       "(values ≤ 0, e.g. a negative lower bound, are not drawn)")
             self.log_check.toggled.connect(self.set_log_scale)
-            toggles.addWidget(self.log_check, 1, TOGGLE_COLUMNS)
-        toggles.setColumnStretch(TOGGLE_COLUMNS - 1, 1)
+            smoothing_row.insertWidget(0, self.log_check)
+            smoothing_row.insertSpacing(1, 12)
+        toggles.addLayout(smoothing_row, rows, 0, 1, toggle_columns)
+        toggles.setColumnStretch(toggle_columns - 1, 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -161,8 +170,15 @@ class HistoryPlot(QWidget):
             plot.setVisible(group in groups)
             self.legends[group].setVisible(group in groups)
         for row, group in enumerate(groups):
-            ci.addItem(self.plots[group], row=row, col=0)
-            ci.addItem(self.legends[group], row=row, col=1)
+            legend = self.legends[group]
+            if self.legend_above:
+                ci.addItem(legend, row=2 * row, col=0)
+                ci.addItem(self.plots[group], row=2 * row + 1, col=0)
+                ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
+            else:
+                ci.addItem(self.plots[group], row=row, col=0)
+                ci.addItem(legend, row=row, col=1)
+                ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
             last = row == len(groups) - 1
             self.plots[group].setLabel("bottom", "iteration" if last else None)
             self.plots[group].getAxis("bottom").setStyle(showValues=last)

@@ -43,10 +43,17 @@ LOSS_TIPS = ("the generator's objective. minimax and non-saturating train the pa
 LR_TICKS = 500  # the learning-rate sliders are log-scale: tick i ↦ LR_MIN · (LR_MAX/LR_MIN)^(i/LR_TICKS)
 PANEL_WIDTH = 370      # the side panel's width when there is room; it shrinks to PANEL_MIN_WIDTH, or collapses
 PANEL_MIN_WIDTH = 300
-START_HERE = ("<b>Start here:</b> press <b>▶ Play</b> (Space) to train, <b>Step</b> (S) for one iteration, "
-              "<b>Fit D*</b> (F) to train only D. Colours: <span style='color:#222222'>■ real data P_data</span>, "
-              "<span style='color:#2ca02c'>■ generated P_G</span>, <span style='color:#1f77b4'>■ discriminator D</span>, "
-              "<span style='color:#ff7f0e'>╌ optimal D*</span>. Hover any control for what it means.")
+_START = ("<b>Start here:</b> press <b>▶ Play</b> (Space) to train, <b>Step</b> (S) for one iteration, "
+          "<b>Fit D*</b> (F) to train only D, <b>Reset</b> (R). ")
+START_HERE = {  # what to press, and what the colours are, per mode
+    "1d": _START + ("Colours: <span style='color:#222222'>■ real data P_data</span>, "
+                    "<span style='color:#2ca02c'>■ generated P_G</span>, <span style='color:#1f77b4'>■ discriminator "
+                    "D(x)</span>, <span style='color:#ff7f0e'>╌ optimal D*</span>. Hover a control for what it means."),
+    "2d": _START + ("Colours: <span style='color:#111111'>● real</span>, <span style='color:#2ca02c'>● generated"
+                    "</span>; background D(x) from <span style='color:#b2182b'>0 (fake)</span> to "
+                    "<span style='color:#2166ac'>1 (real)</span>. Hover a control for what it means."),
+    "mnist": _START + "Left: G's digits on fixed noise; below: D's probability that each digit is real.",
+}
 PLAY_TEXT, PAUSE_TEXT = "▶ Play (Space)", "❚❚ Pause (Space)"  # ❚❚: DejaVu has no ⏸
 K_TIP = ("k: how many discriminator updates Algorithm 1 makes before each generator update. The theory "
          "(Prop. 1) assumes D is optimal, D = D* = p_data/(p_data+p_G); a larger k keeps D closer to D*, so the "
@@ -373,7 +380,7 @@ class MainWindow(QMainWindow):
         self.start_here.setStyleSheet("QFrame#startHere { background: #eef5fc; border: 1px solid #9ecae1; }")
         inner = QHBoxLayout(self.start_here)
         inner.setContentsMargins(6, 2, 2, 2)
-        self.start_here_label = QLabel(START_HERE, objectName="startHereLabel")
+        self.start_here_label = QLabel(START_HERE["1d"], objectName="startHereLabel")
         self.start_here_label.setWordWrap(True)
         self.start_here_label.setMinimumWidth(120)
         inner.addWidget(self.start_here_label, 1)
@@ -489,6 +496,7 @@ class MainWindow(QMainWindow):
             self.mode_box_layout.addWidget(extra)
             extra.show()
             self._catch_keys(extra)
+        self.start_here_label.setText(START_HERE.get(mode, _START))
         has_jsd = mode != "mnist"  # images have no density: no JSD, no bound
         for widget in (self.jsd_label, self.bound_label):
             widget.setVisible(has_jsd)
