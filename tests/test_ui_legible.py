@@ -148,3 +148,16 @@ def test_layout_at_1024x700_keeps_every_widget_and_the_main_picture(window, qtbo
     qtbot.waitUntil(lambda: widget.width() > before, timeout=3000)  # the room goes to the pictures
     collapse.click()
     qtbot.waitUntil(window.panel_scroll.isVisible, timeout=2000)
+
+
+def test_the_1d_d_axis_says_when_d_is_not_a_probability(window, qtbot):
+    view = window.view
+    assert "probability" in view.plot.getAxis("right").labelText
+    assert "density" in view.plot.getAxis("left").labelText
+    assert all(v >= 0 for _, values in view.density_axis.tickValues(-0.4, 1.1, 400) for v in values)  # none on z band
+    loss = window.loss_combo
+    loss.setCurrentIndex(loss.findData("wgan"))
+    qtbot.waitUntil(lambda: settled(window) and view.d_axis.span != (0.0, 1.0), timeout=10000)
+    assert "not a probability" in view.plot.getAxis("right").labelText
+    lo, hi = view.d_axis.span
+    assert view.d_axis.tickStrings([0.0, 1.0], 1, 1) == [f"{lo:.3g}", f"{hi:.3g}"]

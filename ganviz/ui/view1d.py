@@ -16,6 +16,12 @@ from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_
 from ganviz.ui.history_plot import LEGEND_BRUSH, LEGEND_PEN, HistoryPlot, Series, cache_axes
 
 D_AXIS_LABEL = "probability D(x), D*(x)"
+PLOT_TIP = ("<b>P_data</b> (black, filled): the target density. <b>P_G</b> (green): the density of G(z), the "
+            "generator's samples. Both on the left axis (density).<br><b>D(x)</b> (blue): the discriminator's "
+            "probability that x is real; <b>D*(x)</b> (orange, dashed) = p_data/(p_data+p_G), the best D for this "
+            "G (Prop. 1). Both on the right axis (probability); at equilibrium P_G = P_data and D* = ½ "
+            "everywhere.<br>Below: G's mapping from the noise z (lower line) to x = G(z) (upper line), as in "
+            "Goodfellow et al., Fig. 1: where the lines bunch up, P_G is dense.")
 COLORS = {
     "p_data": "#222222",
     "p_g": "#2ca02c",
@@ -109,6 +115,7 @@ class View1D(ModeView):
         plot.addLegend(offset=(10, 10), labelTextSize="9pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN)
         plot.setMouseEnabled(x=True, y=True)
         cache_axes(plot)
+        self.plot_widget.setToolTip(PLOT_TIP)
 
         self.p_data_curve = plot.plot([], [], pen=pg.mkPen(COLORS["p_data"], width=2), fillLevel=0,
                                       brush=pg.mkBrush(30, 30, 30, 45), name="P_data")
