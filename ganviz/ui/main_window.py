@@ -334,7 +334,7 @@ class MainWindow(QMainWindow):
         slider = QSlider(Qt.Orientation.Horizontal, objectName=name)
         slider.setRange(0, LR_TICKS)
         edit = QLineEdit(objectName=edit_name)
-        validator = QDoubleValidator(LR_MIN, LR_MAX, 12, edit)
+        validator = QDoubleValidator(edit)  # any number: a rate out of range is refused with a message, not silently
         validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
         edit.setValidator(validator)
         edit.setFixedWidth(edit.fontMetrics().horizontalAdvance("0.00000") + 14)
