@@ -18,7 +18,7 @@ from PySide6.QtGui import QAction, QDoubleValidator, QGuiApplication, QKeySequen
 from PySide6.QtWidgets import (
     QAbstractSpinBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox,
     QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPlainTextEdit, QPushButton, QScrollArea, QSlider, QSpinBox,
-    QStackedWidget, QToolButton, QVBoxLayout, QWidget,
+    QStackedWidget, QToolButton, QVBoxLayout, QWhatsThis, QWidget,
 )
 
 from ganviz.core import modes
@@ -325,6 +325,9 @@ class MainWindow(QMainWindow):
         form.addRow("P_data", self.target_label)
         layout.addWidget(readout)
         layout.addStretch(1)
+        for widget in self.panel.findChildren(QWidget):  # Help › What's this? says what the tooltip says
+            if widget.toolTip() and not widget.whatsThis():
+                widget.setWhatsThis(widget.toolTip())
         for combo in self.panel.findChildren(QComboBox):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(10)
@@ -472,6 +475,12 @@ class MainWindow(QMainWindow):
         action = QAction("Start here line", self)
         action.triggered.connect(self.start_here.show)
         view_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(QWhatsThis.createAction(self))
+        action = QAction("Keys", self)
+        action.triggered.connect(lambda: self.say(
+            "Keys: Space play/pause · S one iteration · R reset · F fit D* · Ctrl+S save · Ctrl+O open · Ctrl+Q quit"))
+        help_menu.addAction(action)
 
     # --- modes ----------------------------------------------------------------------------------
     def _show_mode(self, mode: str) -> None:
@@ -496,6 +505,9 @@ class MainWindow(QMainWindow):
             self.mode_box_layout.addWidget(extra)
             extra.show()
             self._catch_keys(extra)
+            for widget in extra.findChildren(QWidget):
+                if widget.toolTip() and not widget.whatsThis():
+                    widget.setWhatsThis(widget.toolTip())
         self.start_here_label.setText(START_HERE.get(mode, _START))
         has_jsd = mode != "mnist"  # images have no density: no JSD, no bound
         for widget in (self.jsd_label, self.bound_label):

@@ -256,7 +256,8 @@ class Lane1D(LaneView):
     key = (f"<span style='color:{COLORS['p_data']}'>▬ P_data</span> &nbsp; "
            f"<span style='color:{COLORS['p_g']}'>▬ P_G</span> &nbsp; "
            f"<span style='color:{COLORS['d']}'>▬ D(x)</span> &nbsp; "
-           f"<span style='color:{COLORS['d_star']}'>╌ D*(x)</span>")
+           f"<span style='color:{COLORS['d_star']}'>╌ D*(x)</span> &nbsp; (x across; density of P, "
+           "probability of D up)")
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
