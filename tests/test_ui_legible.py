@@ -160,3 +160,18 @@ def test_the_1d_d_axis_says_when_d_is_not_a_probability(window, qtbot):
     assert "not a probability" in view.plot.getAxis("right").labelText
     lo, hi = view.d_axis.span
     assert view.d_axis.tickStrings([0.0, 1.0], 1, 1) == [f"{lo:.3g}", f"{hi:.3g}"]
+
+
+def test_hiding_the_heatmap_does_not_move_the_plane(qtbot):
+    from ganviz.ui.view2d import View2D
+
+    view = View2D()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(100)  # the first layout settles
+    before = view.viewbox.sceneBoundingRect()
+    view.layer_boxes["showHeatmap"].setChecked(False)
+    qtbot.wait(50)
+    assert view.viewbox.sceneBoundingRect() == before and not view.heatmap.isVisible()

@@ -240,7 +240,7 @@ class View2D(ModeView):
 
         self._controls = self._build_controls()
         self._layers = {
-            "showHeatmap": (self.heatmap, self.colorbar, self.half_curve),
+            "showHeatmap": (self.heatmap, self.half_curve),
             "showReal": (self.real,),
             "showFake": (self.fake,),
             "showManifold": (self.manifold,),
@@ -256,6 +256,8 @@ class View2D(ModeView):
     def _layer_toggled(self, name: str, on: bool) -> None:
         for item in self._layers[name]:
             item.setVisible(on)
+        if name == "showHeatmap":  # faded, not hidden: a hidden colour bar gives its room away and the plane jumps
+            self.colorbar.setOpacity(1.0 if on else 0.0)
         self._rebuild_legend()
         if on:
             self._draw_derived()
