@@ -54,6 +54,15 @@ START_HERE = {  # what to press, and what the colours are, per mode
                     "<span style='color:#2166ac'>1 (real)</span>. Hover a control for what it means."),
     "mnist": _START + "Left: G's digits on fixed noise; below: D's probability that each digit is real.",
 }
+FIT_TIPS = {
+    "1d": ("freeze G and train only D until V(G,D) stops rising: D(x) → D*(x) = p_data/(p_data+p_G). At D = D*, "
+           "V(G,D*) = −log 4 + 2·JSD, so the lower bound (V+log 4)/2 meets the JSD; it stays below when D cannot "
+           "represent D* (a small net, sharp P_G) (F)"),
+    "mnist": ("freeze G and train only D until V(G,D) stops rising: D approaches D* = p_data/(p_data+p_G) on the "
+              "digits. Images have no density here, so there is no JSD to meet: watch D(x) on real digits rise "
+              "and D(G(z)) fall (F)"),
+}
+FIT_TIPS["2d"] = FIT_TIPS["1d"]
 PLAY_TEXT, PAUSE_TEXT = "▶ Play (Space)", "❚❚ Pause (Space)"  # ❚❚: DejaVu has no ⏸
 K_TIP = ("k: how many discriminator updates Algorithm 1 makes before each generator update. The theory "
          "(Prop. 1) assumes D is optimal, D = D* = p_data/(p_data+p_G); a larger k keeps D closer to D*, so the "
@@ -282,9 +291,7 @@ class MainWindow(QMainWindow):
             row.addWidget(button)
         grid.addLayout(row)
         self.fit_button = QPushButton("Fit D* (F)", objectName="fitDButton")
-        self.fit_button.setToolTip("freeze G and train only D until V(G,D) stops rising: D(x) → D*(x) = p_data/(p_data+p_G). "
-                                   "At D = D*, V(G,D*) = −log 4 + 2·JSD, so the lower bound (V+log 4)/2 meets the "
-                                   "JSD; it stays below when D cannot represent D* (a small net, sharp P_G) (F)")
+        self.fit_button.setToolTip(FIT_TIPS["1d"])
         self.fit_button.clicked.connect(self._fit_d)
         grid.addWidget(self.fit_button)
         speed_row = QHBoxLayout()
@@ -317,6 +324,7 @@ class MainWindow(QMainWindow):
         bound_tip = ("lower bound on the JSD from the current D: (V(G,D)+log 4)/2 ≤ JSD, with equality only at "
                      "D = D* (Goodfellow et al., Thm. 1). Far from D* it means little and can be negative; "
                      "Fit D* makes it tight")
+        self._bound_tip = bound_tip
         self.bound_label.setToolTip(bound_tip)
         form.addRow("lower bound (V+log 4)/2", self.bound_label)
         form.labelForField(self.bound_label).setToolTip(bound_tip)
@@ -509,6 +517,7 @@ class MainWindow(QMainWindow):
                 if widget.toolTip() and not widget.whatsThis():
                     widget.setWhatsThis(widget.toolTip())
         self.start_here_label.setText(START_HERE.get(mode, _START))
+        self.fit_button.setToolTip(FIT_TIPS.get(mode, FIT_TIPS["1d"]))
         has_jsd = mode != "mnist"  # images have no density: no JSD, no bound
         for widget in (self.jsd_label, self.bound_label):
             widget.setVisible(has_jsd)
@@ -819,6 +828,12 @@ class MainWindow(QMainWindow):
         self.jsd_label.setText(f"{jsd:.4f}" if math.isfinite(jsd) else "—")
         bound = lane.metrics.get("jsd_d", math.nan)
         self.bound_label.setText(f"{bound:.4f}" if math.isfinite(bound) else "—")
+        loose = math.isfinite(bound) and math.isfinite(jsd) and (bound < 0 or bound < 0.5 * jsd)
+        style = "color: #999999;" if loose else ""  # greyed: D is far from D*, the bound says little
+        if self.bound_label.styleSheet() != style:
+            self.bound_label.setStyleSheet(style)
+            self.bound_label.setToolTip(self._bound_tip + ("\n\nNow far below the JSD: D is far from D*, so this "
+                                                           "number says little (press Fit D*)." if loose else ""))
         self.target_label.setText(frame.target)
         lanes = f"{len(frame.lanes)} lanes · " if len(frame.lanes) > 1 else ""
         self.rate_label.setText(f"{lanes}iteration {lane.iteration:,} · {frame.steps_per_s:,.0f} it/s · {frame.state}")

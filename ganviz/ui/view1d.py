@@ -39,7 +39,7 @@ COLORS = {
 Z_LEVEL, X_LEVEL = -0.32, -0.06
 Z_AXIS_LABELS = {
     True: "z",  # 1-D noise: the lines are z → G(z)
-    False: "z: quantiles of P_z's first coordinate → the same quantiles of P_G",
+    False: "noise z → x = G(z): each line joins a quantile of the noise to the same quantile of P_G",
 }
 
 TIPS = {

@@ -459,7 +459,10 @@ def readout_text(target: str, m: dict[str, float]) -> str:
     parts = [target.split(":")[0]] if target else []
     jsd = m.get("jsd", math.nan)
     if math.isfinite(jsd):
-        parts.append(f"JSD {jsd:.3f} nats\nlower bound (V+log 4)/2 {m.get('jsd_d', math.nan):.3f}")
+        bound = m.get("jsd_d", math.nan)
+        loose = math.isfinite(bound) and (bound < 0 or bound < 0.5 * jsd)
+        parts.append(f"JSD {jsd:.3f} nats\nlower bound (V+log 4)/2 {bound:.3f}"
+                     + ("  (D far from D*: says little)" if loose else ""))
     modes, hq = m.get("modes", math.nan), m.get("hq", math.nan)
     if math.isfinite(modes):
         parts.append(f"modes {modes:.0f}   high quality {100 * hq:.0f}%")
