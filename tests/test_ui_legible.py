@@ -175,3 +175,33 @@ def test_hiding_the_heatmap_does_not_move_the_plane(qtbot):
     view.layer_boxes["showHeatmap"].setChecked(False)
     qtbot.wait(50)
     assert view.viewbox.sceneBoundingRect() == before and not view.heatmap.isVisible()
+
+
+def test_curves_get_a_fresh_iteration_axis_and_hide_panels_that_do_not_apply(qtbot):
+    import numpy as np
+
+    from ganviz.ui.view2d import HISTORY_GROUPS_2D, HISTORY_SERIES_2D, HistoryPlot
+
+    plot = HistoryPlot(HISTORY_SERIES_2D, HISTORY_GROUPS_2D)
+    qtbot.addWidget(plot)
+    plot.show()
+
+    def history(n, modes):
+        steps = np.arange(n) * 50.0
+        h = {"step": steps, **{s.column: np.linspace(0.1, 1, n) for s in HISTORY_SERIES_2D}}
+        if not modes:
+            h["modes"] = h["hq"] = np.full(n, np.nan)  # a target that is not a mixture
+        return h
+
+    plot.update_history(history(200, modes=True))
+    plot.flush()
+    assert plot.plots["modes"].isVisible() and plot.checkboxes["modes"].isVisibleTo(plot)
+    first = plot.plots["div"]
+    qtbot.waitUntil(lambda: first.viewRange()[0][1] > 5000, timeout=3000)
+    plot.clear()  # a new run
+    plot.update_history(history(5, modes=False))
+    plot.flush()
+    qtbot.waitUntil(lambda: -50 < first.viewRange()[0][0] and first.viewRange()[0][1] < 1000, timeout=3000)
+    assert not plot.plots["modes"].isVisible() and not plot.checkboxes["modes"].isVisibleTo(plot)
+    assert plot.plots["other"].isVisible()  # HQ is NaN, but the losses apply
+    assert not plot.plots["div"].getAxis("bottom").autoSIPrefix

@@ -224,6 +224,7 @@ class MainWindow(QMainWindow):
         self.add_lane_button.setToolTip("a new lane (from iteration 0) with the selected lane's settings")
         self.add_lane_button.clicked.connect(self.add_lane)
         self.remove_lane_button = QPushButton("Remove lane", objectName="removeLaneButton")
+        self.remove_lane_button.setToolTip("remove the selected lane (the others go on)")
         self.remove_lane_button.clicked.connect(self.remove_lane)
         self.remove_lane_button.setEnabled(False)
         row.addWidget(self.add_lane_button)

@@ -309,8 +309,11 @@ class View2D(ModeView):
         self.draw_button.setToolTip("drag on the plot to draw a target (panning is off while drawing)")
         self.draw_button.toggled.connect(self._draw_toggled)
         self.apply_draw_button = QPushButton("Apply drawing", objectName="applyDrawButton")
+        self.apply_draw_button.setToolTip("make the drawing the target P_data (starts every lane again); the strokes "
+                                          "give way to its samples")
         self.apply_draw_button.clicked.connect(self.apply_drawing)
         self.clear_draw_button = QPushButton("Clear drawing", objectName="clearDrawButton")
+        self.clear_draw_button.setToolTip("erase the strokes drawn so far")
         self.clear_draw_button.clicked.connect(self.clear_drawing)
         row = QHBoxLayout()
         for b in (self.draw_button, self.apply_draw_button, self.clear_draw_button):
