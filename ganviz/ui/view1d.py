@@ -216,7 +216,11 @@ class View1D(ModeView):
                 self.half_line.label.setFormat("D = ½" if vanilla else "mid-span of D")
                 self.d_axis.set_span(pic.d_range)
                 self.plot.setLabel("right", D_AXIS_LABEL if vanilla else
-                                   f"{pic.d_label}: its values, not a probability")
+                                   f"{short_d_label(pic.d_label)}, not a probability")
+                self.plot_widget.setToolTip(PLOT_TIP + ("" if vanilla else
+                                            f"<br><b>Now:</b> {pic.d_label}; its values {pic.d_range[0]:.3g} … "
+                                            f"{pic.d_range[1]:.3g} are drawn over the probability axis's 0 … 1 "
+                                            "(right axis: D's own values)."))
             z, gz = pic.mapping.start, pic.mapping.end
             seg_x = np.empty(2 * len(z))
             seg_x[0::2], seg_x[1::2] = z, np.clip(gz, *X_RANGE)
@@ -245,8 +249,13 @@ def d_on_axis(y: np.ndarray, span: tuple[float, float]) -> np.ndarray:
 def d_legend(pic: Picture1D) -> str:
     if pic.d_range == (0.0, 1.0):
         return "D(x)"
-    lo, hi = pic.d_range
-    return f"{pic.d_label}, drawn {lo:.3g}…{hi:.3g} → 0…1"
+    return f"{short_d_label(pic.d_label)} (right axis: its values)"
+
+
+def short_d_label(label: str) -> str:
+    """"critic f(x) (WGAN: no pointwise optimum)" → "critic f(x)": the axis and the legend stay short
+    (the full label is in the plot's tooltip)."""
+    return label.split(" (")[0]
 
 
 class Lane1D(LaneView):
