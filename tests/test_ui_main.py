@@ -274,7 +274,7 @@ def test_1d_noise_controls_restart_the_run_and_relabel_the_mapping(window, qtbot
     spin = find(window, QSpinBox, "noiseDimSpin")
     assert spin.value() == trainer_of(window).cfg.noise_dim == 8
     z_label = window.view.axis_labels[0]
-    assert "quantiles" in z_label.toPlainText()
+    assert "quantile" in z_label.toPlainText()
     spin.setValue(1)
     qtbot.waitUntil(lambda: window.cfg.noise_dim == 1, timeout=3000)
     assert trainer_of(window).G.net[0].in_features == 1

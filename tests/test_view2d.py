@@ -134,10 +134,19 @@ def test_drawing_with_the_mouse_makes_a_target(view, qtbot, evaluation):
     # The request is a valid run.
     tr = Trainer(TrainConfig.for_mode("2d", hidden=8, **change))
     assert tr.task.target.centres.shape == (len(points), 2)
+    # Applied: the strokes go (the new target's samples show it), drawing ends and panning is back.
+    assert len(view.drawn_points()) == 0 and not view.viewbox.drawing and not view.draw_button.isChecked()
+    assert len(view.stroke_curve.getData()[0] or ()) == 0
+    view.draw_button.click()
+    drag(view, qtbot, stroke)
     view.extra_controls().findChild(QPushButton, "clearDrawButton").click()
     assert len(view.drawn_points()) == 0
     view.draw_button.click()
     assert not view.viewbox.drawing
+    view.draw_button.click()
+    drag(view, qtbot, stroke)
+    view.clear()  # a new run (another target, another mode): the strokes go too
+    assert len(view.drawn_points()) == 0 and not view.viewbox.drawing
 
 
 def test_applying_an_empty_drawing_only_says_so(view, qtbot):

@@ -37,10 +37,21 @@ class ModeView(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([600, 400])
+        self._splitter = splitter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
         return splitter
+
+    def resizeEvent(self, event) -> None:
+        """When the window changes size, the main picture gets 62% of the width again (a drag of the
+        splitter holds until then)."""
+        super().resizeEvent(event)
+        splitter = getattr(self, "_splitter", None)
+        if splitter is not None and event.size().width() != event.oldSize().width():
+            total = sum(splitter.sizes())
+            if total > 0:
+                splitter.setSizes([round(total * 0.62), total - round(total * 0.62)])
 
     def clear(self) -> None:
         """Forget what was drawn (a new run starts)."""

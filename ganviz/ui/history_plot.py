@@ -8,9 +8,13 @@ Usage:
     ], groups={"div": "divergence (nats)", "loss": "loss"})
     plot.update_history(snapshot.history)   # x = history["step"]
 
-One stacked plot per group, x-linked. Each series has a checkbox (objectName
-"series_<column>") and smoothable series follow the smoothing spin box (objectName
-"smoothingSpin": a trailing mean over that many points; 0 or 1 = raw).
+One stacked plot per group, x-linked, each with its legend in a column to its right (off the data,
+on an opaque background). Each series has a checkbox (objectName "series_<column>") and smoothable
+series follow the smoothing spin box (objectName "smoothingSpin": a trailing mean over that many
+points; 0 or 1 = raw). The groups in `log_groups` get a log-scale check box (objectName
+"logScaleCheck"), those in `integer_groups` integer ticks; a group whose curves have no finite value
+(e.g. modes for a target that is not a mixture) is hidden, not left empty. The iteration axis never
+uses SI prefixes and starts afresh after `clear` (a new run).
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+LEGEND_BRUSH = pg.mkBrush(255, 255, 255, 235)
+LEGEND_PEN = pg.mkPen(200, 200, 200)
 
 
 TOGGLE_COLUMNS = 4
@@ -35,6 +43,7 @@ class Series:
     dashed: bool = False
     smooth: bool = False      # follows the smoothing control (noisy per-batch quantities)
     visible: bool = True
+    tip: str = ""             # what the curve means, in the theory's words (its check box's tooltip)
 
 
 def moving_average(y: np.ndarray, window: int) -> np.ndarray:
@@ -54,7 +63,9 @@ def moving_average(y: np.ndarray, window: int) -> np.ndarray:
 
 class HistoryPlot(QWidget):
     def __init__(self, series: list[Series], groups: dict[str, str], parent: QWidget | None = None,
-                 smoothing: int = 10, max_hz: float = 3.0):
+                 smoothing: int = 10, max_hz: float = 3.0, log_groups: tuple[str, ...] = ("div",),
+                 integer_groups: tuple[str, ...] = ("modes",), legend_above: bool = False,
+                 toggle_columns: int = TOGGLE_COLUMNS):
         super().__init__(parent)
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
@@ -65,23 +76,38 @@ class HistoryPlot(QWidget):
         self.layout_widget = pg.GraphicsLayoutWidget()
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.layout_widget.ci.setSpacing(2)
+        self.legend_above = legend_above  # a narrow panel: each legend in one row above its plot
+        self.groups = dict(groups)
+        self.legends: dict[str, pg.LegendItem] = {}
+        self._shown_groups: tuple[str, ...] = ()
         first = None
-        for row, (group, ylabel) in enumerate(groups.items()):
-            plot = self.layout_widget.addPlot(row=row, col=0)
-            plot.setLabel("left", ylabel)
-            plot.getAxis("left").enableAutoSIPrefix(False)
+        for group, ylabel in groups.items():
+            plot = pg.PlotItem()
+            plot.setLabel("left", ylabel, **{"font-size": "8pt"})
+            for name in ("left", "bottom"):
+                plot.getAxis(name).enableAutoSIPrefix(False)
+            plot.getAxis("left").setWidth(52)  # the same width for every row, so the x axes line up
+            if group in integer_groups:
+                plot.getAxis("left").setTickSpacing(major=1, minor=1)
             cache_axes(plot)
             plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            legend = pg.LegendItem(offset=None, labelTextSize="8pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN,
+                                   verSpacing=-4, horSpacing=6)
+            legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            if legend_above:
+                legend.setColumnCount(sum(1 for s in series if s.group == group))
+            plot.legend = legend  # what addLegend would set; the legend itself lives beside the plot
+            self.legends[group] = legend
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
+            plot.setMinimumHeight(70)
             if first is None:
                 first = plot
             else:
                 plot.setXLink(first)
             self.plots[group] = plot
-        list(self.plots.values())[-1].setLabel("bottom", "iteration")
-
+        self.log_groups = tuple(g for g in log_groups if g in groups)
         toggles = QGridLayout()  # a grid, so many series wrap instead of widening the window
         toggles.setContentsMargins(4, 0, 4, 0)
         self.checkboxes: dict[str, QCheckBox] = {}
@@ -94,8 +120,10 @@ class HistoryPlot(QWidget):
             box.setObjectName(f"series_{s.column}")
             box.setChecked(s.visible)
             box.setStyleSheet(f"QCheckBox {{ color: {s.color}; }}")
+            if s.tip:
+                box.setToolTip(s.tip)
             box.toggled.connect(lambda on, s=s: self._set_visible(s, on))
-            toggles.addWidget(box, *divmod(len(self.checkboxes), TOGGLE_COLUMNS))
+            toggles.addWidget(box, *divmod(len(self.checkboxes), toggle_columns))
             self.checkboxes[s.column] = box
         smoothing_row = QHBoxLayout()
         smoothing_row.addWidget(QLabel("smoothing"))
@@ -106,8 +134,19 @@ class HistoryPlot(QWidget):
         self.smoothing.setToolTip("trailing mean over this many points (0 = raw values)")
         self.smoothing.valueChanged.connect(lambda _: self._redraw())
         smoothing_row.addWidget(self.smoothing)
-        toggles.addLayout(smoothing_row, 0, TOGGLE_COLUMNS)
-        toggles.setColumnStretch(TOGGLE_COLUMNS - 1, 1)
+        smoothing_row.addStretch(1)
+        rows = (len(self.series) + toggle_columns - 1) // toggle_columns
+        self.log_check = None
+        if self.log_groups:
+            self.log_check = QCheckBox("log scale")
+            self.log_check.setObjectName("logScaleCheck")
+            self.log_check.setToolTip("divergences on a log axis: a KL of 20 nats and a JSD of 0.01 both readable "
+                                      "(values ≤ 0, e.g. a negative lower bound, are not drawn)")
+            self.log_check.toggled.connect(self.set_log_scale)
+            smoothing_row.insertWidget(0, self.log_check)
+            smoothing_row.insertSpacing(1, 12)
+        toggles.addLayout(smoothing_row, rows, 0, 1, toggle_columns)
+        toggles.setColumnStretch(toggle_columns - 1, 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -115,10 +154,63 @@ class HistoryPlot(QWidget):
         layout.addLayout(toggles)
         for group in self.plots:
             self._rebuild_legend(group)
+        self._update_groups()
+
+    def _relayout(self, groups: tuple[str, ...]) -> None:
+        """Put the plots of `groups` (in order) in rows, each with its legend beside it; the iteration
+        axis is labelled on the bottom one."""
+        if groups == self._shown_groups:
+            return
+        self._shown_groups = groups
+        ci = self.layout_widget.ci
+        for group, plot in self.plots.items():
+            for item in (plot, self.legends[group]):
+                if item in ci.items:
+                    ci.removeItem(item)
+            plot.setVisible(group in groups)
+            self.legends[group].setVisible(group in groups)
+        for row, group in enumerate(groups):
+            legend = self.legends[group]
+            if self.legend_above:
+                ci.addItem(legend, row=2 * row, col=0)
+                ci.addItem(self.plots[group], row=2 * row + 1, col=0)
+                ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
+            else:
+                ci.addItem(self.plots[group], row=row, col=0)
+                ci.addItem(legend, row=row, col=1)
+                ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            last = row == len(groups) - 1
+            self.plots[group].setLabel("bottom", "iteration" if last else None)
+            self.plots[group].getAxis("bottom").setStyle(showValues=last)
+        ci.layout.setColumnStretchFactor(0, 1)
+
+    def _update_groups(self) -> None:
+        """Show the groups that apply and have a curve switched on. A group whose every curve has no
+        finite value after the first iterations does not apply (modes of a non-mixture): it is hidden
+        with its check boxes."""
+        x = self._history.get("step")
+        shown = []
+        for group in self.plots:
+            columns = [s.column for s in self.series if s.group == group]
+            applies = x is None or len(x) < 2 or any(
+                np.isfinite(self._history[c]).any() for c in columns if c in self._history)
+            for c in columns:
+                self.checkboxes[c].setVisible(applies)
+            if applies and any(self.checkboxes[c].isChecked() for c in columns):
+                shown.append(group)
+        self._relayout(tuple(shown))
+
+    def set_log_scale(self, on: bool) -> None:
+        for group in self.log_groups:
+            self.plots[group].setLogMode(y=on)
+            self.plots[group].enableAutoRange(y=True)
+        if self.log_check is not None and self.log_check.isChecked() != on:
+            self.log_check.setChecked(on)
 
     def _set_visible(self, series: Series, on: bool) -> None:
         self.curves[series.column].setVisible(on)
         self._rebuild_legend(series.group)
+        self._update_groups()
         if on:  # hidden curves are not kept up to date
             self._redraw()
 
@@ -147,12 +239,15 @@ class HistoryPlot(QWidget):
         self._history = {}
         for curve in self.curves.values():
             curve.setData([], [])
+        for plot in self.plots.values():  # a fresh iteration axis for the new run
+            plot.enableAutoRange()
 
     def _redraw(self) -> None:
         x = self._history.get("step")
         if x is None or len(x) == 0:
             return
         span = self.smoothing.value()
+        self._update_groups()
         for s in self.series:
             y = self._history.get(s.column)
             if y is None or not self.checkboxes[s.column].isChecked():

@@ -72,7 +72,8 @@ class LaneGrid(QWidget):
         self.compare = self.compare_widget.getPlotItem()
         self.compare.showGrid(x=True, y=True, alpha=0.2)
         self.compare.setLabel("bottom", "iteration")
-        self.compare.getAxis("left").enableAutoSIPrefix(False)
+        for name in ("left", "bottom"):  # no "×0.001" iteration axis
+            self.compare.getAxis(name).enableAutoSIPrefix(False)
         self.compare.setClipToView(True)
         self.compare.setDownsampling(auto=True, mode="peak")
         # Half-transparent: with many lanes the legend lies over lines that must stay visible.
@@ -187,6 +188,7 @@ class LaneGrid(QWidget):
             view.clear()
         for curve in self.curves.values():
             curve.setData([], [])
+        self.compare.enableAutoRange()  # a fresh iteration axis for the new run
 
     # --- the compare plot ---------------------------------------------------------------------------
     def flush(self) -> None:

@@ -13,12 +13,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QDoubleValidator, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
-    QLabel, QMainWindow, QPlainTextEdit, QPushButton, QScrollArea, QSlider, QSpinBox, QStackedWidget, QVBoxLayout,
-    QWidget,
+    QAbstractSpinBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox,
+    QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPlainTextEdit, QPushButton, QScrollArea, QSlider, QSpinBox,
+    QStackedWidget, QToolButton, QVBoxLayout, QWhatsThis, QWidget,
 )
 
 from ganviz.core import modes
@@ -41,6 +41,36 @@ LOSS_TIPS = ("the generator's objective. minimax and non-saturating train the pa
              "picking one starts a new run of this lane with the settings it needs (e.g. WGAN-GP: k = 5, "
              "Adam β = (0, 0.9), learning rates 1e-4)")
 LR_TICKS = 500  # the learning-rate sliders are log-scale: tick i ↦ LR_MIN · (LR_MAX/LR_MIN)^(i/LR_TICKS)
+PANEL_WIDTH = 370      # the side panel's width when there is room; it shrinks to PANEL_MIN_WIDTH, or collapses
+PANEL_MIN_WIDTH = 300
+_START = ("<b>Start here:</b> press <b>▶ Play</b> (Space) to train, <b>Step</b> (S) for one iteration, "
+          "<b>Fit D*</b> (F) to train only D, <b>Reset</b> (R). ")
+START_HERE = {  # what to press, and what the colours are, per mode
+    "1d": _START + ("Colours: <span style='color:#222222'>■ real data P_data</span>, "
+                    "<span style='color:#2ca02c'>■ generated P_G</span>, <span style='color:#1f77b4'>■ discriminator "
+                    "D(x)</span>, <span style='color:#ff7f0e'>╌ optimal D*</span>. Hover a control for what it means."),
+    "2d": _START + ("Colours: <span style='color:#111111'>● real</span>, <span style='color:#2ca02c'>● generated"
+                    "</span>; background D(x) from <span style='color:#b2182b'>0 (fake)</span> to "
+                    "<span style='color:#2166ac'>1 (real)</span>. Hover a control for what it means."),
+    "mnist": _START + "Left: G's digits on fixed noise; below: D's probability that each digit is real.",
+}
+FIT_TIPS = {
+    "1d": ("freeze G and train only D until V(G,D) stops rising: D(x) → D*(x) = p_data/(p_data+p_G). At D = D*, "
+           "V(G,D*) = −log 4 + 2·JSD, so the lower bound (V+log 4)/2 meets the JSD; it stays below when D cannot "
+           "represent D* (a small net, sharp P_G) (F)"),
+    "mnist": ("freeze G and train only D until V(G,D) stops rising: D approaches D* = p_data/(p_data+p_G) on the "
+              "digits. Images have no density here, so there is no JSD to meet: watch D(x) on real digits rise "
+              "and D(G(z)) fall (F)"),
+}
+FIT_TIPS["2d"] = FIT_TIPS["1d"]
+PLAY_TEXT, PAUSE_TEXT = "▶ Play (Space)", "❚❚ Pause (Space)"  # ❚❚: DejaVu has no ⏸
+K_TIP = ("k: how many discriminator updates Algorithm 1 makes before each generator update. The theory "
+         "(Prop. 1) assumes D is optimal, D = D* = p_data/(p_data+p_G); a larger k keeps D closer to D*, so the "
+         "bound (V+log 4)/2 stays near the JSD — at k times the cost per iteration.")
+K_G_TIP = ("k_G: generator updates per iteration (1 in the paper's Algorithm 1; GAN Lab's counterpart of k). "
+           "More G steps against a fixed D overshoot: G chases where D is wrong now, not where P_data is.")
+LR_TIP = ("the {who}'s Adam step size, 1e-5 … 1 (log slider; type an exact value such as 3e-4 in the box). "
+          "Too high and training oscillates or diverges; too low and nothing moves.")
 SPEEDS = [("max", None), ("1000 it/s", 1000.0), ("300 it/s", 300.0), ("100 it/s", 100.0), ("30 it/s", 30.0),
           ("10 it/s", 10.0), ("3 it/s", 3.0), ("1 it/s", 1.0)]
 
@@ -99,6 +129,7 @@ class MainWindow(QMainWindow):
         self._ui_log: list[LogEntry] = []  # messages of the window itself (open failed, command copied)
         self._drawn: tuple = ()
         self.log_dialog: QDialog | None = None
+        self._status_text = ""
 
         self._build_controls()
         self.stack = QStackedWidget()
@@ -110,20 +141,30 @@ class MainWindow(QMainWindow):
         central = QWidget()
         outer = QHBoxLayout(central)
         outer.setContentsMargins(4, 4, 4, 4)
-        scroll = QScrollArea()
+        self.panel_scroll = scroll = QScrollArea(objectName="sidePanel")
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(370)
+        scroll.setMinimumWidth(PANEL_MIN_WIDTH)
+        scroll.setMaximumWidth(PANEL_WIDTH)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         outer.addWidget(scroll)
         right = QVBoxLayout()
+        right.addLayout(self._build_top_row())
         right.addWidget(self.banner)
         right.addWidget(self.stack, 1)
         outer.addLayout(right, 1)
         self.setCentralWidget(central)
         self._build_status_bar()
         self._build_menus()
+        # Space/S/R/F work whatever has focus: window shortcuts for buttons, sliders and plots, and a key
+        # filter on the text fields (spin boxes, the rate boxes), which would otherwise take the keys.
+        self.keys = {Qt.Key.Key_Space: self.play_button.click, Qt.Key.Key_S: self.step_button.click,
+                     Qt.Key.Key_R: self.reset_button.click, Qt.Key.Key_F: self.fit_button.click}
+        for key, slot in self.keys.items():
+            QShortcut(QKeySequence(key), self, activated=slot)
+        self._key_filter = _TrainingKeys(self.keys, self)
+        self._catch_keys(self)
 
         session = Session(TrainConfig.for_mode(mode, dataset=dataset, device=device))
         self.worker = TrainWorker(session)
@@ -135,9 +176,6 @@ class MainWindow(QMainWindow):
         self.timer.setInterval(round(1000 / 60))  # poll faster than the worker publishes
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
-        for key, slot in ((Qt.Key.Key_Space, self.play_button.click), (Qt.Key.Key_S, self.step_button.click),
-                          (Qt.Key.Key_R, self.reset_button.click), (Qt.Key.Key_F, self.fit_button.click)):
-            QShortcut(QKeySequence(key), self, activated=slot)
 
     # --- building -------------------------------------------------------------------------------
     def _build_controls(self) -> None:
@@ -150,9 +188,12 @@ class MainWindow(QMainWindow):
         for mode in MODES:
             self.mode_combo.addItem(modes.spec(mode).label, mode)
         self.mode_combo.currentIndexChanged.connect(self._mode_chosen)
+        self.mode_combo.setToolTip("what the GAN learns: a 1-D density, 2-D points, or digit images "
+                                   "(changing it starts every lane again with that mode's defaults)")
         form.addRow("Mode", self.mode_combo)
         self.dataset_combo = QComboBox(objectName="datasetCombo")
         self.dataset_combo.currentIndexChanged.connect(self._dataset_chosen)
+        self.dataset_combo.setToolTip("P_data, the distribution G learns to imitate (changing it starts every lane again)")
         form.addRow("Target P_data", self.dataset_combo)
         file_row = QGridLayout()
         self.save_button = QPushButton("Save run…", objectName="saveRunButton")
@@ -183,6 +224,7 @@ class MainWindow(QMainWindow):
         self.add_lane_button.setToolTip("a new lane (from iteration 0) with the selected lane's settings")
         self.add_lane_button.clicked.connect(self.add_lane)
         self.remove_lane_button = QPushButton("Remove lane", objectName="removeLaneButton")
+        self.remove_lane_button.setToolTip("remove the selected lane (the others go on)")
         self.remove_lane_button.clicked.connect(self.remove_lane)
         self.remove_lane_button.setEnabled(False)
         row.addWidget(self.add_lane_button)
@@ -201,45 +243,56 @@ class MainWindow(QMainWindow):
         self.k_slider.setRange(K_MIN, K_MAX)
         self.k_label = QLabel()
         self.k_slider.valueChanged.connect(self._k_changed)
-        self.k_slider.setToolTip("k: discriminator updates per generator update")
+        self.k_slider.setToolTip(K_TIP)
         form.addRow("k (D steps / G step)", _with_value(self.k_slider, self.k_label))
         self.k_g_slider = QSlider(Qt.Orientation.Horizontal, objectName="kGSlider")
         self.k_g_slider.setRange(K_MIN, K_MAX)
         self.k_g_label = QLabel()
         self.k_g_slider.valueChanged.connect(self._k_g_changed)
-        self.k_g_slider.setToolTip("k_G: generator updates per iteration (1 in the paper; GAN Lab's counterpart of k)")
+        self.k_g_slider.setToolTip(K_G_TIP)
         form.addRow("k_G (G steps)", _with_value(self.k_g_slider, self.k_g_label))
-        self.lr_d_slider, self.lr_d_label = self._lr_slider("lrDSlider", "lr_d")
-        form.addRow("learning rate of D", _with_value(self.lr_d_slider, self.lr_d_label))
-        self.lr_g_slider, self.lr_g_label = self._lr_slider("lrGSlider", "lr_g")
-        form.addRow("learning rate of G", _with_value(self.lr_g_slider, self.lr_g_label))
+        self.lr_d_slider, self.lr_d_edit = self._lr_slider("lrDSlider", "lrDEdit", "lr_d", "discriminator")
+        self.lr_d_label = self.lr_d_edit
+        form.addRow("learning rate of D", _with_value(self.lr_d_slider, self.lr_d_edit))
+        self.lr_g_slider, self.lr_g_edit = self._lr_slider("lrGSlider", "lrGEdit", "lr_g", "generator")
+        self.lr_g_label = self.lr_g_edit
+        form.addRow("learning rate of G", _with_value(self.lr_g_slider, self.lr_g_edit))
         self.loss_combo = QComboBox(objectName="lossCombo")
         for loss in ("nonsaturating", "minimax", *(name for name in LOSSES if name not in ("nonsaturating", "minimax"))):
             self.loss_combo.addItem(LOSS_LABELS[loss], loss)
-        self.loss_combo.setToolTip(LOSS_TIPS)
+        self.loss_combo.setToolTip(LOSS_TIPS + ". minimax descends log(1 − D(G(z))), whose gradient vanishes "
+                                   "when D confidently rejects the fakes (D(G(z)) ≈ 0), i.e. at the beginning: it "
+                                   "saturates. non-saturating ascends log D(G(z)) instead: the same fixed point, "
+                                   "strong gradients early")
         self.loss_combo.currentIndexChanged.connect(
             lambda _: self._live_change(loss=self.loss_combo.currentData()))
         form.addRow("G loss", self.loss_combo)
+        self.restore_button = QPushButton("Restore defaults", objectName="restoreDefaultsButton")
+        self.restore_button.setToolTip("set the selected lane's k, k_G, learning rates, loss and noise back to its "
+                                       "mode's defaults (a changed noise or seed starts the lane again)")
+        self.restore_button.clicked.connect(self.restore_defaults)
+        form.addRow(self.restore_button)
         layout.addWidget(algo_box)
 
         play_box = QGroupBox("Training (every lane)")
         grid = QVBoxLayout(play_box)
         row = QHBoxLayout()
-        self.play_button = QPushButton("▶ Play", objectName="playButton")
+        self.play_button = QPushButton(PLAY_TEXT, objectName="playButton")
+        self.play_button.setToolTip("train every lane: repeat Algorithm 1's iteration (k D updates, then a G update) "
+                                    "until paused (Space)")
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(self._play_toggled)
-        self.step_button = QPushButton("Step", objectName="stepButton")
+        self.step_button = QPushButton("Step (S)", objectName="stepButton")
         self.step_button.setToolTip("one iteration of Algorithm 1: k D updates, then one G update (S)")
         self.step_button.clicked.connect(self._step)
-        self.reset_button = QPushButton("Reset", objectName="resetButton")
+        self.reset_button = QPushButton("Reset (R)", objectName="resetButton")
         self.reset_button.setToolTip("new weights from each lane's seed: the same runs again (R)")
         self.reset_button.clicked.connect(self._reset)
         for button in (self.play_button, self.step_button, self.reset_button):
             row.addWidget(button)
         grid.addLayout(row)
-        self.fit_button = QPushButton("Fit D*", objectName="fitDButton")
-        self.fit_button.setToolTip("freeze G and train only D until V(G,D) stops rising: D(x) → D*(x), "
-                                   "and the bound (V+log 4)/2 meets the JSD (F)")
+        self.fit_button = QPushButton("Fit D* (F)", objectName="fitDButton")
+        self.fit_button.setToolTip(FIT_TIPS["1d"])
         self.fit_button.clicked.connect(self._fit_d)
         grid.addWidget(self.fit_button)
         speed_row = QHBoxLayout()
@@ -249,7 +302,8 @@ class MainWindow(QMainWindow):
             self.speed_combo.addItem(label, rate)
         self.speed_combo.currentIndexChanged.connect(
             lambda _: self._post(Session.set_speed, self.speed_combo.currentData()))
-        self.speed_combo.setToolTip("limit iterations per second to watch training in slow motion")
+        self.speed_combo.setToolTip("limit iterations per second to watch training in slow motion (max: as fast "
+                                    "as the machine trains)")
         speed_row.addWidget(self.speed_combo, 1)
         grid.addLayout(speed_row)
         layout.addWidget(play_box)
@@ -259,34 +313,114 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.mode_box)
 
         readout = QGroupBox("Now (selected lane)")
-        form = QFormLayout(readout)
+        form = self.readout_form = QFormLayout(readout)
         self.step_label = QLabel("0", objectName="stepLabel")
         form.addRow("iteration", self.step_label)
         self.jsd_label = QLabel("—", objectName="jsdLabel")
-        self.jsd_label.setToolTip("JSD(P_data‖P_G) in nats (log 2 ≈ 0.693 is the maximum)")
+        self.jsd_label.setToolTip("Jensen–Shannon divergence JSD(P_data‖P_G) in nats, computed from the densities: "
+                                  "0 when P_G = P_data, log 2 ≈ 0.693 when they do not overlap. G minimises it "
+                                  "when D is optimal")
         form.addRow("JSD (nats)", self.jsd_label)
         self.bound_label = QLabel("—", objectName="boundLabel")
-        form.addRow("(V(G,D)+log 4)/2", self.bound_label)
+        bound_tip = ("lower bound on the JSD from the current D: (V(G,D)+log 4)/2 ≤ JSD, with equality only at "
+                     "D = D* (Goodfellow et al., Thm. 1). Far from D* it means little and can be negative; "
+                     "Fit D* makes it tight")
+        self._bound_tip = bound_tip
+        self.bound_label.setToolTip(bound_tip)
+        form.addRow("lower bound (V+log 4)/2", self.bound_label)
+        form.labelForField(self.bound_label).setToolTip(bound_tip)
         self.target_label = QLabel("", objectName="targetLabel")
         self.target_label.setWordWrap(True)
         form.addRow("P_data", self.target_label)
         layout.addWidget(readout)
         layout.addStretch(1)
+        for widget in self.panel.findChildren(QWidget):  # Help › What's this? says what the tooltip says
+            if widget.toolTip() and not widget.whatsThis():
+                widget.setWhatsThis(widget.toolTip())
+        for combo in self.panel.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
 
-    def _lr_slider(self, name: str, field: str) -> tuple[QSlider, QLabel]:
+    def _lr_slider(self, name: str, edit_name: str, field: str, who: str) -> tuple[QSlider, QLineEdit]:
+        """A log-scale slider and, beside it, a box where the exact rate can be typed (e.g. 3e-4)."""
         slider = QSlider(Qt.Orientation.Horizontal, objectName=name)
         slider.setRange(0, LR_TICKS)
-        label = QLabel()
-        label.setMinimumWidth(52)
+        edit = QLineEdit(objectName=edit_name)
+        validator = QDoubleValidator(edit)  # any number: a rate out of range is refused with a message, not silently
+        validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
+        edit.setValidator(validator)
+        edit.setFixedWidth(edit.fontMetrics().horizontalAdvance("0.00000") + 14)
+        tip = LR_TIP.format(who=who)
+        slider.setToolTip(tip)
+        edit.setToolTip(tip)
 
-        def changed(tick: int) -> None:
+        def moved(tick: int) -> None:
             lr = tick_to_lr(tick)
-            label.setText(f"{lr:.3g}")
+            edit.setText(f"{lr:.3g}")
             self._live_change(**{field: lr})
 
-        slider.valueChanged.connect(changed)
-        slider.setToolTip("log scale, 1e-5 … 1")
-        return slider, label
+        def typed() -> None:
+            try:
+                lr = float(edit.text())
+            except ValueError:
+                lr = math.nan
+            if not LR_MIN <= lr <= LR_MAX:
+                self.say(f"learning rate must be between {LR_MIN:g} and {LR_MAX:g}; kept {getattr(self.cfg, field):g}")
+                edit.setText(f"{getattr(self.cfg, field):.3g}")
+                return
+            slider.blockSignals(True)
+            slider.setValue(lr_to_tick(lr))
+            slider.blockSignals(False)
+            if lr != getattr(self.cfg, field):
+                self._live_change(**{field: lr})
+
+        slider.valueChanged.connect(moved)
+        edit.editingFinished.connect(typed)
+        return slider, edit
+
+    def _build_top_row(self) -> QHBoxLayout:
+        """Above the views: the button that folds the side panel away, and the dismissible Start here line."""
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        self.collapse_button = QToolButton(objectName="collapsePanelButton")
+        self.collapse_button.setCheckable(True)
+        self.collapse_button.setText("◀")
+        self.collapse_button.setToolTip("hide the settings panel (more room for the plots); press again to show it")
+        self.collapse_button.toggled.connect(self.collapse_panel)
+        row.addWidget(self.collapse_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.start_here = QFrame(objectName="startHere")
+        self.start_here.setStyleSheet("QFrame#startHere { background: #eef5fc; border: 1px solid #9ecae1; }")
+        inner = QHBoxLayout(self.start_here)
+        inner.setContentsMargins(6, 2, 2, 2)
+        self.start_here_label = QLabel(START_HERE["1d"], objectName="startHereLabel")
+        self.start_here_label.setWordWrap(True)
+        self.start_here_label.setMinimumWidth(120)
+        inner.addWidget(self.start_here_label, 1)
+        close = QToolButton(objectName="startHereCloseButton")
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("hide this line")
+        close.clicked.connect(self.start_here.hide)
+        inner.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.start_here, 1)
+        return row
+
+    def collapse_panel(self, collapsed: bool) -> None:
+        self.panel_scroll.setVisible(not collapsed)
+        self.collapse_button.setText("▶" if collapsed else "◀")
+        self.collapse_button.setChecked(collapsed)
+
+    def _catch_keys(self, root: QWidget) -> None:
+        """Let Space/S/R/F reach the training buttons from the text fields under `root` too."""
+        for widget in (*root.findChildren(QAbstractSpinBox), *root.findChildren(QLineEdit)):
+            if isinstance(widget.parent(), QAbstractSpinBox) or widget.property("ganvizKeys"):
+                continue
+            widget.setProperty("ganvizKeys", True)
+            widget.installEventFilter(self._key_filter)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._show_status(self._status_text)
 
     def _build_banner(self) -> QFrame:
         banner = QFrame(objectName="divergedBanner")
@@ -307,6 +441,20 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("", objectName="deviceLabel")
         bar.addPermanentWidget(self.rate_label)
         bar.addPermanentWidget(self.device_label)
+        self._status_text = ""
+
+    def _show_status(self, text: str, timeout: int = 15000) -> None:
+        """A message in the status line, elided to the room left by the permanent labels (the full
+        text is in its tooltip and in View › Message log)."""
+        self._status_text = text
+        if not text:
+            return
+        bar = self.statusBar()
+        room = bar.width() - self.rate_label.sizeHint().width() - self.device_label.sizeHint().width() - 40
+        shown = bar.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(room, 80))
+        if shown != bar.currentMessage():
+            bar.showMessage(shown, timeout)
+        bar.setToolTip(text)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -318,10 +466,30 @@ class MainWindow(QMainWindow):
                 action.setShortcut(keys)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        file_menu.addSeparator()
+        self.quit_action = QAction("Quit", self, objectName="quitAction")
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.quit_action)
+        self.addAction(self.quit_action)  # works with the menu bar hidden (e.g. offscreen) too
         view_menu = self.menuBar().addMenu("&View")
         action = QAction("Message log", self)
         action.triggered.connect(self.show_log)
         view_menu.addAction(action)
+        action = QAction("Settings panel", self, checkable=True, checked=True)
+        action.toggled.connect(lambda on: self.collapse_panel(not on))
+        self.collapse_button.toggled.connect(lambda collapsed: action.setChecked(not collapsed))
+        view_menu.addAction(action)
+        action = QAction("Start here line", self)
+        action.triggered.connect(self.start_here.show)
+        view_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(QWhatsThis.createAction(self))
+        action = QAction("Keys", self)
+        action.triggered.connect(lambda: self.say(
+            "Keys: Space play/pause · S one iteration · R reset · F fit D* · Ctrl+S save · Ctrl+O open · Ctrl+Q quit"))
+        help_menu.addAction(action)
 
     # --- modes ----------------------------------------------------------------------------------
     def _show_mode(self, mode: str) -> None:
@@ -332,6 +500,7 @@ class MainWindow(QMainWindow):
             view.message.connect(lambda text: self.say(text))
             self.views[mode] = view
             self.stack.addWidget(view)
+            self._catch_keys(view)
         self._shown_mode = mode
         view = self.views[mode]
         self.stack.setCurrentWidget(view)
@@ -344,6 +513,16 @@ class MainWindow(QMainWindow):
         if extra is not None:
             self.mode_box_layout.addWidget(extra)
             extra.show()
+            self._catch_keys(extra)
+            for widget in extra.findChildren(QWidget):
+                if widget.toolTip() and not widget.whatsThis():
+                    widget.setWhatsThis(widget.toolTip())
+        self.start_here_label.setText(START_HERE.get(mode, _START))
+        self.fit_button.setToolTip(FIT_TIPS.get(mode, FIT_TIPS["1d"]))
+        has_jsd = mode != "mnist"  # images have no density: no JSD, no bound
+        for widget in (self.jsd_label, self.bound_label):
+            widget.setVisible(has_jsd)
+            self.readout_form.labelForField(widget).setVisible(has_jsd)
         self.dataset_combo.blockSignals(True)
         self.dataset_combo.clear()
         for name in task_class(mode).datasets:
@@ -385,9 +564,10 @@ class MainWindow(QMainWindow):
         self.k_g_slider.setValue(cfg.k_g)
         self.k_g_label.setText(str(cfg.k_g))
         self.lr_d_slider.setValue(lr_to_tick(cfg.lr_d))
-        self.lr_d_label.setText(f"{cfg.lr_d:.3g}")
         self.lr_g_slider.setValue(lr_to_tick(cfg.lr_g))
-        self.lr_g_label.setText(f"{cfg.lr_g:.3g}")
+        for edit, lr in ((self.lr_d_edit, cfg.lr_d), (self.lr_g_edit, cfg.lr_g)):
+            if not edit.hasFocus():  # never overwrite what the user is typing
+                edit.setText(f"{lr:.3g}" if float(f"{lr:.3g}") == lr else repr(lr))
         self.loss_combo.setCurrentIndex(self.loss_combo.findData(cfg.loss))
         self.seed_spin.setValue(cfg.seed)
         for w in widgets:
@@ -406,6 +586,10 @@ class MainWindow(QMainWindow):
         if mode != self._shown_mode:
             self._error = ""
             self._post(Session.configure, mode=mode)
+            d = TrainConfig.for_mode(mode)
+            self.say(f"Mode {modes.spec(mode).label}: every lane starts again with this mode's defaults "
+                     f"(k = {d.k}, k_G = {d.k_g}, lr_D = {d.lr_d:g}, lr_G = {d.lr_g:g}, loss {d.loss}, "
+                     f"noise dim {d.noise_dim})")
 
     def _dataset_chosen(self, _index: int) -> None:
         dataset = self.dataset_combo.currentData()
@@ -426,6 +610,22 @@ class MainWindow(QMainWindow):
         if self.seed_spin.value() != self.cfg.seed:
             self._post(Session.set, self.selected, seed=self.seed_spin.value())
 
+    def restore_defaults(self) -> None:
+        """The selected lane's settings back to its mode's defaults (the noise and seed only if changed:
+        they start the lane again)."""
+        cfg = self.cfg
+        d = TrainConfig.for_mode(cfg.mode)
+        changes = {name: getattr(d, name) for name in (*LIVE_SETTINGS, *LANE_SETTINGS)
+                   if getattr(d, name) != getattr(cfg, name) and name != "seed"}
+        if not changes:
+            self.say("The selected lane already has its mode's default settings")
+            return
+        self._error = ""
+        self._post(Session.set, self.selected, **changes)
+        restart = " (a new run of this lane)" if set(changes) - set(LIVE_SETTINGS) else ""
+        self.say("Restored defaults" + restart + ": " + ", ".join(f"{k} = {v:g}" if isinstance(v, float) else
+                                                               f"{k} = {v}" for k, v in changes.items()))
+
     def _live_change(self, **changes: Any) -> None:
         assert set(changes) <= set(LIVE_SETTINGS)
         self._post(Session.set, self.selected, **changes)
@@ -439,7 +639,7 @@ class MainWindow(QMainWindow):
         self._live_change(k_g=k_g)
 
     def _play_toggled(self, playing: bool) -> None:
-        self.play_button.setText("⏸ Pause" if playing else "▶ Play")
+        self.play_button.setText(PAUSE_TEXT if playing else PLAY_TEXT)
         if playing:
             self._error = ""
         self._post(Session.play if playing else Session.pause)
@@ -466,7 +666,7 @@ class MainWindow(QMainWindow):
         if self.play_button.isChecked() != playing:
             self.play_button.blockSignals(True)
             self.play_button.setChecked(playing)
-            self.play_button.setText("⏸ Pause" if playing else "▶ Play")
+            self.play_button.setText(PAUSE_TEXT if playing else PLAY_TEXT)
             self.play_button.blockSignals(False)
 
     # --- lanes ----------------------------------------------------------------------------------
@@ -534,7 +734,7 @@ class MainWindow(QMainWindow):
     def say(self, text: str, error: bool = False, tb: str = "") -> None:
         """A message of the window itself: in the status bar and the message log."""
         self._ui_log.append(LogEntry(time.time(), text, tb))
-        self.statusBar().showMessage(text, 15000)
+        self._show_status(text)
         if error:
             self._error = text
             self._show_banner()
@@ -634,6 +834,12 @@ class MainWindow(QMainWindow):
         self.jsd_label.setText(f"{jsd:.4f}" if math.isfinite(jsd) else "—")
         bound = lane.metrics.get("jsd_d", math.nan)
         self.bound_label.setText(f"{bound:.4f}" if math.isfinite(bound) else "—")
+        loose = math.isfinite(bound) and math.isfinite(jsd) and (bound < 0 or bound < 0.5 * jsd)
+        style = "color: #999999;" if loose else ""  # greyed: D is far from D*, the bound says little
+        if self.bound_label.styleSheet() != style:
+            self.bound_label.setStyleSheet(style)
+            self.bound_label.setToolTip(self._bound_tip + ("\n\nNow far below the JSD: D is far from D*, so this "
+                                                           "number says little (press Fit D*)." if loose else ""))
         self.target_label.setText(frame.target)
         lanes = f"{len(frame.lanes)} lanes · " if len(frame.lanes) > 1 else ""
         self.rate_label.setText(f"{lanes}iteration {lane.iteration:,} · {frame.steps_per_s:,.0f} it/s · {frame.state}")
@@ -642,7 +848,7 @@ class MainWindow(QMainWindow):
         newest = frame.log[-1] if frame.log else None
         if newest is not None and newest != self._seen_log:
             self._seen_log = newest
-            self.statusBar().showMessage(newest.text, 15000)
+            self._show_status(newest.text)
             if newest.traceback:
                 self._error = newest.text
             self._refresh_log()
@@ -673,6 +879,31 @@ class MainWindow(QMainWindow):
         self.worker.stop()
         self.worker.wait()
         super().closeEvent(event)
+
+
+class _TrainingKeys(QObject):
+    """Event filter for text fields: Space, S, R and F (no modifier) press Play, Step, Reset, Fit D*
+    instead of being typed (no field of the window needs them); digits, '.', 'e', '-' type as usual."""
+
+    def __init__(self, keys: dict, parent: QObject):
+        super().__init__(parent)
+        self.keys = keys
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride):
+            mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+            slot = self.keys.get(event.key()) if mods == Qt.KeyboardModifier.NoModifier else None
+            if slot is not None:
+                if event.type() == QEvent.Type.KeyPress and not event.isAutoRepeat():
+                    if isinstance(obj, QAbstractSpinBox):
+                        obj.interpretText()  # a value typed before the key counts (the seed, the noise dim)
+                        obj.editingFinished.emit()
+                    elif isinstance(obj, QLineEdit):
+                        obj.editingFinished.emit()
+                    slot()
+                event.accept()
+                return True
+        return False
 
 
 def _with_value(slider: QSlider, label: QLabel) -> QWidget:

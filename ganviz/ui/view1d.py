@@ -13,8 +13,15 @@ from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy1d import X_RANGE, Picture1D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
-from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
+from ganviz.ui.history_plot import LEGEND_BRUSH, LEGEND_PEN, HistoryPlot, Series, cache_axes
 
+D_AXIS_LABEL = "probability D(x), D*(x)"
+PLOT_TIP = ("<b>P_data</b> (black, filled): the target density. <b>P_G</b> (green): the density of G(z), the "
+            "generator's samples. Both on the left axis (density).<br><b>D(x)</b> (blue): the discriminator's "
+            "probability that x is real; <b>D*(x)</b> (orange, dashed) = p_data/(p_data+p_G), the best D for this "
+            "G (Prop. 1). Both on the right axis (probability); at equilibrium P_G = P_data and D* = ½ "
+            "everywhere.<br>Below: G's mapping from the noise z (lower line) to x = G(z) (upper line), as in "
+            "Goodfellow et al., Fig. 1: where the lines bunch up, P_G is dense.")
 COLORS = {
     "p_data": "#222222",
     "p_g": "#2ca02c",
@@ -32,19 +39,58 @@ COLORS = {
 Z_LEVEL, X_LEVEL = -0.32, -0.06
 Z_AXIS_LABELS = {
     True: "z",  # 1-D noise: the lines are z → G(z)
-    False: "z: quantiles of P_z's first coordinate → the same quantiles of P_G",
+    False: "noise z → x = G(z): each line joins a quantile of the noise to the same quantile of P_G",
 }
 
+TIPS = {
+    "jsd": "Jensen–Shannon divergence between P_data and P_G (nats), from the densities: 0 when P_G = P_data, "
+           "at most log 2 ≈ 0.693. Training with an optimal D minimises it (Goodfellow et al., Thm. 1)",
+    "jsd_d": "lower bound on the JSD from the current D: (V(G,D)+log 4)/2 ≤ JSD, equal only when D = D*. "
+             "Far from D* (e.g. at the start) it means little and may be negative; Fit D* makes it tight",
+    "kl": "KL(P_data‖P_G) in nats: large where P_G misses mass of P_data (mode dropping); not what a GAN minimises",
+    "d_loss": "the discriminator's loss on the last batch (for the paper's D: −log D(x) − log(1 − D(G(z))); "
+              "2 log 2 ≈ 1.386 when D cannot tell real from generated)",
+    "g_loss": "the generator's loss on the last batch (the G loss chosen in the panel)",
+    "d_real": "mean D(x) on real samples: the probability D gives real data of being real (½ at equilibrium)",
+    "d_fake": "mean D(G(z)) on generated samples (½ at equilibrium; near 0 when minimax saturates)",
+}
 HISTORY_SERIES_TOY = [
-    Series("jsd", "JSD(P_data‖P_G)", COLORS["jsd"], "div"),
-    Series("jsd_d", "(V(G,D)+log 4)/2", COLORS["jsd_d"], "div", dashed=True),
-    Series("kl", "KL(P_data‖P_G)", COLORS["kl"], "div", visible=False),
-    Series("d_loss", "D loss", COLORS["d_loss"], "loss", smooth=True),
-    Series("g_loss", "G loss", COLORS["g_loss"], "loss", smooth=True),
-    Series("d_real", "mean D(x), real", COLORS["d_real"], "loss", visible=False),
-    Series("d_fake", "mean D(G(z))", COLORS["d_fake"], "loss", visible=False),
+    Series("jsd", "JSD(P_data‖P_G)", COLORS["jsd"], "div", tip=TIPS["jsd"]),
+    Series("jsd_d", "(V(G,D)+log 4)/2", COLORS["jsd_d"], "div", dashed=True, tip=TIPS["jsd_d"]),
+    Series("kl", "KL(P_data‖P_G)", COLORS["kl"], "div", visible=False, tip=TIPS["kl"]),
+    Series("d_loss", "D loss", COLORS["d_loss"], "loss", smooth=True, tip=TIPS["d_loss"]),
+    Series("g_loss", "G loss", COLORS["g_loss"], "loss", smooth=True, tip=TIPS["g_loss"]),
+    Series("d_real", "mean D(x), real", COLORS["d_real"], "prob", visible=False, tip=TIPS["d_real"]),
+    Series("d_fake", "mean D(G(z))", COLORS["d_fake"], "prob", visible=False, tip=TIPS["d_fake"]),
 ]
-HISTORY_GROUPS_TOY = {"div": "divergence (nats)", "loss": "loss / D"}
+HISTORY_GROUPS_TOY = {"div": "nats", "loss": "loss", "prob": "mean D"}
+
+
+class BandAxis(pg.AxisItem):
+    """An axis with ticks only over [lo, hi] (none on the z → x band below the densities), and, for a D
+    that is not a probability (LSGAN, a critic), tick labels in D's own units: the plot draws D's span
+    `span` onto [0, 1] (see d_on_axis), and the labels say which value of D each height is."""
+
+    def __init__(self, orientation: str, lo: float, hi: float, **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.lo, self.hi = lo, hi
+        self.span = (0.0, 1.0)
+
+    def tickValues(self, minVal, maxVal, size):
+        return [(spacing, [v for v in values if self.lo - 1e-9 <= v <= self.hi + 1e-9])
+                for spacing, values in super().tickValues(minVal, maxVal, size)]
+
+    def tickStrings(self, values, scale, spacing):
+        lo, hi = self.span
+        if (lo, hi) == (0.0, 1.0):
+            return super().tickStrings(values, scale, spacing)
+        return [f"{lo + v * (hi - lo):.3g}" for v in values]
+
+    def set_span(self, span: tuple[float, float]) -> None:
+        if tuple(span) != self.span:
+            self.span = tuple(span)
+            self.picture = None
+            self.update()
 
 
 class View1D(ModeView):
@@ -53,15 +99,23 @@ class View1D(ModeView):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("view1d")
-        self.plot_widget = pg.PlotWidget()
+        self.density_axis = BandAxis("left", 0.0, np.inf)
+        self.d_axis = BandAxis("right", 0.0, 1.0)
+        self.plot_widget = pg.PlotWidget(axisItems={"left": self.density_axis, "right": self.d_axis})
         plot = self.plot = self.plot_widget.getPlotItem()
         plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.showAxis("right")
         plot.setLabel("bottom", "x")
+        plot.setLabel("left", "density p(x)  (P_data, P_G)")
+        plot.setLabel("right", D_AXIS_LABEL)
+        self.d_axis.setPen(pg.mkPen(COLORS["d"]))
+        self.d_axis.setTextPen(pg.mkPen(COLORS["d"]))
         plot.setXRange(*X_RANGE, padding=0)
         plot.setYRange(Z_LEVEL - 0.06, 1.12, padding=0)  # room above D = 1 for the target's title
-        plot.addLegend(offset=(10, 10), labelTextSize="9pt")
+        plot.addLegend(offset=(10, 10), labelTextSize="9pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN)
         plot.setMouseEnabled(x=True, y=True)
         cache_axes(plot)
+        self.plot_widget.setToolTip(PLOT_TIP)
 
         self.p_data_curve = plot.plot([], [], pen=pg.mkPen(COLORS["p_data"], width=2), fillLevel=0,
                                       brush=pg.mkBrush(30, 30, 30, 45), name="P_data")
@@ -72,7 +126,7 @@ class View1D(ModeView):
         self.d_star_curve = self._curve(plot, "D*(x) = p_data/(p_data+p_G)", connect="finite",
                                         pen=pg.mkPen(COLORS["d_star"], width=2, style=Qt.PenStyle.DashLine))
         self.half_line = pg.InfiniteLine(pos=0.5, angle=0, pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DotLine),
-                                         label="D = 1/2", labelOpts={"position": 0.97, "color": "#666666"})
+                                         label="D = 1/2", labelOpts={"position": 0.9, "color": "#666666", "anchors": [(1, 1), (1, 1)]})
         plot.addItem(self.half_line)
         # G's mapping: one segment per noise quantile, from z (on the lower axis) to G(z).
         self.mapping = self._curve(plot, None, pen=pg.mkPen(60, 160, 60, 110, width=1), connect="pairs")
@@ -86,6 +140,10 @@ class View1D(ModeView):
                 plot.addItem(item)
                 self._static.append(item)
             self.axis_labels.append(label)
+        # P_G can peak far above the plot (a narrow P_G at the start, the spikes where a 1-D G folds):
+        # say so at the top rather than cut the curve without a sign.
+        self.off_scale = pg.TextItem("", color=COLORS["p_g"], anchor=(0.5, 0))
+        plot.addItem(self.off_scale)
         self.title = pg.TextItem("", color="#333333", anchor=(1, 0))
         plot.addItem(self.title)
         self.title.setPos(X_RANGE[1] - 0.05, 1.11)
@@ -142,12 +200,27 @@ class View1D(ModeView):
                 self._p_data = pic.p_data.y
                 self.p_data_curve.setData(x, self._p_data)
             self.p_g_curve.setData(x, pic.p_g.y)
+            top = self.plot.viewRange()[1][1]
+            peak = int(np.nanargmax(pic.p_g.y)) if np.isfinite(pic.p_g.y).any() else -1
+            if peak >= 0 and pic.p_g.y[peak] > top:
+                self.off_scale.setText(f"↑ P_G peaks at {pic.p_g.y[peak]:.3g}")
+                self.off_scale.setPos(float(x[peak]), top)
+            else:
+                self.off_scale.setText("")
             self.d_curve.setData(x, d_on_axis(pic.d.y, pic.d_range))
             self.d_star_curve.setData(x, d_on_axis(pic.d_star.y, pic.d_range))
             if pic.d_label != self._d_label:
                 self._d_label = pic.d_label
                 self.plot.legend.getLabel(self.d_curve).setText(d_legend(pic))
-                self.half_line.label.setFormat("D = 1/2" if pic.d_range == (0.0, 1.0) else "D = 0 (mid-span)")
+                vanilla = pic.d_range == (0.0, 1.0)
+                self.half_line.label.setFormat("D = ½" if vanilla else "mid-span of D")
+                self.d_axis.set_span(pic.d_range)
+                self.plot.setLabel("right", D_AXIS_LABEL if vanilla else
+                                   f"{short_d_label(pic.d_label)}, not a probability")
+                self.plot_widget.setToolTip(PLOT_TIP + ("" if vanilla else
+                                            f"<br><b>Now:</b> {pic.d_label}; its values {pic.d_range[0]:.3g} … "
+                                            f"{pic.d_range[1]:.3g} are drawn over the probability axis's 0 … 1 "
+                                            "(right axis: D's own values)."))
             z, gz = pic.mapping.start, pic.mapping.end
             seg_x = np.empty(2 * len(z))
             seg_x[0::2], seg_x[1::2] = z, np.clip(gz, *X_RANGE)
@@ -176,8 +249,13 @@ def d_on_axis(y: np.ndarray, span: tuple[float, float]) -> np.ndarray:
 def d_legend(pic: Picture1D) -> str:
     if pic.d_range == (0.0, 1.0):
         return "D(x)"
-    lo, hi = pic.d_range
-    return f"{pic.d_label}, drawn {lo:.3g}…{hi:.3g} → 0…1"
+    return f"{short_d_label(pic.d_label)} (right axis: its values)"
+
+
+def short_d_label(label: str) -> str:
+    """"critic f(x) (WGAN: no pointwise optimum)" → "critic f(x)": the axis and the legend stay short
+    (the full label is in the plot's tooltip)."""
+    return label.split(" (")[0]
 
 
 class Lane1D(LaneView):
@@ -187,7 +265,8 @@ class Lane1D(LaneView):
     key = (f"<span style='color:{COLORS['p_data']}'>▬ P_data</span> &nbsp; "
            f"<span style='color:{COLORS['p_g']}'>▬ P_G</span> &nbsp; "
            f"<span style='color:{COLORS['d']}'>▬ D(x)</span> &nbsp; "
-           f"<span style='color:{COLORS['d_star']}'>╌ D*(x)</span>")
+           f"<span style='color:{COLORS['d_star']}'>╌ D*(x)</span> &nbsp; (x across; density of P, "
+           "probability of D up)")
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)

@@ -16,7 +16,8 @@ from ganviz.core.points import load_points
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy2d import Picture2D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
-from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
+from ganviz.ui.history_plot import LEGEND_BRUSH, LEGEND_PEN, HistoryPlot, Series, cache_axes
+from ganviz.ui.view1d import TIPS
 
 COLORS = {
     "real": "#111111",
@@ -42,14 +43,26 @@ MAX_DRAWN_POINTS = 20000
 
 # Short labels: the check boxes of all series share one row beside the square plane.
 HISTORY_SERIES_2D = [
-    Series("jsd", "JSD", COLORS["jsd"], "div"),
-    Series("jsd_d", "(V+log 4)/2", COLORS["jsd_d"], "div", dashed=True),
-    Series("modes", "modes", COLORS["modes"], "modes"),
-    Series("hq", "HQ", COLORS["hq"], "other"),
-    Series("d_loss", "D loss", COLORS["d_loss"], "other", smooth=True),
-    Series("g_loss", "G loss", COLORS["g_loss"], "other", smooth=True),
+    Series("jsd", "JSD", COLORS["jsd"], "div", tip=TIPS["jsd"]),
+    Series("jsd_d", "(V+log 4)/2", COLORS["jsd_d"], "div", dashed=True, tip=TIPS["jsd_d"]),
+    Series("modes", "modes", COLORS["modes"], "modes",
+           tip="how many of the mixture's modes have generated samples near them (mode collapse: fewer)"),
+    Series("hq", "HQ", COLORS["hq"], "other",
+           tip="high-quality fraction: the share of generated samples within 3σ of some mode"),
+    Series("d_loss", "D loss", COLORS["d_loss"], "other", smooth=True, tip=TIPS["d_loss"]),
+    Series("g_loss", "G loss", COLORS["g_loss"], "other", smooth=True, tip=TIPS["g_loss"]),
 ]
-HISTORY_GROUPS_2D = {"div": "JSD (nats)", "modes": "modes covered", "other": "HQ fraction · loss"}
+HISTORY_GROUPS_2D = {"div": "nats", "modes": "modes covered", "other": "fraction · loss"}
+LAYER_TIPS = {
+    "showHeatmap": "D(x) over the plane: blue where D says real (1), red where it says generated (0), white "
+                   "(dashed contour) where it cannot tell (D = ½). At D = D* this is p_data/(p_data+p_G)",
+    "showReal": "samples of P_data, the target",
+    "showFake": "samples G(z) of P_G, the generator's distribution",
+    "showManifold": "G applied to a regular grid of noise values (equal-mass quantiles of P_z): each warped cell "
+                    "holds the same probability",
+    "showArrows": "−∇ₓ of the generator loss at generated points: where the current D pushes them",
+    "showCentres": "the centres of the target mixture's modes (used to count modes covered)",
+}
 
 
 def half_contour(d: np.ndarray, extent: np.ndarray, level: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
@@ -208,31 +221,55 @@ class View2D(ModeView):
         for item in (self.half_curve, self.manifold, self.real, self.fake, self.arrows, self.centres,
                      self.stroke_curve):
             plot.addItem(item)
+        # The key to the layers: each shown layer, in its colour (a layer hidden leaves the key).
+        self.legend = pg.LegendItem(offset=(-4, -4), labelTextSize="8pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN,
+                                    verSpacing=-6)
+        self.legend.setParentItem(self.viewbox)
+        self.legend.setZValue(20)
+        self._legend_items = [("showReal", self.real, "real x ~ P_data"), ("showFake", self.fake, "generated G(z)"),
+                              ("showManifold", self.manifold, "G(noise grid)"),
+                              ("showArrows", self.arrows, "−∇ G loss"),
+                              ("showCentres", self.centres, "mode centres"),
+                              ("showHeatmap", self.half_curve, "D = ½")]
         self.readout = pg.TextItem("", color="#222222", anchor=(0, 0), fill=pg.mkBrush(255, 255, 255, 190))
         self.readout.setParentItem(self.viewbox)  # fixed in the corner while the user pans
         self.readout.setPos(4, 4)
 
-        self.history = HistoryPlot(HISTORY_SERIES_2D, HISTORY_GROUPS_2D)
+        self.history = HistoryPlot(HISTORY_SERIES_2D, HISTORY_GROUPS_2D, legend_above=True, toggle_columns=3)
         self._place_beside(self.plot_widget, self.history)
 
         self._controls = self._build_controls()
         self._layers = {
-            "showHeatmap": (self.heatmap, self.colorbar, self.half_curve),
+            "showHeatmap": (self.heatmap, self.half_curve),
             "showReal": (self.real,),
             "showFake": (self.fake,),
             "showManifold": (self.manifold,),
             "showArrows": (self.arrows,),
+            "showCentres": (self.centres,),
         }
         for name, box in self.layer_boxes.items():
             box.toggled.connect(lambda on, name=name: self._layer_toggled(name, on))
             for item in self._layers[name]:
                 item.setVisible(box.isChecked())
+        self._rebuild_legend()
 
     def _layer_toggled(self, name: str, on: bool) -> None:
         for item in self._layers[name]:
             item.setVisible(on)
+        if name == "showHeatmap":  # faded, not hidden: a hidden colour bar gives its room away and the plane jumps
+            self.colorbar.setOpacity(1.0 if on else 0.0)
+        self._rebuild_legend()
         if on:
             self._draw_derived()
+
+    def _rebuild_legend(self) -> None:
+        self.legend.clear()
+        for name, item, label in self._legend_items:
+            if self.layer_boxes[name].isChecked():
+                self.legend.addItem(item, label)
+
+    def legend_labels(self) -> list[str]:
+        return [label.text for _, label in self.legend.items]
 
     # --- controls -------------------------------------------------------------------------------
     def _build_controls(self) -> QWidget:
@@ -256,26 +293,27 @@ class View2D(ModeView):
 
         layers = QGridLayout()
         self.layer_boxes: dict[str, QCheckBox] = {}
-        labels = [("showHeatmap", "D(x) heatmap"), ("showReal", "real samples"), ("showFake", "generated"),
-                  ("showManifold", "G(noise grid)"), ("showArrows", "−∇ G loss")]
-        for i, (name, text) in enumerate(labels):
+        labels = [("showHeatmap", "D(x) heatmap", (33, 102, 172)), ("showReal", "real samples", COLORS["real"]),
+                  ("showFake", "generated", COLORS["fake"]), ("showManifold", "G(noise grid)", COLORS["manifold"]),
+                  ("showArrows", "−∇ G loss", COLORS["arrows"]), ("showCentres", "mode centres", COLORS["centres"])]
+        for i, (name, text, color) in enumerate(labels):
             cb = QCheckBox(text, objectName=name)
             cb.setChecked(name != "showArrows")
+            cb.setIcon(_swatch(color))  # the layer's colour, as in the key on the plane
+            cb.setToolTip(LAYER_TIPS[name])
             layers.addWidget(cb, i // 2, i % 2)
             self.layer_boxes[name] = cb
-        self.layer_boxes["showArrows"].setToolTip(
-            "−∇ₓ of the generator loss at each generated point: where the current D pushes it")
-        self.layer_boxes["showManifold"].setToolTip(
-            "G applied to a regular grid of noise values (equal-mass quantiles of P_z): each warped cell holds "
-            "the same probability")
         form.addRow(layers)
 
         self.draw_button = QPushButton("Draw", objectName="drawButton", checkable=True)
         self.draw_button.setToolTip("drag on the plot to draw a target (panning is off while drawing)")
         self.draw_button.toggled.connect(self._draw_toggled)
         self.apply_draw_button = QPushButton("Apply drawing", objectName="applyDrawButton")
+        self.apply_draw_button.setToolTip("make the drawing the target P_data (starts every lane again); the strokes "
+                                          "give way to its samples")
         self.apply_draw_button.clicked.connect(self.apply_drawing)
         self.clear_draw_button = QPushButton("Clear drawing", objectName="clearDrawButton")
+        self.clear_draw_button.setToolTip("erase the strokes drawn so far")
         self.clear_draw_button.clicked.connect(self.clear_drawing)
         row = QHBoxLayout()
         for b in (self.draw_button, self.apply_draw_button, self.clear_draw_button):
@@ -338,6 +376,8 @@ class View2D(ModeView):
             self.message.emit("Nothing drawn yet: press “Draw”, then drag on the plot.")
             return
         self.restart_requested.emit({"dataset": "drawn", "extra": {"points": points.round(6).tolist()}})
+        self.clear_drawing()  # the drawing is the target now (its samples show it); drawing ends, panning is back
+        self.draw_button.setChecked(False)
 
     def clear_drawing(self) -> None:
         self.viewbox.strokes.clear()
@@ -403,6 +443,8 @@ class View2D(ModeView):
         self.manifold.setData(flat[:, 0], flat[:, 1], connect=connect)
 
     def clear(self) -> None:
+        self.clear_drawing()  # a new run (a new target, mode or drawing applied): old strokes go
+        self.draw_button.setChecked(False)
         self.heatmap.clear()
         self._extent = None
         self._picture = None
@@ -420,11 +462,23 @@ def readout_text(target: str, m: dict[str, float]) -> str:
     parts = [target.split(":")[0]] if target else []
     jsd = m.get("jsd", math.nan)
     if math.isfinite(jsd):
-        parts.append(f"JSD {jsd:.3f} nats   (V+log 4)/2 {m.get('jsd_d', math.nan):.3f}")
+        bound = m.get("jsd_d", math.nan)
+        loose = math.isfinite(bound) and (bound < 0 or bound < 0.5 * jsd)
+        parts.append(f"JSD {jsd:.3f} nats\nlower bound (V+log 4)/2 {bound:.3f}"
+                     + ("  (D far from D*: says little)" if loose else ""))
     modes, hq = m.get("modes", math.nan), m.get("hq", math.nan)
     if math.isfinite(modes):
         parts.append(f"modes {modes:.0f}   high quality {100 * hq:.0f}%")
     return "\n".join(parts)
+
+
+def _swatch(color) -> "QIcon":
+    """A small square of `color` for a layer's check box."""
+    from PySide6.QtGui import QColor, QIcon, QPixmap
+
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(QColor(*color) if isinstance(color, tuple) else QColor(color))
+    return QIcon(pixmap)
 
 
 class Lane2D(LaneView):

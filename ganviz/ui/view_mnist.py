@@ -28,15 +28,21 @@ COLORS = {
     "fd": "#1f77b4",
 }
 HISTORY_SERIES_MNIST = [
-    Series("d_loss", "D loss", COLORS["d_loss"], "loss", smooth=True),
-    Series("g_loss", "G loss", COLORS["g_loss"], "loss", smooth=True),
-    Series("d_real", "D(x) real", COLORS["d_real"], "d"),
-    Series("d_fake", "D(G(z))", COLORS["d_fake"], "d"),
-    Series("score", "classifier score", COLORS["score"], "score"),
-    Series("fd", "Fréchet distance", COLORS["fd"], "fd"),
+    Series("d_loss", "D loss", COLORS["d_loss"], "loss", smooth=True,
+           tip="the discriminator's loss on the last batch (2 log 2 ≈ 1.386 when D cannot tell real from generated)"),
+    Series("g_loss", "G loss", COLORS["g_loss"], "loss", smooth=True,
+           tip="the generator's loss on the last batch (the G loss chosen in the panel)"),
+    Series("d_real", "D(x) real", COLORS["d_real"], "d",
+           tip="mean D(x) on real digits: the probability D gives them of being real (½ at equilibrium)"),
+    Series("d_fake", "D(G(z))", COLORS["d_fake"], "d",
+           tip="mean D(G(z)) on generated digits (½ at equilibrium; near 0 when D wins and minimax saturates)"),
+    Series("score", "classifier score", COLORS["score"], "score",
+           tip="Inception-style score from a small MNIST classifier: 10 when every class appears, sharply"),
+    Series("fd", "Fréchet distance", COLORS["fd"], "fd",
+           tip="Fréchet distance between the classifier's features of real and generated digits (0 best)"),
 ]
 # Short labels keep the curve panel narrow: the samples get the larger share of the width.
-HISTORY_GROUPS_MNIST = {"loss": "loss", "d": "mean D", "score": "score (10 best)", "fd": "FD (0 best)"}
+HISTORY_GROUPS_MNIST = {"loss": "loss", "d": "mean D (prob.)", "score": "score (10 best)", "fd": "FD (0 best)"}
 BLANK_GRID = np.full((GRID * (SIDE + PAD) + PAD,) * 2, PAD_LEVEL, dtype=np.uint8)
 SCORE_ROW = 14  # image pixels of room under a strip for the scores
 BLANK_STRIP = np.full((SIDE + 2 * PAD, STRIP * (SIDE + PAD) + PAD), PAD_LEVEL, dtype=np.uint8)
@@ -133,7 +139,7 @@ class MnistView(ModeView):
         left_layout.addWidget(self.strip_widget, 1)
         left_layout.addWidget(self.status_label)
 
-        self.history = HistoryPlot(HISTORY_SERIES_MNIST, HISTORY_GROUPS_MNIST)
+        self.history = HistoryPlot(HISTORY_SERIES_MNIST, HISTORY_GROUPS_MNIST, legend_above=True, toggle_columns=2)
         # The samples are the point of this mode: they get the larger share of the width.
         self._place_beside(left, self.history)
 
