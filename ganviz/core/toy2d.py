@@ -41,6 +41,8 @@ from ganviz.core.task import Evaluation, Task
 GRID = 128              # cells per side of the metric grid and of the D heatmap
 BLUR_SIGMAS = 0.5       # both p_data and p_G are blurred by N(0, (σ/2)²I): the resolution of the JSD
 EVAL_SAMPLES = 10_000   # generated samples per p_G histogram: noise floor ≤ 0.008 nats, ~3 ms of G
+MEASURE_GRID = 512      # `ganviz measure`: cells a side (a quarter of the window's cell) ...
+MEASURE_BLUR = 0.25     # ... and a blur of σ/4: resolves a mode's width; its noise floor needs ~10⁵ samples
 COVERAGE_SAMPLES = 2500  # VEEGAN/PacGAN convention (THEORY.md §5)
 HQ_SIGMAS = 3.0          # a sample within 3σ of its nearest centre is high quality
 SHOWN = 1000            # real and generated points drawn in the view
@@ -368,6 +370,41 @@ class Toy2DTask(Task):
         counts = self.cell_counts(samples)
         grid = blur(counts[:-1].reshape(GRID, GRID), self._blur)
         return (torch.cat((grid.reshape(-1), counts[-1:])) / len(samples)).numpy()
+
+    def estimate_samples(self, samples: torch.Tensor, grid: int = MEASURE_GRID,
+                         blur_sigmas: float = MEASURE_BLUR) -> dict:
+        """`ganviz measure`'s reading of a sample set: the window's estimator (exact cell
+        probabilities of p_data, histogram of the samples, both blurred by the same Gaussian, one
+        more cell for everything outside the region) on a finer grid (`grid` cells a side) with a
+        narrower blur (`blur_sigmas`·σ), which resolves differences at the scale of a mode's width;
+        mode coverage on COVERAGE_SAMPLES samples drawn without replacement (seed 0) and the HQ share
+        of all samples."""
+        x0, x1, y0, y1 = self.region
+        cell = (x1 - x0) / grid
+        ex, ey = np.linspace(x0, x1, grid + 1), np.linspace(y0, y1, grid + 1)
+        b = blur_matrix(grid, blur_sigmas * self.target.sigma / cell)
+        p_cells = cell_probabilities(self.target.centres, self.target.sigma, ex, ey)
+        p_flat = np.append(blur(torch.from_numpy(p_cells), b).numpy().ravel(), max(0.0, 1.0 - float(p_cells.sum())))
+        s = samples.double()
+        ij = torch.floor((s - torch.tensor([x0, y0], dtype=torch.float64)) / cell)
+        inside = ((ij >= 0) & (ij < grid)).all(dim=1)
+        flat = torch.where(inside, ij[:, 1] * grid + ij[:, 0], torch.full_like(ij[:, 0], grid * grid))
+        counts = torch.bincount(flat.long(), minlength=grid * grid + 1).double()
+        g = blur(counts[:-1].reshape(grid, grid), b)
+        q_flat = (torch.cat((g.reshape(-1), counts[-1:])) / len(s)).numpy()
+        out = {"jsd": divergence.jsd(p_flat, q_flat, 1.0), "kl": divergence.kl(p_flat, q_flat, 1.0),
+               "kl_rev": divergence.kl(q_flat, p_flat, 1.0)}
+        if self.target.modes is not None:
+            arr = s.numpy()
+            pick = np.random.default_rng(0).permutation(len(arr))[:COVERAGE_SAMPLES]
+            out["modes"] = mode_coverage(arr[pick], self.target.modes, self.target.sigma)[0]
+            out["hq"] = mode_coverage(arr, self.target.modes, self.target.sigma)[1]
+        out["settings"] = {"estimator": "exact p_data cell probabilities vs histogram of the samples, both "
+                                        "blurred by N(0, (b·σ)²I), outside the region as one cell",
+                           "grid": grid, "cell": cell, "blur_sigma": blur_sigmas * self.target.sigma,
+                           "region": list(self.region), "sigma": self.target.sigma,
+                           "coverage_samples": COVERAGE_SAMPLES, "hq_sigmas": HQ_SIGMAS}
+        return out
 
     def jsd_of_samples(self, samples: torch.Tensor) -> float:
         return divergence.jsd(self._p_data_flat, self.density_of_samples(samples), 1.0)
