@@ -83,7 +83,7 @@ def test_noise_floor_with_exact_samples():
         x = draw(TARGETS_1D[dataset], N, seed=1)
         r = e.estimate(x)
         assert r.jsd < 0.001 and r.kl < 0.01 and r.kl_rev < 0.01
-        assert e.estimate(x[:10_000]).jsd < 0.003  # the window's sample count
+        assert e.estimate(x[:10_000]).jsd < 0.002  # the window's sample count
 
 
 def test_a_dirac_and_non_finite_samples():

@@ -29,12 +29,16 @@ def test_target_density_is_normalised_and_sampling_matches_it(dataset):
 
 
 @pytest.mark.parametrize("dataset", list(TARGETS_1D))
-def test_noise_floor_with_exact_samples_is_below_001_nats(dataset):
-    """G replaced by exact samples of P_data: the reported JSD must read (near) zero."""
+def test_noise_floor_with_exact_samples_is_below_0002_nats(dataset):
+    """G replaced by KDE_SAMPLES exact samples of P_data: the reported JSD must read (near) zero
+    (measured worst of 4 seeds: 0.0005 gaussian, 0.0009 bimodal, 0.0012 trimodal, 0.0010 skewed,
+    0.0016 heavytail), and so must the grid picture of p_G."""
     t = task(dataset)
     for seed in range(3):
         samples = t.sample_real(10_000, torch.Generator().manual_seed(seed))
-        assert divergence.jsd(t.p_data, t.density_of_samples(samples), t.cell) < 0.01
+        est, p_g = t._estimate(samples)
+        assert est.jsd < 0.002 and est.kl_rev < 0.01
+        assert divergence.jsd(t.p_data, p_g, t.cell) < 0.01
 
 
 class QuantileG(torch.nn.Module):
