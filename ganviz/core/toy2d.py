@@ -3,7 +3,8 @@
 Every target is an equal-weight mixture of isotropic Gaussians N(c_k, σ²I): the literature's
 ring8 and grid25 directly, moons and spiral as a curve discretised finely enough (spacing ≤ σ/3)
 that the mixture equals the blurred curve to machine precision, and a user's point set as one
-component per point. So sampling is exact (index into the centre tensor, add σ·ε) and so is
+component per point (a KDE: Scott's rule for a loaded file, the stroke width for drawn points).
+So sampling is exact (index into the centre tensor, add σ·ε) and so is
 p_data on the grid (each component integrated over every cell with erf, separably), which
 matters where σ = 0.01 is far narrower than a cell.
 
@@ -177,16 +178,26 @@ def spiral(spread: float) -> Target2D:
 TARGETS_2D = {"ring8": ring8, "grid25": grid25, "moons": moons, "spiral": spiral, "gaussian": gaussian}
 
 
-def point_target(name: str, points: np.ndarray, spread: float) -> Target2D:
-    """A point set as P_data: one Gaussian per point, σ = spread × 2% of the data's extent
-    (of a unit extent when the points coincide to 1e-9 of their magnitude, so degenerate data
-    still has a target; `usable_problem` says whether float32 training can resolve it)."""
+def point_target(name: str, points: np.ndarray, spread: float, rule: str = "stroke") -> Target2D:
+    """A point set as P_data: one Gaussian per point (a Gaussian KDE of the points).
+    rule "stroke" (drawn strokes): σ = spread × 2% of the data's extent (of a unit extent when the
+    points coincide to 1e-9 of their magnitude, so degenerate data still has a target).
+    rule "scott" (a loaded point file): Scott's rule for an isotropic kernel in 2-D,
+    σ = spread × n^(−1/6) × min(std_x, std_y) (the narrower axis's spread, so no axis is blurred
+    beyond its own Scott bandwidth); the stroke rule where an axis has no spread.
+    `usable_problem` says whether float32 training can resolve the result."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     extent = float(np.ptp(points, axis=0).max())
     scale = extent if extent > 1e-9 * float(np.abs(points).max()) else 1.0
     s = POINT_SIGMA * scale * spread
-    return Target2D(name, points, s, _region(points, s, 0.15 * scale),
-                    f"{name}: {len(points)} points, each blurred by N(0, σ²I), σ = {s:.3g}", None)
+    how = f"each blurred by N(0, σ²I), σ = {s:.3g}"
+    if rule == "scott":
+        std = points.std(axis=0)
+        narrow = float(std.min())
+        if narrow > 1e-9 * max(float(np.abs(points).max()), 1e-300):
+            s = spread * len(points) ** (-1 / 6) * narrow
+            how = f"P_data a Gaussian KDE, Scott's rule σ = n^(−1/6)·min(std_x, std_y) = {s:.3g}"
+    return Target2D(name, points, s, _region(points, s, 0.15 * scale), f"{name}: {len(points)} points, {how}", None)
 
 
 def usable_problem(target: Target2D) -> str | None:
@@ -236,7 +247,7 @@ def _build_target(cfg: TrainConfig) -> Target2D:
             points = load_points(name)
         except ValueError as exc:
             raise ConfigError("--dataset", str(exc)) from None
-        return point_target(Path(name).name, points, cfg.spread)
+        return point_target(Path(name).name, points, cfg.spread, rule="scott")
     raise ConfigError("--dataset", f"unknown 2-D dataset {name!r}; choose one of {', '.join(TARGETS_2D)}, "
                                    "drawn, or a .csv/.npy file of x, y points")
 
