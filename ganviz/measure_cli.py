@@ -1,4 +1,5 @@
-"""`ganviz measure`: the window's own divergence estimator on a given sample set.
+"""`ganviz measure`: ganviz's divergence estimator on a given sample set (1-D: the window's own,
+ganviz.core.estimator; 2-D: Toy2DTask.estimate_samples, finer than the window's 128² grid).
 
 Prints one JSON line: jsd, kl (KL(P_data‖P_G)), kl_rev (KL(P_G‖P_data)) in nats, for 2-D mixtures
 `modes` and `hq`, the number of samples, and the estimator's settings. Non-finite values (a KL that
@@ -20,7 +21,9 @@ EXIT_USAGE = 2
 def add_measure_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "measure", help="measure JSD/KL (and modes, HQ) of a sample set against a target",
-        description="Run the estimator the window uses on a sample set (a generator's output, a baseline) "
+        description="Run ganviz's divergence estimator on a sample set (a generator's output, a baseline): in 1-D "
+                    "the one the window and `ganviz train` use; in 2-D a finer one than the window's (1024² cells, "
+                    "adaptive KDE of P_G; see README) "
                     "and print one JSON line with jsd, kl = KL(P_data‖P_G), kl_rev = KL(P_G‖P_data) (nats), "
                     "for 2-D mixtures modes and hq, and the estimator's settings. FILE: .npy of shape (N,) "
                     "or (N, 1) in 1-D, (N, 2) in 2-D, or a .csv with that many numeric columns (optional "
