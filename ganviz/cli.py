@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ganviz.core.config import DEVICES, LOSSES, MODES, NOISES, OPTIMIZERS, ConfigError, TrainConfig
+from ganviz.measure_cli import add_measure_parser, measure_command
 from ganviz.mle_cli import add_mle_parser, mle_command
 
 EXIT_USAGE = 2
@@ -57,6 +58,7 @@ def build_parser() -> Parser:
 
     add_sweep_parser(sub)
     add_mle_parser(sub)
+    add_measure_parser(sub)
 
     download = sub.add_parser("download-mnist", help="download MNIST's training set into the cache (checksummed)",
                               description="Download train-images/train-labels of MNIST into the user's ganviz cache "
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before training started (building the task, say)
         print("ganviz: interrupted", file=sys.stderr)
         return 130
+    if args.command == "measure":
+        return measure_command(args)
     if args.command == "mle":
         return mle_command(args)
     if args.command == "download-mnist":

@@ -107,8 +107,9 @@ def test_points_file_target(tmp_path):
     path = tmp_path / "cloud.npy"
     np.save(path, pts)
     t = task(str(path))
-    assert t.target.sigma == pytest.approx(0.02 * np.ptp(pts, axis=0).max())
-    assert "cloud.npy: 200 points" in t.describe()
+    # P_data is a KDE with Scott's rule (isotropic: the narrower axis's std), stated in the panel text
+    assert t.target.sigma == pytest.approx(200 ** (-1 / 6) * pts.std(axis=0).min())
+    assert "cloud.npy: 200 points" in t.describe() and "Scott's rule" in t.describe()
     assert math.isnan(t.evaluate(t.build_generator(), t.build_discriminator(), gen(), views=False).metrics["modes"])
     # G and D work in normalised coordinates: an untrained G already lands in the data's region.
     x = t.build_generator()(t.sample_noise(1000, gen())).detach().numpy()

@@ -20,8 +20,9 @@ def is_points_file(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
 
 
-def load_points(path: str | Path) -> np.ndarray:
-    """The points of `path` as an (N, 2) float64 array.
+def load_points(path: str | Path, columns: int = 2) -> np.ndarray:
+    """The points of `path` as an (N, columns) float64 array (columns 2: x, y points; 1: samples on
+    the line, which `ganviz measure --mode 1d` reads; a .npy may then also have shape (N,)).
 
     .csv: exactly two numeric columns separated by commas or whitespace, with an optional header
     row; numbers as in CSV files (digits, a point, an exponent; no Python-only forms such as
@@ -38,7 +39,7 @@ def load_points(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"{name}: no such file ({path})")
     try:
-        points = _read_npy(path) if suffix == ".npy" else _read_csv(path)
+        points = _read_npy(path, columns) if suffix == ".npy" else _read_csv(path, columns)
     except OSError as exc:
         raise ValueError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
     if not np.isfinite(points).all():
@@ -55,7 +56,7 @@ def load_points(path: str | Path) -> np.ndarray:
     return points
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(path: Path, columns: int = 2) -> np.ndarray:
     # The header is checked before anything is allocated: np.load would first reserve what a
     # 200-byte file claims (e.g. shape (1e11, 2), 1.5 TiB) and only then find the data missing.
     try:
@@ -69,14 +70,16 @@ def _read_npy(path: Path) -> np.ndarray:
             data_start = f.tell()
     except ValueError as exc:  # not a .npy file, a damaged header
         raise ValueError(f"{path.name}: not a readable NumPy array file ({exc})") from exc
-    if len(shape) != 2 or shape[1] != 2:
-        raise ValueError(f"{path.name}: expected an array of shape (N, 2), got shape {shape}")
+    if columns == 1 and len(shape) == 1:
+        shape = (shape[0], 1)
+    if len(shape) != 2 or shape[1] != columns:
+        raise ValueError(f"{path.name}: expected an array of shape (N, {columns}), got shape {shape}")
     if dtype.kind not in "iuf":  # timedelta64 counts as an integer to NumPy, but is not a coordinate
         raise ValueError(f"{path.name}: expected real numbers, got dtype {dtype}")
     if shape[0] > MAX_POINTS:
         raise ValueError(f"{path.name}: {shape[0]:,} points, more than the {MAX_POINTS:,} a target can hold; "
                          "subsample the set")
-    declared = shape[0] * 2 * dtype.itemsize
+    declared = shape[0] * columns * dtype.itemsize
     present = path.stat().st_size - data_start
     if present < declared:
         raise ValueError(f"{path.name}: truncated: its header declares {shape[0]:,} points ({declared:,} bytes) "
@@ -85,7 +88,7 @@ def _read_npy(path: Path) -> np.ndarray:
         data = np.load(path, allow_pickle=False)
     except ValueError as exc:  # pickled objects, a damaged file
         raise ValueError(f"{path.name}: not a readable NumPy array file ({exc})") from exc
-    return data.astype(np.float64)
+    return data.astype(np.float64).reshape(-1, columns)
 
 
 _SPLIT = re.compile(r"[,\s;]+")
@@ -101,12 +104,12 @@ def _number(cell: str) -> float:
     return float(cell)
 
 
-def _read_csv(path: Path) -> np.ndarray:
+def _read_csv(path: Path, columns: int = 2) -> np.ndarray:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path.name}: not a text file (cannot decode as UTF-8)") from exc
-    rows: list[tuple[float, float]] = []
+    rows: list[tuple[float, ...]] = []
     first = True
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -114,18 +117,19 @@ def _read_csv(path: Path) -> np.ndarray:
             continue
         is_first, first = first, False
         cells = [c for c in _SPLIT.split(line) if c]
-        if len(cells) != 2:
-            raise ValueError(f"{path.name}, line {number}: expected 2 columns (x, y), "
+        if len(cells) != columns:
+            what = "2 columns (x, y)" if columns == 2 else f"{columns} column(s)"
+            raise ValueError(f"{path.name}, line {number}: expected {what}, "
                              f"found {len(cells)}: {line[:60]!r}")
         try:
-            rows.append((_number(cells[0]), _number(cells[1])))
+            rows.append(tuple(_number(c) for c in cells))
         except ValueError:
             if is_first and not _looks_numeric(cells):  # the first row may be a header such as "x,y"
                 continue
             raise ValueError(f"{path.name}, line {number}: non-numeric value in {line[:60]!r}") from None
         if len(rows) > MAX_POINTS:
             raise ValueError(f"{path.name}: more than the {MAX_POINTS:,} points a target can hold; subsample the set")
-    return np.array(rows, dtype=np.float64).reshape(-1, 2)
+    return np.array(rows, dtype=np.float64).reshape(-1, columns)
 
 
 def _looks_numeric(cells: list[str]) -> bool:

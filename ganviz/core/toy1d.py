@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ganviz.core import divergence, losses
+from ganviz.core import divergence, estimator, losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Curve, Segments
 from ganviz.core.models import Discriminator, Generator
@@ -16,7 +16,8 @@ from ganviz.core.task import Evaluation, Task
 
 X_RANGE = (-6.0, 6.0)
 GRID_POINTS = 512
-KDE_SAMPLES = 10000  # noise floor with exact samples ≤ 0.002 nats on every target (tests/test_toy1d.py)
+KDE_SAMPLES = 10000  # noise floor with exact samples ≤ 0.002 nats on every target (tests/test_toy1d.py);
+                     # the estimator (ganviz.core.estimator) costs ~1 ms of the evaluation for these
 D_MEAN_SAMPLES = 2048  # mean D(x) to about ±0.01; more would cost the training thread at every snapshot
 MAPPING_LINES = 41
 QUANTILES = 8192      # equal-mass quantiles of P_z pushed through G when the noise is 1-D
@@ -190,6 +191,7 @@ class Toy1DTask(Task):
         self.cell = (hi - lo) / GRID_POINTS
         self.x = lo + self.cell * (np.arange(GRID_POINTS) + 0.5)  # bin centres
         self.p_data = self.target.pdf(self.x)
+        self.estimator = estimator.Estimator1D(estimator.mixture_log_pdf(self.target.weights, self.target.components))
         self._x_t = torch.as_tensor(self.x, dtype=torch.float32, device=device).unsqueeze(1)
         self._real_eval = None
         self._kde_noise = None
@@ -209,39 +211,33 @@ class Toy1DTask(Task):
         return self.target.sample(m, gen, self.device)
 
     def density_of_samples(self, samples: torch.Tensor) -> np.ndarray:
-        """Estimate a density on the grid from samples: a fine histogram (one bin per grid cell)
-        smoothed by a Gaussian kernel of half Silverman's bandwidth, at least one cell wide.
-        The spread in Silverman's rule, min(std, IQR/1.34), is read off the histogram itself.
-        Samples outside X_RANGE are dropped."""
-        lo, hi = X_RANGE
-        counts = torch.histc(samples.reshape(-1).float(), bins=GRID_POINTS, min=lo, max=hi).cpu().numpy()
-        n = counts.sum()
-        if n <= 0:
-            return counts.astype(np.float64)
-        cdf = np.cumsum(counts) / n
-        mean = float((counts * self.x).sum() / n)
-        std = math.sqrt(max(float((counts * (self.x - mean) ** 2).sum() / n), 0.0))
-        q25, q75 = np.interp([0.25, 0.75], cdf, self.x + 0.5 * self.cell)
-        spread = min(std, (q75 - q25) / 1.34) if q75 > q25 else std
-        h = 0.5 * 0.9 * spread * n ** -0.2
-        p = divergence.gaussian_smooth(counts, max(h, self.cell) / self.cell)
-        return p / (p.sum() * self.cell)
+        """p_G on the plotted grid from samples: the shared estimator's adaptive KDE
+        (ganviz.core.estimator), averaged over each grid cell. Not renormalised: mass outside
+        X_RANGE is simply not drawn (the divergences count it)."""
+        return self._estimate(samples)[1]
 
-    def density_of_generator(self, G) -> np.ndarray:
-        """p_G on the grid. With 1-D noise: push QUANTILES equal-mass quantiles of P_z through G,
-        interpolate SUBDIVIDE points inside each interval and histogram them: a stratified estimate
-        whose only error is the cell size, which resolves the sharp peaks a generator makes where
-        G is flat. With more noise dimensions: the smoothed histogram of KDE_SAMPLES samples."""
+    def _estimate(self, samples: torch.Tensor) -> tuple[estimator.Estimate, np.ndarray]:
+        est = self.estimator.estimate(samples.detach().reshape(-1).double().cpu().numpy())
+        lo, hi = X_RANGE
+        return est, self.estimator.on_grid(est.q, lo, hi, GRID_POINTS)
+
+    def estimate_generator(self, G) -> tuple[estimator.Estimate, np.ndarray]:
+        """The divergences of P_G from P_data and p_G on the plotted grid, by the shared estimator.
+        With 1-D noise its samples are the stratified points: QUANTILES equal-mass quantiles of P_z
+        pushed through G with SUBDIVIDE points linearly interpolated inside each interval (G is
+        piecewise linear), which resolves the sharp peaks a generator makes where G is flat with
+        far less noise than random samples. With more noise dimensions: KDE_SAMPLES samples from
+        one fixed noise draw."""
         if self.cfg.noise_dim != 1:
-            return self.density_of_samples(self._kde_samples(G))
+            return self._estimate(self._kde_samples(G))
         x = G(self._z_quantiles)[:, 0]
         t = torch.arange(SUBDIVIDE, device=x.device, dtype=x.dtype) / SUBDIVIDE
         points = (x[:-1, None] + (x[1:] - x[:-1])[:, None] * t).reshape(-1)
-        lo, hi = X_RANGE
-        counts = torch.histc(points, bins=GRID_POINTS, min=lo, max=hi).cpu().numpy()
-        p = divergence.gaussian_smooth(counts, 1.0)
-        total = p.sum()
-        return p / (total * self.cell) if total > 0 else p
+        return self._estimate(points)
+
+    def density_of_generator(self, G) -> np.ndarray:
+        """p_G on the plotted grid (see estimate_generator)."""
+        return self.estimate_generator(G)[1]
 
     def _kde_samples(self, G) -> torch.Tensor:
         """KDE_SAMPLES samples of P_G from one fixed noise draw (drawn once), so evaluations agree."""
@@ -277,16 +273,15 @@ class Toy1DTask(Task):
         fake = G(self.sample_noise(D_MEAN_SAMPLES, gen))
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})
-        p_g = self.density_of_generator(G)
+        est, p_g = self.estimate_generator(G)
         logits = D(self._x_t).double().cpu().numpy()
         log_d = -np.logaddexp(0.0, -logits)
         log_1md = -np.logaddexp(0.0, logits)
-        if p_g.sum() <= 0:  # every generated sample left the plotted range
-            jsd, kl, kl_rev, v = math.log(2.0), math.inf, math.inf, math.nan
+        jsd, kl, kl_rev = est.jsd, est.kl, est.kl_rev  # the shared estimator: all of P_G counts
+        if p_g.sum() <= 0:  # every generated sample left the plotted range: no V on the grid
+            v = math.nan
         else:
-            jsd = divergence.jsd(self.p_data, p_g, self.cell)
-            kl = divergence.kl(self.p_data, p_g, self.cell)
-            kl_rev = divergence.kl(p_g, self.p_data, self.cell)
+            p_g = p_g / (p_g.sum() * self.cell)  # V, D* and the D estimates on the plotted range
             v = divergence.value_on_grid(self.p_data, p_g, log_d, log_1md, self.cell)
         if self._real_eval is None:
             self._real_eval = self.sample_real(D_MEAN_SAMPLES, gen)
