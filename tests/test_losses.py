@@ -74,6 +74,18 @@ def test_gradient_penalty_is_zero_for_a_unit_slope_critic():
     assert float(losses.gradient_penalty(critic, real, fake, eps)) == pytest.approx(0.0, abs=1e-10)
     steep = lambda x: 3 * x[..., 0]  # noqa: E731  ‖∇f‖ = 3: penalty λ·(3 − 1)²
     assert float(losses.gradient_penalty(steep, real, fake, eps)) == pytest.approx(40.0)
+    gentle = lambda x: 0.5 * x[..., 0]  # noqa: E731  one-sided: a slope below 1 is not penalised
+    assert float(losses.gradient_penalty(gentle, real, fake, eps)) == 0.0
+
+
+def test_wgan_gp_critic_turns_towards_the_data():
+    """The critic starts with the wrong slope sign on seed 2; the one-sided penalty lets it turn."""
+    t = Trainer(TrainConfig.for_mode("1d", dataset="gaussian", seed=2, loss="wgan-gp"))
+    t.set_fit(True)  # G frozen at ~0.1, the data at 2
+    t.step(100)
+    with torch.no_grad():
+        f_fake, f_real = t.D(torch.tensor([[0.1], [2.0]])).tolist()
+    assert f_real > f_fake
 
 
 def test_presets_apply_unless_given():

@@ -24,6 +24,11 @@ ESTIMATES = {"vanilla": ("jsd_d", "jsd"), "lsgan": ("chi2_d", "chi2"), "critic":
              "hinge": ("tv_d", "tv")}
 WGAN_CLIP = 0.01        # weight clipping of the WGAN critic (Arjovsky et al. 2017)
 GP_LAMBDA = 10.0        # weight of WGAN-GP's gradient penalty (Gulrajani et al. 2017)
+# The penalty is one-sided, λ·E[max(0, ‖∇f(x̂)‖ − 1)²] (Gulrajani et al. discuss both forms). The
+# two-sided λ·E[(‖∇f‖ − 1)²] traps a 1-D critic's sign: to turn from "real is left" to "real is
+# right" f′ must pass through 0, which costs λ, more than the Wasserstein term gains. Measured on
+# the 1-D gaussian target, seeds 0–2: two-sided, G overshoots the data and JSD swings back to
+# 0.6–0.69 (one seed never comes near); one-sided, all three end below 0.003 nats.
 
 
 def family(loss: str) -> str:
@@ -71,9 +76,9 @@ def g_loss(fake: torch.Tensor, loss: str) -> torch.Tensor:
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      eps: torch.Tensor, sample_dims: int = 1) -> torch.Tensor:
-    """λ·E[(‖∇f(x̂)‖ − 1)²] at x̂ = ε·real + (1 − ε)·fake; `sample_dims` trailing dims are one sample's
+    """λ·E[max(0, ‖∇f(x̂)‖ − 1)²] at x̂ = ε·real + (1 − ε)·fake; `sample_dims` trailing dims are one sample's
     coordinates (1 for points, 3 for images). Differentiable in the critic's weights."""
     x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     norm = grad.flatten(start_dim=grad.dim() - sample_dims).norm(dim=-1)
-    return GP_LAMBDA * (norm - 1).square().mean(-1)
+    return GP_LAMBDA * F.relu(norm - 1).square().mean(-1)
