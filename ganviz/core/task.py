@@ -40,6 +40,11 @@ class Task:
     # one, and spinning OpenMP threads slow them down badly when another process is busy.
     max_threads: ClassVar[int | None] = None
 
+    def data_extent(self) -> float | None:
+        """The size of the region P_data lives in (None: no such notion, e.g. images in [-1, 1]).
+        A G whose samples lie 1000 times farther out has diverged (Trainer.evaluate)."""
+        return None
+
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg = cfg
         self.device = device

@@ -372,6 +372,10 @@ class Toy2DTask(Task):
     def jsd_of_samples(self, samples: torch.Tensor) -> float:
         return divergence.jsd(self._p_data_flat, self.density_of_samples(samples), 1.0)
 
+    def data_extent(self) -> float:
+        x0, x1, y0, y1 = self.region
+        return float(max(x1 - x0, y1 - y0))
+
     @torch.no_grad()
     def evaluate(self, G, D, gen, views=True, loss=None):
         loss = loss or self.cfg.loss
