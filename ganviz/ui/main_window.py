@@ -31,6 +31,7 @@ from ganviz.core.snapshot import Snapshot
 from ganviz.core.tasks import task_class
 from ganviz.ui.base import ModeView
 from ganviz.ui.lane_grid import LaneGrid, lane_titles
+from ganviz.ui.phase import PhasePanel, show_fit_spans, show_ghost
 from ganviz.ui.worker import TrainWorker
 
 LOSS_LABELS = {"nonsaturating": "non-saturating  −log D(G(z))", "minimax": "minimax  log(1 − D(G(z)))",
@@ -43,6 +44,9 @@ LOSS_TIPS = ("the generator's objective. minimax and non-saturating train the pa
 LR_TICKS = 500  # the learning-rate sliders are log-scale: tick i ↦ LR_MIN · (LR_MAX/LR_MIN)^(i/LR_TICKS)
 SPEEDS = [("max", None), ("1000 it/s", 1000.0), ("300 it/s", 300.0), ("100 it/s", 100.0), ("30 it/s", 30.0),
           ("10 it/s", 10.0), ("3 it/s", 3.0), ("1 it/s", 1.0)]
+# The toy modes start slow enough to follow (a bimodal 1-D run converges in ~2 s at max speed);
+# "max" is the first entry of the speed list. MNIST starts at max.
+DEFAULT_SPEED = {"1d": "30 it/s", "2d": "100 it/s"}
 
 
 def view_class(mode: str) -> type[ModeView]:
@@ -129,6 +133,8 @@ class MainWindow(QMainWindow):
         self.worker = TrainWorker(session)
         self._show_mode(mode)
         self._sync_controls(session.cfg, session.lanes[0].id)
+        self.speed_combo.setCurrentIndex(max(0, self.speed_combo.findText(DEFAULT_SPEED.get(mode, "max"))))
+        session.set_speed(self.speed_combo.currentData())
         self.worker.start()
 
         self.timer = QTimer(self)
@@ -136,7 +142,8 @@ class MainWindow(QMainWindow):
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
         for key, slot in ((Qt.Key.Key_Space, self.play_button.click), (Qt.Key.Key_S, self.step_button.click),
-                          (Qt.Key.Key_R, self.reset_button.click), (Qt.Key.Key_F, self.fit_button.click)):
+                          (Qt.Key.Key_R, self.reset_button.click), (Qt.Key.Key_F, self.fit_button.click),
+                          (Qt.Key.Key_D, self.step_d_button.click), (Qt.Key.Key_G, self.step_g_button.click)):
             QShortcut(QKeySequence(key), self, activated=slot)
 
     # --- building -------------------------------------------------------------------------------
@@ -231,12 +238,25 @@ class MainWindow(QMainWindow):
         self.step_button = QPushButton("Step", objectName="stepButton")
         self.step_button.setToolTip("one iteration of Algorithm 1: k D updates, then one G update (S)")
         self.step_button.clicked.connect(self._step)
+        self.step_d_button = QPushButton("Step D (D)", objectName="stepDButton")
+        self.step_d_button.setToolTip("one discriminator update with G fixed: ascend V(G,D) on a minibatch. "
+                                      "An iteration is complete only after its G update (D)")
+        self.step_d_button.clicked.connect(self._step_d)
+        self.step_g_button = QPushButton("Step G (G)", objectName="stepGButton")
+        self.step_g_button.setToolTip("one generator update with D fixed: descend G's loss on a minibatch; "
+                                      "this completes the iteration (G)")
+        self.step_g_button.clicked.connect(self._step_g)
         self.reset_button = QPushButton("Reset", objectName="resetButton")
         self.reset_button.setToolTip("new weights from each lane's seed: the same runs again (R)")
         self.reset_button.clicked.connect(self._reset)
+        self.step_button.setText("Step (S)")
         for button in (self.play_button, self.step_button, self.reset_button):
             row.addWidget(button)
         grid.addLayout(row)
+        phase_row = QHBoxLayout()
+        phase_row.addWidget(self.step_d_button)
+        phase_row.addWidget(self.step_g_button)
+        grid.addLayout(phase_row)
         self.fit_button = QPushButton("Fit D*", objectName="fitDButton")
         self.fit_button.setToolTip("freeze G and train only D until V(G,D) stops rising: D(x) → D*(x), "
                                    "and the bound (V+log 4)/2 meets the JSD (F)")
@@ -253,6 +273,9 @@ class MainWindow(QMainWindow):
         speed_row.addWidget(self.speed_combo, 1)
         grid.addLayout(speed_row)
         layout.addWidget(play_box)
+        self.phase_panel = PhasePanel()
+        self.phase_panel.slow_motion_changed.connect(lambda rate: self._post(Session.set_slow_motion, rate))
+        layout.addWidget(self.phase_panel)
 
         self.mode_box = QGroupBox("Mode settings")
         self.mode_box_layout = QVBoxLayout(self.mode_box)
@@ -266,7 +289,9 @@ class MainWindow(QMainWindow):
         self.jsd_label.setToolTip("JSD(P_data‖P_G) in nats (log 2 ≈ 0.693 is the maximum)")
         form.addRow("JSD (nats)", self.jsd_label)
         self.bound_label = QLabel("—", objectName="boundLabel")
-        form.addRow("(V(G,D)+log 4)/2", self.bound_label)
+        self.bound_label.setToolTip("(V(G,D)+log 4)/2 is a lower bound on the JSD: it meets the JSD only when "
+                                    "D = D* (press Fit D*); greyed when negative, where it says nothing")
+        form.addRow("lower bound (V+log 4)/2", self.bound_label)
         self.target_label = QLabel("", objectName="targetLabel")
         self.target_label.setWordWrap(True)
         form.addRow("P_data", self.target_label)
@@ -296,8 +321,13 @@ class MainWindow(QMainWindow):
         self.banner_text.setWordWrap(True)
         row.addWidget(self.banner_text, 1)
         button = QPushButton("Reset", objectName="bannerResetButton")
+        button.setToolTip("new weights, the same settings (a run that diverged may diverge again)")
         button.clicked.connect(self._reset)
         row.addWidget(button)
+        defaults = QPushButton("Reset with defaults", objectName="bannerDefaultsButton")
+        defaults.setToolTip("start every lane again with the mode's default settings (the target kept)")
+        defaults.clicked.connect(self._reset_defaults)
+        row.addWidget(defaults)
         banner.hide()
         return banner
 
@@ -443,6 +473,20 @@ class MainWindow(QMainWindow):
         self._show_stopped()
         self._post(Session.step, 1)
 
+    def _step_d(self) -> None:
+        self._show_stopped()
+        self._post(Session.step_d)
+
+    def _step_g(self) -> None:
+        self._show_stopped()
+        self._post(Session.step_g)
+
+    def _reset_defaults(self) -> None:
+        self._show_stopped()
+        self._error = ""
+        self.banner.hide()
+        self._post(Session.reset_defaults)
+
     def _reset(self) -> None:
         self._show_stopped()
         self._error = ""
@@ -513,6 +557,7 @@ class MainWindow(QMainWindow):
         self._show_stopped()
         self._error = ""
         self._posted = self.worker.replace_session(session)
+        self._posted = self._post(Session.set_slow_motion, self.phase_panel.rate())
         return True
 
     def command_text(self) -> str:
@@ -628,7 +673,15 @@ class MainWindow(QMainWindow):
         jsd = lane.metrics.get("jsd", math.nan)
         self.jsd_label.setText(f"{jsd:.4f}" if math.isfinite(jsd) else "—")
         bound = lane.metrics.get("jsd_d", math.nan)
-        self.bound_label.setText(f"{bound:.4f}" if math.isfinite(bound) else "—")
+        self.bound_label.setText(f"{bound:.4f}" + (" (negative: D far from D*)" if bound < 0 else "")
+                                 if math.isfinite(bound) else "—")
+        self.bound_label.setStyleSheet("color: #999999;" if not bound >= 0 else "")
+        self.phase_panel.show_phase(lane.phase, lane.phase_kind, frame.state)
+        if len(frame.lanes) == 1:
+            show_ghost(self.view, lane.ghost)
+            history = getattr(self.view, "history", None)
+            if history is not None and hasattr(history, "plots"):
+                show_fit_spans(history, lane.fit_spans)
         self.target_label.setText(frame.target)
         lanes = f"{len(frame.lanes)} lanes · " if len(frame.lanes) > 1 else ""
         self.rate_label.setText(f"{lanes}iteration {lane.iteration:,} · {frame.steps_per_s:,.0f} it/s · {frame.state}")
@@ -648,7 +701,8 @@ class MainWindow(QMainWindow):
         diverged = [(i, l) for i, l in enumerate(frame.lanes) if l.state == "diverged"] if frame else []
         if diverged:
             if len(frame.lanes) == 1:
-                text = f"⚠ {diverged[0][1].message}. Training is paused; press Reset to start again."
+                text = (f"⚠ {diverged[0][1].message}. Training is paused and the last good picture stays; "
+                        "Reset starts again with the same settings, Reset with defaults with the mode's defaults.")
             else:
                 all_titles = lane_titles(frame)
                 names = "; ".join(f"{all_titles[i]}: {l.message}" for i, l in diverged[:3])
