@@ -44,6 +44,7 @@ EVAL_SAMPLES = 10_000   # generated samples per p_G histogram: noise floor ≤ 0
 COVERAGE_SAMPLES = 2500  # VEEGAN/PacGAN convention (THEORY.md §5)
 HQ_SIGMAS = 3.0          # a sample within 3σ of its nearest centre is high quality
 SHOWN = 1000            # real and generated points drawn in the view
+ARROWS = 100            # gradient arrows drawn (on the first generated points): a readable subset
 D_MEAN_SAMPLES = 2048   # real samples for mean D(x): ±0.01
 MANIFOLD_LINES = 11     # lines per noise coordinate, at equal-mass quantiles of P_z
 MANIFOLD_POINTS = 64    # points per line (G is piecewise linear, this is smooth on screen)
@@ -443,7 +444,7 @@ class Toy2DTask(Task):
             real=self._real_scatter,
             fake=Scatter(shown_np),
             manifold=Polylines(self._manifold(G)),
-            arrows=Arrows(shown_np, self.generator_gradient(D, shown, loss or self.cfg.loss)),
+            arrows=Arrows(shown_np[:ARROWS], self.generator_gradient(D, shown[:ARROWS], loss or self.cfg.loss)),
             # one object for the run, so a view can skip redrawing what does not change
             centres=self._centres_scatter,
             d_label=label,
