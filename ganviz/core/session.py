@@ -218,7 +218,11 @@ class Session:
         for every lane: every lane starts a new run. All new lanes are built before any is replaced,
         so a bad dataset leaves the session as it was."""
         if "mode" in changes and changes["mode"] != self.mode:
-            base = TrainConfig.for_mode(changes.pop("mode"), seed=self.cfg.seed, device=self.cfg.device)
+            # The seed goes along unless it is the old mode's default (then the new mode's default,
+            # chosen to show its effect, e.g. the 2-D ring, is used).
+            own_seed = self.cfg.seed != modes.spec(self.mode).defaults.get("seed", 0)
+            base = TrainConfig.for_mode(changes.pop("mode"), seed=self.cfg.seed if own_seed else None,
+                                        device=self.cfg.device)
             self.replace([base.replace(**changes)] if changes else [base])
             return
         cfgs = [lane.cfg.replace(**changes) for lane in self.lanes]

@@ -228,7 +228,7 @@ class Trainer:
         if why:
             self.diverged = True
             raise OutOfRangeError(f"training diverged at iteration {self.iteration}: {why} "
-                                  "(learning rates too high? try Reset with defaults, or smaller rates)")
+                                  "(learning rates too high?)")
         return ev
 
     def out_of_range(self, mean_losses: dict[str, float], gen: torch.Generator) -> str:
