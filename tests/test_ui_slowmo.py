@@ -81,7 +81,7 @@ def test_fit_d_star_band_and_counts(window, qtbot):
 def test_finite_blow_up_shows_the_banner_and_reset_with_defaults(window, qtbot):
     window.worker.call(Session.configure, mode="2d")  # its evaluation stays finite as G blows up
     qtbot.waitUntil(lambda: window.frame is not None and window.frame.mode == "2d", timeout=10000)
-    window.worker.call(Session.set, 0, lr_d=0.5, k=3)
+    window.worker.call(Session.set, window.frame.lanes[0].id, lr_d=0.5, k=3)
 
     def blow_up(session):
         with torch.no_grad():
