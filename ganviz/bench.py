@@ -79,6 +79,7 @@ def window_run(cfg: TrainConfig, seconds: float, lanes: int = 1) -> tuple[float,
     window = MainWindow(mode=cfg.mode, dataset=cfg.dataset, device=cfg.device)
     window.resize(1280, 820)
     window.show()
+    window.speed_combo.setCurrentIndex(0)  # "max": the window starts the toy modes slower, to be followed
     if lanes > 1:
         window.worker.replace_session(Session([cfg.replace(seed=cfg.seed + i) for i in range(lanes)]))
     lateness: list[float] = []

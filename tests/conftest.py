@@ -24,6 +24,7 @@ def window(qtbot):
 
     w = MainWindow()
     qtbot.addWidget(w)
+    w.speed_combo.setCurrentIndex(0)  # "max": the toy modes start slower, for a person to follow
     w.show()
     yield w
     w.close()

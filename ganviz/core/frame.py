@@ -79,6 +79,12 @@ class LaneFrame:
     history: dict[str, np.ndarray]  # "step" and every metric over time
     picture: object | None          # the mode's typed picture of the latest measurement (None if not measured)
     message: str = ""
+    phase: str = ""                 # what the last Step D / Step G / slow-motion phase did, in words
+    phase_kind: str = ""            # d | g | "": the part of the model that phase updated
+    ghost: object | None = None     # the picture before that phase (drawn faintly), else None
+    # Fit D* spans: (training iteration where it ran, its D-only updates); they are not iterations
+    fit_spans: tuple[tuple[int, int], ...] = ()
+    diverged_kind: str = ""         # "" | nan (NaN/inf) | range (losses or |G(z)| far out of range)
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,8 @@ class BatchedGroup:
                 t._g_loss_sum += self._g_sum[l]
                 t._g_count += k_gs[l] * n
                 t.g_updates += k_gs[l] * n
-            t.iteration += n
+            if not t.fitting_d:  # Fit D*'s D-only iterations are not training iterations
+                t.iteration += n
         self._d_sum.zero_()
         self._g_sum.zero_()
 

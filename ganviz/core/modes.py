@@ -52,8 +52,13 @@ REGISTRY: dict[str, ModeSpec] = {spec.key: spec for spec in (
     ModeSpec(
         key="2d", label="2-D toy",
         task="ganviz.core.toy2d:Toy2DTask", view="ganviz.ui.view2d:Lane2D",
+        # Seed 2: the default run shows the ring at once. Measured (one lane, defaults, ring8):
+        # seed 2: 8 modes by iteration 1000, HQ 0.73 / JSD 0.19 at 2000, HQ 0.86 / JSD 0.17 at 4000;
+        # seed 6: 8 modes by 1000, HQ 0.83 at 3000; seed 4: 8 by 1000, HQ 0.84 at 4000; seeds 1, 5, 7:
+        # 7–8 modes by 2000–3000, HQ 0.63–0.76 at 4000; seeds 0 and 3: JSD ≈ log 2 with 0–1 modes
+        # through 4000 (seed 0, the old default, looks stuck for ~6,000 iterations).
         defaults=dict(dataset="ring8", steps=10000, lr_d=3e-4, lr_g=3e-4, batch=256, hidden=64,
-                      layers=3, noise_dim=2, log_every=100),
+                      layers=3, noise_dim=2, log_every=100, seed=2),
         headlines=(Headline("jsd", "JSD(P_data‖P_G) (nats)"), Headline("modes", "modes covered", False),
                    Headline("hq", "high-quality share", False), Headline("jsd_d", "(V+log 4)/2 (nats)"),
                    Headline("d_loss", "D loss"), Headline("g_loss", "G loss")),

@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganviz.core import losses, modes
+from ganviz.core import losses, modes, phases
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.device import choose_device, describe, pick_device
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
 from ganviz.core.lanes import BatchedGroup, SequentialGroup, make_groups
 from ganviz.core.metrics_log import MetricsLog
-from ganviz.core.trainer import FitDStar, NonFiniteError, Trainer
+from ganviz.core.trainer import FitDStar, NonFiniteError, OutOfRangeError, Trainer
 
 LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g")
 # Settings a lane may have of its own that need new weights (a new run of that lane).
@@ -89,6 +89,11 @@ class Lane:
     picture: object | None = None    # the latest measurement's picture
     measured_at: int = -1            # iteration of the latest measurement
     fit: FitDStar | None = None
+    fits: list[FitDStar] = field(default_factory=list)  # every Fit D* of this run (its spans)
+    phase: str = ""                  # what the last Step D / Step G / slow-motion phase did
+    phase_kind: str = ""             # d | g | "" (the part of the model that phase updated)
+    ghost: object | None = None      # the picture before that phase (drawn faintly)
+    diverged_by: Exception | None = None
     _history: dict[str, np.ndarray] = field(default_factory=dict)
     _history_rows: int = -1
 
@@ -129,6 +134,8 @@ class Session:
         self._rate_origin = (time.perf_counter(), 0)
         self._speed = (time.perf_counter(), 0, 0.0)
         self._cursor = 0  # round-robin position of publish()'s measurements
+        self.slow_motion: float | None = None  # phases of Algorithm 1 per second; None = off
+        self._last_phase = 0.0
         for c in cfgs:
             self.lanes.append(self._make_lane(c))
 
@@ -212,7 +219,11 @@ class Session:
         for every lane: every lane starts a new run. All new lanes are built before any is replaced,
         so a bad dataset leaves the session as it was."""
         if "mode" in changes and changes["mode"] != self.mode:
-            base = TrainConfig.for_mode(changes.pop("mode"), seed=self.cfg.seed, device=self.cfg.device)
+            # The seed goes along unless it is the old mode's default (then the new mode's default,
+            # chosen to show its effect, e.g. the 2-D ring, is used).
+            own_seed = self.cfg.seed != modes.spec(self.mode).defaults.get("seed", 0)
+            base = TrainConfig.for_mode(changes.pop("mode"), seed=self.cfg.seed if own_seed else None,
+                                        device=self.cfg.device)
             self.replace([base.replace(**changes)] if changes else [base])
             return
         cfgs = [lane.cfg.replace(**changes) for lane in self.lanes]
@@ -321,6 +332,77 @@ class Session:
         for lane in self.lanes:
             self._measure(lane, views=True)
 
+    def step_d(self) -> None:
+        """Exactly one D update on every lane that has not diverged, G fixed (a lane's iteration
+        is complete only after its G update), then measure."""
+        self._end_fits()
+        self.state = "paused"
+        self._phase("d")
+
+    def step_g(self) -> None:
+        """Exactly one G update on every lane that has not diverged, D fixed; this completes the
+        lane's current iteration (whatever number of D updates it had), then measure."""
+        self._end_fits()
+        self.state = "paused"
+        self._phase("g")
+
+    def set_slow_motion(self, phases_per_s: float | None) -> None:
+        """Slow motion: while running, each iteration is shown as its phases (D update 1..k, then
+        G), `phases_per_s` of them a second, each one measured and published. None: off."""
+        if phases_per_s is not None and not (math.isfinite(phases_per_s) and phases_per_s > 0):
+            raise ValueError(f"slow motion needs a positive number of phases per second (got {phases_per_s!r})")
+        self.slow_motion = phases_per_s
+        self._last_phase = 0.0
+        if phases_per_s is None:
+            for lane in self.lanes:
+                lane.ghost = None
+        self._rate_origin = (time.perf_counter(), self._iteration())
+
+    def _phase(self, kind: str | None) -> None:
+        """One phase on every lane that has not diverged: "d", "g", or (None) the next phase of the
+        lane's iteration. Lane by lane through the Trainers (which own their weights and Adam
+        state once the batched groups are dissolved), so each is exactly Algorithm 1."""
+        self._invalidate_groups()
+        for lane in self.lanes:
+            if lane.state != "ok":
+                continue
+            t = lane.trainer
+            cfg = t.cfg
+            this = kind or ("d" if t.d_phase < cfg.k else "g")
+            ghost = lane.picture
+            try:
+                if this == "d":
+                    t.step_d()
+                    lane.phase = phases.d_phase(t.d_phase, cfg.k, cfg.loss)
+                elif t.g_frozen:
+                    lane.phase = phases.frozen_phase()
+                    if kind is None:  # slow motion goes on with the next iteration's D updates
+                        t.d_phase = 0
+                else:
+                    done = t.d_phase
+                    t.step_g(cfg.k_g if kind is None else 1)
+                    lane.phase = phases.g_phase(done, cfg.k, cfg.loss) + f" (iteration {t.iteration} done)"
+            except Exception as exc:
+                self.error(f"training stopped: {type(exc).__name__}: {exc}")
+                self.state = "paused"
+                return
+            lane.phase_kind = this
+            self._measure(lane, views=True)
+            lane.ghost = ghost
+        first = next((lane for lane in self.lanes if lane.state == "ok"), None)
+        if first is not None and kind is not None:
+            self.message = first.phase
+
+    def reset_defaults(self) -> None:
+        """Every lane starts again with its mode's default settings (the target kept): the way out of
+        a run that diverges again after Reset because its settings make it diverge."""
+        cfgs = [TrainConfig.for_mode(lane.cfg.mode, dataset=lane.cfg.dataset, spread=lane.cfg.spread,
+                                     data_dir=lane.cfg.data_dir, extra=dict(lane.cfg.extra),
+                                     device=lane.cfg.device) for lane in self.lanes]
+        self._end_fits()
+        self.replace(cfgs, keep_ids=True)
+        self.notice("reset with defaults: every lane starts again with the mode's default settings")
+
     def reset(self) -> None:
         """New weights from each lane's own seed: the same runs again (diverged lanes too)."""
         self._end_fits()
@@ -329,6 +411,7 @@ class Session:
             lane.trainer.reset()
             lane.log = MetricsLog(lane.log.columns, max_rows=self.history_rows)
             lane.state, lane.message, lane.picture, lane.measured_at = "ok", "", None, -1
+            lane.fits, lane.phase, lane.phase_kind, lane.ghost = [], "", "", None
             lane._history_rows = -1
         self.notice("reset: new weights from each lane's seed")
         self._new_generation()
@@ -340,6 +423,8 @@ class Session:
         for lane in self.lanes:
             if lane.state == "ok":
                 lane.fit = FitDStar(lane.trainer)
+                lane.fits.append(lane.fit)
+                lane.phase, lane.phase_kind, lane.ghost = "", "", None
                 fitting = True
         if fitting:
             self.state = "fitting"
@@ -359,6 +444,14 @@ class Session:
 
     def _train(self, n: int) -> None:
         """n iterations on every lane that has not diverged (and is still fitting, while fitting)."""
+        partial = [lane for lane in self.lanes if lane.trainer.d_phase and lane.state == "ok"]
+        if partial:  # finish the iterations Step D left open, lane by lane (one extra iteration)
+            self._invalidate_groups()
+            for lane in partial:
+                lane.trainer.step(1)
+        for lane in self.lanes:
+            if lane.phase:
+                lane.phase, lane.phase_kind, lane.ghost = "", "", None
         groups = self._ensure_groups()
         for group in groups:
             lanes = [self._lane_of(t) for t in group.trainers]
@@ -382,6 +475,13 @@ class Session:
         done per lane (0 when paused or held back by the speed limit)."""
         if self.state == "paused":
             return 0
+        if self.slow_motion is not None and self.state == "running":
+            now = time.perf_counter()
+            if now - self._last_phase < 1.0 / self.slow_motion:
+                return 0
+            self._last_phase = now
+            self._phase(None)
+            return 1
         n = max(1, min(2000, int(seconds / self._seconds_per_iteration)))
         if self.max_rate is not None:
             t0, it0 = self._rate_origin
@@ -414,7 +514,7 @@ class Session:
             try:
                 done = fit.check(views=True)
             except NonFiniteError as exc:
-                self._diverged(lane, str(exc))
+                self._diverged(lane, str(exc), exc)
                 lane.fit = None
                 continue
             self._record(lane, fit.last, views=True)
@@ -422,7 +522,7 @@ class Session:
                 results.append((lane, fit.last.metrics if fit.last else {}))
                 lane.fit = None
         for lane, metrics in results:
-            lane.message = fit_message(metrics)
+            lane.message = fit_message(metrics, lane.cfg)
             self.notice(lane.message if len(self.lanes) == 1 else f"lane {lane.id}: {lane.message}")
         if all(lane.fit is None for lane in self.lanes):
             self.state = "paused"
@@ -434,7 +534,7 @@ class Session:
         try:
             ev = lane.trainer.evaluate(views=views)
         except NonFiniteError as exc:
-            self._diverged(lane, str(exc))
+            self._diverged(lane, str(exc), exc)
             return None
         return self._record(lane, ev, views)
 
@@ -453,8 +553,9 @@ class Session:
         for lane in self.lanes:
             self._measure(lane, views)
 
-    def _diverged(self, lane: Lane, text: str) -> None:
+    def _diverged(self, lane: Lane, text: str, exc: Exception | None = None) -> None:
         lane.state = "diverged"
+        lane.diverged_by = exc
         lane.message = text
         if lane.fit is not None:
             lane.fit.finish()
@@ -488,7 +589,11 @@ class Session:
         lanes = tuple(LaneFrame(
             id=lane.id, label=lane_label(lane.cfg, keys), cfg=lane.cfg, iteration=lane.trainer.iteration,
             d_updates=lane.trainer.d_updates, g_updates=lane.trainer.g_updates, state=lane.state,
-            metrics=lane.log.last(), history=lane.history(), picture=lane.picture, message=lane.message)
+            metrics=lane.log.last(), history=lane.history(), picture=lane.picture, message=lane.message,
+            phase=lane.phase, phase_kind=lane.phase_kind, ghost=lane.ghost,
+            fit_spans=tuple((fit.start_iteration, fit.d_updates_done) for fit in lane.fits),
+            diverged_kind="range" if isinstance(lane.diverged_by, OutOfRangeError) else
+                          ("nan" if lane.state == "diverged" else ""))
             for lane in self.lanes)
         return Frame(mode=self.mode, state=self.state, lanes=lanes, target=self.lanes[0].trainer.task.describe(),
                      device=describe(self.device), steps_per_s=rate, message=self.message,
@@ -599,12 +704,26 @@ class Session:
         return session
 
 
-def fit_message(metrics: dict[str, float]) -> str:
+FIT_GAP = 0.05  # a fit whose lower bound stays more than this share below the JSD has not reached D*
+
+
+def fit_message(metrics: dict[str, float], cfg: TrainConfig | None = None) -> str:
     jsd, bound = metrics.get("jsd", math.nan), metrics.get("jsd_d", math.nan)
     if math.isfinite(jsd) and math.isfinite(bound):
         gap = abs(jsd - bound) / jsd * 100 if jsd > 0 else 0.0
-        return (f"Fit D* done: V(G,D) stopped rising; bound (V+log 4)/2 = {bound:.4f} vs JSD = {jsd:.4f} nats "
+        text = (f"Fit D* done: V(G,D) stopped rising; lower bound (V+log 4)/2 = {bound:.4f} vs JSD = {jsd:.4f} nats "
                 f"(gap {gap:.1f}%)")
+        if jsd > 1e-3 and (jsd - bound) > FIT_GAP * jsd:
+            size = f" ({cfg.layers} hidden layers of {cfg.hidden})" if cfg is not None else ""
+            fold = (" With 1-D noise G folds the line onto the modes, and p_G ∝ 1/|G′| has spikes where it turns."
+                    if cfg is not None and cfg.noise_dim == 1 and cfg.mode == "1d" else "")
+            text += (f". The bound stays {gap:.0f}% below the JSD: D did not reach D* = p_data/(p_data + p_G) — "
+                     f"D{size} cannot represent D* where p_G has sharp features (e.g. the spikes a 1-D-noise G "
+                     f"makes where it folds), so V(G,D) < V(G,D*).{fold} Try: more noise dimensions (p_G "
+                     "smoother), a larger D (hidden 64–128), or Fit D* again after more training")
+        elif bound < 0:
+            text += ". The bound is negative: D is far from D*, so it says nothing yet"
+        return text
     return f"Fit D* done: V(G,D) = {metrics.get('v', math.nan):.4f} stopped rising"
 
 

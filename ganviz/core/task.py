@@ -43,6 +43,11 @@ class Task:
     # implements `step`; the Trainer's `step` then delegates to it instead of running Algorithm 1.
     steps_itself: ClassVar[bool] = False
 
+    def data_extent(self) -> float | None:
+        """The size of the region P_data lives in (None: no such notion, e.g. images in [-1, 1]).
+        A G whose samples lie 1000 times farther out has diverged (Trainer.evaluate)."""
+        return None
+
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg = cfg
         self.device = device

@@ -201,6 +201,9 @@ class Toy1DTask(Task):
     def describe(self) -> str:
         return f"{self.cfg.dataset}: {self.target.describe()}"
 
+    def data_extent(self) -> float:
+        return float(X_RANGE[1] - X_RANGE[0])
+
     def build_generator(self):
         return Generator(self.cfg.noise_dim, 1, self.cfg.hidden, self.cfg.layers)
 

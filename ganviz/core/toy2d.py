@@ -56,6 +56,7 @@ PILOT_CELLS = 0.75
 COVERAGE_SAMPLES = 2500  # VEEGAN/PacGAN convention (THEORY.md §5)
 HQ_SIGMAS = 3.0          # a sample within 3σ of its nearest centre is high quality
 SHOWN = 1000            # real and generated points drawn in the view
+ARROWS = 100            # gradient arrows drawn (on the first generated points): a readable subset
 D_MEAN_SAMPLES = 2048   # real samples for mean D(x): ±0.01
 MANIFOLD_LINES = 11     # lines per noise coordinate, at equal-mass quantiles of P_z
 MANIFOLD_POINTS = 64    # points per line (G is piecewise linear, this is smooth on screen)
@@ -453,6 +454,10 @@ class Toy2DTask(Task):
     def jsd_of_samples(self, samples: torch.Tensor) -> float:
         return divergence.jsd(self._p_data_flat, self.density_of_samples(samples), 1.0)
 
+    def data_extent(self) -> float:
+        x0, x1, y0, y1 = self.region
+        return float(max(x1 - x0, y1 - y0))
+
     @torch.no_grad()
     def evaluate(self, G, D, gen, views=True, loss=None):
         loss = loss or self.cfg.loss
@@ -520,7 +525,7 @@ class Toy2DTask(Task):
             real=self._real_scatter,
             fake=Scatter(shown_np),
             manifold=Polylines(self._manifold(G)),
-            arrows=Arrows(shown_np, self.generator_gradient(D, shown, loss or self.cfg.loss)),
+            arrows=Arrows(shown_np[:ARROWS], self.generator_gradient(D, shown[:ARROWS], loss or self.cfg.loss)),
             # one object for the run, so a view can skip redrawing what does not change
             centres=self._centres_scatter,
             d_label=label,

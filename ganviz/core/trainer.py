@@ -23,6 +23,14 @@ class NonFiniteError(RuntimeError):
     """Training produced NaN or inf; the run cannot continue without a reset."""
 
 
+class OutOfRangeError(NonFiniteError):
+    """Training blew up without a NaN: losses or G's samples far outside any sensible range."""
+
+
+LOSS_LIMIT = 1e4      # |mean loss| above this: diverged (the GAN losses of a sane run are O(1)-O(10))
+EXTENT_FACTOR = 1e3   # |G(z)| above this many times the target's extent: diverged
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, task: Task | None = None):
         cfg.validate()
@@ -55,6 +63,7 @@ class Trainer:
         self.iteration = 0  # iterations of Algorithm 1 (each: k D updates, then one G update)
         self.d_updates = 0
         self.g_updates = 0
+        self.d_phase = 0  # D updates done in the current iteration by step_d (it is unfinished until G's)
         self._zero = torch.zeros((), device=self.device)
         self._d_loss_sum = self._zero.clone()
         self._g_loss_sum = self._zero.clone()
@@ -119,52 +128,80 @@ class Trainer:
 
     # --- Algorithm 1 ----------------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
-        """Run `n` iterations of Algorithm 1 (while G is frozen, only the k D updates of each)."""
+        """Run `n` iterations of Algorithm 1 (while G is frozen, only the k D updates of each).
+
+        An iteration left unfinished by step_d() is finished first (its remaining D updates,
+        then G). Fit D*'s D-only iterations are not training iterations: they count in
+        d_updates only, so the iteration axis counts training alone."""
         if self.task.steps_itself:  # a task with its own update order (the Dirac-GAN's simultaneous steps)
             self.task.step(self, n)
             return
-        cfg, task, G, D, gen = self.cfg, self.task, self.G, self.D, self.gen
-        m, loss = cfg.batch, cfg.loss
-        fused = task.fused_d_forward
-        penalty = loss == "wgan-gp"
-        clip = loss == "wgan"
+        cfg = self.cfg
         for _ in range(n):
             # (1) k times: update D by ascending V(G, D) = E[log D(x)] + E[log(1 - D(G(z)))]
             #     (or the critic's objective of the chosen loss).
-            for _ in range(cfg.k):
-                real = task.sample_real(m, gen)
-                with torch.no_grad():
-                    fake = G(task.sample_noise(m, gen))
-                if fused:  # one forward pass over real and fake together
-                    out = D(torch.cat((real, fake)))
-                    loss_d = losses.d_loss(out[:m], out[m:], loss)
-                else:
-                    loss_d = losses.d_loss(D(real), D(fake), loss)
-                if penalty:
-                    eps = torch.rand((m,) + (1,) * (real.dim() - 1), generator=gen, device=real.device)
-                    loss_d = loss_d + losses.gradient_penalty(D, real, fake, eps, real.dim() - 1)
-                self.opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                self.opt_d.step()
-                if clip:
-                    with torch.no_grad():
-                        for p in D.parameters():
-                            p.clamp_(-losses.WGAN_CLIP, losses.WGAN_CLIP)
-                self._d_loss_sum += loss_d.detach()
-            self._d_count += cfg.k
-            self.d_updates += cfg.k
+            for _ in range(max(0, cfg.k - self.d_phase)):
+                self._d_update()
+            self.d_phase = 0
             # (2) k_G times (once in the paper): update G by descending log(1 - D(G(z))) (minimax),
             #     -log D(G(z)) (non-saturating) or the chosen loss's generator objective.
             if not self.g_frozen:
                 for _ in range(cfg.k_g):
-                    loss_g = losses.g_loss(D(G(task.sample_noise(m, gen))), loss)
-                    self.opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    self.opt_g.step()
-                    self._g_loss_sum += loss_g.detach()
-                self._g_count += cfg.k_g
-                self.g_updates += cfg.k_g
-            self.iteration += 1
+                    self._g_update()
+            if not self.fitting_d:
+                self.iteration += 1
+
+    def _d_update(self) -> None:
+        """One update of D (step 1 of Algorithm 1) on a fresh minibatch of real and fake samples."""
+        cfg, task, G, D, gen = self.cfg, self.task, self.G, self.D, self.gen
+        m, loss = cfg.batch, cfg.loss
+        real = task.sample_real(m, gen)
+        with torch.no_grad():
+            fake = G(task.sample_noise(m, gen))
+        if task.fused_d_forward:  # one forward pass over real and fake together
+            out = D(torch.cat((real, fake)))
+            loss_d = losses.d_loss(out[:m], out[m:], loss)
+        else:
+            loss_d = losses.d_loss(D(real), D(fake), loss)
+        if loss == "wgan-gp":
+            eps = torch.rand((m,) + (1,) * (real.dim() - 1), generator=gen, device=real.device)
+            loss_d = loss_d + losses.gradient_penalty(D, real, fake, eps, real.dim() - 1)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        if loss == "wgan":
+            with torch.no_grad():
+                for p in D.parameters():
+                    p.clamp_(-losses.WGAN_CLIP, losses.WGAN_CLIP)
+        self._d_loss_sum += loss_d.detach()
+        self._d_count += 1
+        self.d_updates += 1
+
+    def _g_update(self) -> None:
+        """One update of G (step 2 of Algorithm 1) on a fresh minibatch of noise."""
+        loss_g = losses.g_loss(self.D(self.G(self.task.sample_noise(self.cfg.batch, self.gen))), self.cfg.loss)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self._g_loss_sum += loss_g.detach()
+        self._g_count += 1
+        self.g_updates += 1
+
+    def step_d(self) -> None:
+        """Exactly one D update with G fixed ("Step D"). It does not complete an iteration:
+        `d_phase` counts the D updates of the unfinished one (an iteration has k)."""
+        self._d_update()
+        self.d_phase += 1
+
+    def step_g(self, updates: int = 1) -> None:
+        """`updates` G updates with D fixed ("Step G"): this completes the current iteration,
+        whatever number of D updates it had (see d_phase). Nothing happens while G is frozen."""
+        if self.g_frozen:
+            return
+        for _ in range(updates):
+            self._g_update()
+        self.d_phase = 0
+        self.iteration += 1
 
     def tally(self, d_loss_sum: float, d_n: int, g_loss_sum: float, g_n: int) -> None:
         """Count updates a task ran itself (`Task.steps_itself`): their summed losses and numbers."""
@@ -201,7 +238,27 @@ class Trainer:
             raise NonFiniteError(
                 f"training diverged at iteration {self.iteration}: the losses or weights became NaN/inf "
                 "(try smaller learning rates, then reset)")
+        why = self.out_of_range(mean_losses, eval_gen)
+        if why:
+            self.diverged = True
+            raise OutOfRangeError(f"training diverged at iteration {self.iteration}: {why} "
+                                  "(learning rates too high?)")
         return ev
+
+    def out_of_range(self, mean_losses: dict[str, float], gen: torch.Generator) -> str:
+        """Why the run has blown up though everything is finite ("" when it has not)."""
+        for name, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
+            value = mean_losses.get(name, math.nan)
+            if math.isfinite(value) and abs(value) > LOSS_LIMIT:
+                return f"the mean {label} reached {value:.3g} (a sane run stays within ±{LOSS_LIMIT:g})"
+        extent = self.task.data_extent()
+        if extent:
+            with torch.no_grad():
+                far = float(self.G(self.task.sample_noise(64, gen)).abs().max())
+            if far > EXTENT_FACTOR * extent:
+                return (f"|G(z)| reached {far:.3g}, {far / extent:.3g}× the target's extent of {extent:.3g} "
+                        "(the samples have flown off the plot)")
+        return ""
 
     def parameters_finite(self) -> bool:
         flags = [torch.isfinite(p).all() for p in (*self.G.parameters(), *self.D.parameters())]
@@ -245,6 +302,16 @@ class FitDStar:
         self.done = False
         trainer.set_fit(True)
         self.last: Evaluation | None = None
+        # Its span on the history plots: the training iteration it started at, and its D updates
+        # (Fit D*'s D-only iterations are not training iterations).
+        self.start_iteration = trainer.iteration
+        self._start_d = trainer.d_updates
+        self._end_d: int | None = None
+
+    @property
+    def d_updates_done(self) -> int:
+        end = self._end_d if self._end_d is not None else self.trainer.d_updates
+        return end - self._start_d
 
     def trained(self, n: int) -> None:
         """Count `n` D-only iterations that someone else ran (a batched group of lanes)."""
@@ -286,6 +353,8 @@ class FitDStar:
     def finish(self) -> None:
         """G trains again (unless the user froze it) and D's rate is the user's current one."""
         self.done = True
+        if self._end_d is None:
+            self._end_d = self.trainer.d_updates
         self.trainer.set_fit(False)
 
     def run(self) -> Evaluation:

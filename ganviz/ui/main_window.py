@@ -31,6 +31,7 @@ from ganviz.core.snapshot import Snapshot
 from ganviz.core.tasks import task_class
 from ganviz.ui.base import ModeView
 from ganviz.ui.lane_grid import LaneGrid, lane_titles
+from ganviz.ui.phase import PhasePanel, show_fit_spans, show_ghost
 from ganviz.ui.worker import TrainWorker
 
 LOSS_LABELS = {"nonsaturating": "non-saturating  −log D(G(z))", "minimax": "minimax  log(1 − D(G(z)))",
@@ -73,6 +74,9 @@ LR_TIP = ("the {who}'s Adam step size, 1e-5 … 1 (log slider; type an exact val
           "Too high and training oscillates or diverges; too low and nothing moves.")
 SPEEDS = [("max", None), ("1000 it/s", 1000.0), ("300 it/s", 300.0), ("100 it/s", 100.0), ("30 it/s", 30.0),
           ("10 it/s", 10.0), ("3 it/s", 3.0), ("1 it/s", 1.0)]
+# The toy modes start slow enough to follow (a bimodal 1-D run converges in ~2 s at max speed);
+# "max" is the first entry of the speed list. MNIST starts at max.
+DEFAULT_SPEED = {"1d": "30 it/s", "2d": "100 it/s"}
 
 
 def view_class(mode: str) -> type[ModeView]:
@@ -160,7 +164,8 @@ class MainWindow(QMainWindow):
         # Space/S/R/F work whatever has focus: window shortcuts for buttons, sliders and plots, and a key
         # filter on the text fields (spin boxes, the rate boxes), which would otherwise take the keys.
         self.keys = {Qt.Key.Key_Space: self.play_button.click, Qt.Key.Key_S: self.step_button.click,
-                     Qt.Key.Key_R: self.reset_button.click, Qt.Key.Key_F: self.fit_button.click}
+                     Qt.Key.Key_R: self.reset_button.click, Qt.Key.Key_F: self.fit_button.click,
+                     Qt.Key.Key_D: self.step_d_button.click, Qt.Key.Key_G: self.step_g_button.click}
         for key, slot in self.keys.items():
             QShortcut(QKeySequence(key), self, activated=slot)
         self._key_filter = _TrainingKeys(self.keys, self)
@@ -170,6 +175,8 @@ class MainWindow(QMainWindow):
         self.worker = TrainWorker(session)
         self._show_mode(mode)
         self._sync_controls(session.cfg, session.lanes[0].id)
+        self.speed_combo.setCurrentIndex(max(0, self.speed_combo.findText(DEFAULT_SPEED.get(mode, "max"))))
+        session.set_speed(self.speed_combo.currentData())
         self.worker.start()
 
         self.timer = QTimer(self)
@@ -285,12 +292,25 @@ class MainWindow(QMainWindow):
         self.step_button = QPushButton("Step (S)", objectName="stepButton")
         self.step_button.setToolTip("one iteration of Algorithm 1: k D updates, then one G update (S)")
         self.step_button.clicked.connect(self._step)
+        self.step_d_button = QPushButton("Step D (D)", objectName="stepDButton")
+        self.step_d_button.setToolTip("one discriminator update with G fixed: ascend V(G,D) on a minibatch. "
+                                      "An iteration is complete only after its G update (D)")
+        self.step_d_button.clicked.connect(self._step_d)
+        self.step_g_button = QPushButton("Step G (G)", objectName="stepGButton")
+        self.step_g_button.setToolTip("one generator update with D fixed: descend G's loss on a minibatch; "
+                                      "this completes the iteration (G)")
+        self.step_g_button.clicked.connect(self._step_g)
         self.reset_button = QPushButton("Reset (R)", objectName="resetButton")
         self.reset_button.setToolTip("new weights from each lane's seed: the same runs again (R)")
         self.reset_button.clicked.connect(self._reset)
+        self.step_button.setText("Step (S)")
         for button in (self.play_button, self.step_button, self.reset_button):
             row.addWidget(button)
         grid.addLayout(row)
+        phase_row = QHBoxLayout()
+        phase_row.addWidget(self.step_d_button)
+        phase_row.addWidget(self.step_g_button)
+        grid.addLayout(phase_row)
         self.fit_button = QPushButton("Fit D* (F)", objectName="fitDButton")
         self.fit_button.setToolTip(FIT_TIPS["1d"])
         self.fit_button.clicked.connect(self._fit_d)
@@ -305,8 +325,15 @@ class MainWindow(QMainWindow):
         self.speed_combo.setToolTip("limit iterations per second to watch training in slow motion (max: as fast "
                                     "as the machine trains)")
         speed_row.addWidget(self.speed_combo, 1)
+        max_button = QPushButton("max", objectName="speedMaxButton")
+        max_button.setToolTip("train as fast as the machine goes (the toy modes start slower, to be followed)")
+        max_button.clicked.connect(lambda: self.speed_combo.setCurrentIndex(0))
+        speed_row.addWidget(max_button)
         grid.addLayout(speed_row)
         layout.addWidget(play_box)
+        self.phase_panel = PhasePanel()
+        self.phase_panel.slow_motion_changed.connect(lambda rate: self._post(Session.set_slow_motion, rate))
+        layout.addWidget(self.phase_panel)
 
         self.mode_box = QGroupBox("Mode settings")
         self.mode_box_layout = QVBoxLayout(self.mode_box)
@@ -430,8 +457,13 @@ class MainWindow(QMainWindow):
         self.banner_text.setWordWrap(True)
         row.addWidget(self.banner_text, 1)
         button = QPushButton("Reset", objectName="bannerResetButton")
+        button.setToolTip("new weights, the same settings (a run that diverged may diverge again)")
         button.clicked.connect(self._reset)
         row.addWidget(button)
+        defaults = QPushButton("Reset with defaults", objectName="bannerDefaultsButton")
+        defaults.setToolTip("start every lane again with the mode's default settings (the target kept)")
+        defaults.clicked.connect(self._reset_defaults)
+        row.addWidget(defaults)
         banner.hide()
         return banner
 
@@ -648,6 +680,20 @@ class MainWindow(QMainWindow):
         self._show_stopped()
         self._post(Session.step, 1)
 
+    def _step_d(self) -> None:
+        self._show_stopped()
+        self._post(Session.step_d)
+
+    def _step_g(self) -> None:
+        self._show_stopped()
+        self._post(Session.step_g)
+
+    def _reset_defaults(self) -> None:
+        self._show_stopped()
+        self._error = ""
+        self.banner.hide()
+        self._post(Session.reset_defaults)
+
     def _reset(self) -> None:
         self._show_stopped()
         self._error = ""
@@ -718,6 +764,7 @@ class MainWindow(QMainWindow):
         self._show_stopped()
         self._error = ""
         self._posted = self.worker.replace_session(session)
+        self._posted = self._post(Session.set_slow_motion, self.phase_panel.rate())
         return True
 
     def command_text(self) -> str:
@@ -833,13 +880,20 @@ class MainWindow(QMainWindow):
         jsd = lane.metrics.get("jsd", math.nan)
         self.jsd_label.setText(f"{jsd:.4f}" if math.isfinite(jsd) else "—")
         bound = lane.metrics.get("jsd_d", math.nan)
-        self.bound_label.setText(f"{bound:.4f}" if math.isfinite(bound) else "—")
+        self.bound_label.setText(f"{bound:.4f}" + (" (negative: D far from D*)" if bound < 0 else "")
+                                 if math.isfinite(bound) else "—")
         loose = math.isfinite(bound) and math.isfinite(jsd) and (bound < 0 or bound < 0.5 * jsd)
         style = "color: #999999;" if loose else ""  # greyed: D is far from D*, the bound says little
         if self.bound_label.styleSheet() != style:
             self.bound_label.setStyleSheet(style)
             self.bound_label.setToolTip(self._bound_tip + ("\n\nNow far below the JSD: D is far from D*, so this "
                                                            "number says little (press Fit D*)." if loose else ""))
+        self.phase_panel.show_phase(lane.phase, lane.phase_kind, frame.state)
+        if len(frame.lanes) == 1:
+            show_ghost(self.view, lane.ghost)
+            history = getattr(self.view, "history", None)
+            if history is not None and hasattr(history, "plots"):
+                show_fit_spans(history, lane.fit_spans)
         self.target_label.setText(frame.target)
         lanes = f"{len(frame.lanes)} lanes · " if len(frame.lanes) > 1 else ""
         self.rate_label.setText(f"{lanes}iteration {lane.iteration:,} · {frame.steps_per_s:,.0f} it/s · {frame.state}")
@@ -859,7 +913,8 @@ class MainWindow(QMainWindow):
         diverged = [(i, l) for i, l in enumerate(frame.lanes) if l.state == "diverged"] if frame else []
         if diverged:
             if len(frame.lanes) == 1:
-                text = f"⚠ {diverged[0][1].message}. Training is paused; press Reset to start again."
+                text = (f"⚠ {diverged[0][1].message}. Training is paused and the last good picture stays; "
+                        "Reset starts again with the same settings, Reset with defaults with the mode's defaults.")
             else:
                 all_titles = lane_titles(frame)
                 names = "; ".join(f"{all_titles[i]}: {l.message}" for i, l in diverged[:3])

@@ -38,6 +38,7 @@ COLORS = {
 # tells the generator to go, and white is where it can no longer tell.
 D_COLORMAP = pg.ColorMap([0.0, 0.5, 1.0], [(178, 24, 43), (247, 247, 247), (33, 102, 172)])
 ARROW_FRACTION = 0.1      # the longest arrows are this fraction of the region's width
+ARROW_REF = 1.0           # a gradient of this norm (per unit of x) gets half the longest arrow
 STROKE_SPACING = 0.01     # drawn strokes are resampled every 1% of the region's width
 MAX_DRAWN_POINTS = 20000
 
@@ -106,17 +107,14 @@ def half_contour(d: np.ndarray, extent: np.ndarray, level: float = 0.5) -> tuple
 
 
 def arrow_segments(start: np.ndarray, vec: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
-    """Arrows (shaft and two barbs, as pairs) from `start` along `vec`, scaled so that the 95th
-    percentile of the lengths is ARROW_FRACTION of `width` (longer ones are clipped to it): the
-    field's shape stays readable whether the gradients are 1e-4 or 1e2."""
+    """Arrows (shaft and two barbs, as pairs) from `start` along `vec` on a FIXED scale, so that
+    lengths compare over time: a gradient of norm g gets the length ARROW_FRACTION · width ·
+    g / (g + ARROW_REF) (about proportional to g while small, never longer than the fraction)."""
     norm = np.hypot(vec[:, 0], vec[:, 1])
     finite = np.isfinite(norm)
-    ref = np.percentile(norm[finite], 95) if finite.any() else 0.0
-    if not ref > 0:
-        return np.empty(0), np.empty(0)
     longest = ARROW_FRACTION * width
-    length = np.minimum(norm * (longest / ref), longest)
     with np.errstate(divide="ignore", invalid="ignore"):
+        length = longest * norm / (norm + ARROW_REF)
         unit = np.where(norm[:, None] > 0, vec / norm[:, None], 0.0)
     keep = finite & (length > 1e-3 * longest)
     unit, length, start = unit[keep], length[keep, None], start[keep]

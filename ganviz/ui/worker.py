@@ -94,6 +94,8 @@ class TrainWorker(QThread):
                         self._need_publish = True
                     if session.state == "paused":  # a fit ended, or an error paused it
                         self._need_publish = True
+                    if done and session.slow_motion is not None:  # every phase is shown
+                        self._need_publish = True
                 now = time.perf_counter()
                 if self._need_publish or (busy and now - last_publish >= self._publish_interval):
                     self._publish(budget=PUBLISH_SHARE / self.snapshot_hz if busy else 1.0)
@@ -104,6 +106,9 @@ class TrainWorker(QThread):
                     self._publish_interval = max(1.0 / self.snapshot_hz, cost / PUBLISH_SHARE)
                 if self.session.state == "paused":
                     self._wake.wait(0.1)
+                    self._wake.clear()
+                elif done == 0 and session.slow_motion is not None:  # waiting for the next phase
+                    self._wake.wait(min(0.05, 1.0 / session.slow_motion))
                     self._wake.clear()
                 elif done == 0 and session.max_rate is not None:  # held back by the speed limit
                     self._wake.wait(min(0.05, 1.0 / session.max_rate))
