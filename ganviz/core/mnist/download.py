@@ -121,12 +121,14 @@ def _verified(path: Path, checksum: str) -> bool:
 def _fetch(url: str, target: Path, checksum: str, report: ProgressCallback,
            cancel: threading.Event | None, timeout: float) -> None:
     """Stream `url` into a temporary file next to `target`; rename it there only if the checksum matches."""
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:  # a read-only or full folder: no mirror can help
-        raise DestinationError(f"cannot write into {target.parent}: {exc.strerror or exc}") from exc
-    tmp = Path(tmp_name)
+    # Created and registered under one lock, so the exit hook (which takes it) never sees a .part
+    # on disk that it does not know about.
     with _PARTS_LOCK:
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        except OSError as exc:  # a read-only or full folder: no mirror can help
+            raise DestinationError(f"cannot write into {target.parent}: {exc.strerror or exc}") from exc
+        tmp = Path(tmp_name)
         _PARTS[tmp] = cancel
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "ganviz"})
