@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ganviz.core.config import DEVICES, LOSSES, MODES, NOISES, OPTIMIZERS, ConfigError, TrainConfig
+from ganviz.lesson_cli import add_lesson_parser, lesson_command
 from ganviz.mle_cli import add_mle_parser, mle_command
 
 EXIT_USAGE = 2
@@ -57,6 +58,7 @@ def build_parser() -> Parser:
 
     add_sweep_parser(sub)
     add_mle_parser(sub)
+    add_lesson_parser(sub)
 
     download = sub.add_parser("download-mnist", help="download MNIST's training set into the cache (checksummed)",
                               description="Download train-images/train-labels of MNIST into the user's ganviz cache "
@@ -138,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if args.command == "mle":
         return mle_command(args)
+    if args.command == "lesson":
+        return lesson_command(args)
     if args.command == "download-mnist":
         return download_mnist_command(args)
     if args.command == "bench":

@@ -31,6 +31,7 @@ from ganviz.core.snapshot import Snapshot
 from ganviz.core.tasks import task_class
 from ganviz.ui.base import ModeView
 from ganviz.ui.lane_grid import LaneGrid, lane_titles
+from ganviz.ui.lessons_panel import install_lessons_panel
 from ganviz.ui.worker import TrainWorker
 
 LOSS_LABELS = {"nonsaturating": "non-saturating  −log D(G(z))", "minimax": "minimax  log(1 − D(G(z)))",
@@ -130,6 +131,7 @@ class MainWindow(QMainWindow):
         self._show_mode(mode)
         self._sync_controls(session.cfg, session.lanes[0].id)
         self.worker.start()
+        install_lessons_panel(self)  # the Lessons dock and menu (ganviz.ui.lessons_panel)
 
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / 60))  # poll faster than the worker publishes
