@@ -53,6 +53,9 @@ def build_parser() -> Parser:
                        help="go on with the run in DIR from its checkpoint: --steps more iterations (default: "
                             "the saved --steps), rows appended to DIR/metrics.csv; only --steps, --max-minutes "
                             "and --device may be given with it")
+    train.add_argument("--record", metavar="FILE", help="also write the view as an animation: FILE.gif "
+                       "(or FILE.mp4 with the optional extra ganviz[video]), about 60 frames over the run")
+    train.add_argument("--fps", type=float, default=5.0, help="frames per second of --record (default 5)")
 
     from ganviz.sweep import add_sweep_parser
 
@@ -246,6 +249,7 @@ def train(args: argparse.Namespace) -> int:
             raise ConfigError("--out", f"{out} already holds a run; go on with it with --resume {out}, "
                                        "or replace it with --overwrite")
         check_targets(out)
+        record = _record_path(args)
         session = build_session([cfg])
     except ConfigError as exc:
         return fail(str(exc))
@@ -268,10 +272,34 @@ def train(args: argparse.Namespace) -> int:
         except OSError as exc:
             return fail(f"--out: {reason(exc)}")
         outs = {lane.id: LaneOut(out, csv, cfg.grid_every)}
-        return _run_and_report(session, outs, cfg.steps, cfg.log_every, cfg.max_minutes, out, progress_bar(cfg.steps))
+        recorder = _recorder(session, record, args.fps, cfg) if record is not None else None
+        status = _run_and_report(session, outs, cfg.steps, cfg.log_every, cfg.max_minutes, out, progress_bar(cfg.steps))
+        if recorder is not None:
+            print(f"ganviz: recorded {recorder.finish()} frames -> {record}", file=sys.stderr)
+        return status
     finally:
         lock.release()
         session.close()
+
+
+def _record_path(args: argparse.Namespace):
+    """--record's file, checked before anything trains (ConfigError naming --record or --fps)."""
+    if args.record is None:
+        return None
+    from ganviz.recording import RecordError, check_path
+
+    if not (math.isfinite(args.fps) and 0 < args.fps <= 50):
+        raise ConfigError("--fps", f"must be between 0 and 50 frames per second (got {args.fps:g})")
+    try:
+        return check_path(args.record)
+    except RecordError as exc:
+        raise ConfigError("--record", str(exc)) from None
+
+
+def _recorder(session, path, fps: float, cfg: TrainConfig):
+    from ganviz.recording import HeadlessRecorder
+
+    return HeadlessRecorder(session, path, fps, cfg.steps, cfg.log_every)
 
 
 def resume(args: argparse.Namespace) -> int:

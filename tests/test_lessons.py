@@ -115,3 +115,34 @@ def test_panel_loads_a_shipped_lesson(window, qtbot):
     qtbot.waitUntil(lambda: window.frame is not None and len(window.frame.lanes) == 2
                     and window.frame.lanes[1].cfg.k == 5, timeout=10000)
     qtbot.waitUntil(panel.next_button.isEnabled, timeout=10000)
+
+
+def test_record_button_writes_a_gif(window, qtbot, tmp_path):
+    from PIL import Image
+    from PySide6.QtWidgets import QPushButton
+
+    button = window.findChild(QPushButton, "recordButton")
+    rec = window.recorder
+    assert button is rec.button
+    rec.start()
+    qtbot.waitUntil(lambda: len(rec.images) >= 4, timeout=10000)
+    n = len(rec.images)
+    assert rec.stop(tmp_path / "view.gif") == n
+    with Image.open(tmp_path / "view.gif") as im:  # Pillow merges identical frames into a longer one
+        total = 0
+        for i in range(im.n_frames):
+            im.seek(i)
+            total += im.info["duration"]
+    assert total == n * round(1000 / rec.fps)
+
+
+def test_train_record_writes_a_gif(tmp_path):
+    from PIL import Image
+
+    from ganviz.cli import main
+
+    assert main(["train", "--steps", "200", "--log-every", "50", "--out", str(tmp_path / "run"),
+                 "--record", str(tmp_path / "run.gif"), "--fps", "4"]) == 0
+    with Image.open(tmp_path / "run.gif") as im:
+        assert im.n_frames == 5  # iterations 0, 50, …, 200
+    assert main(["train", "--steps", "10", "--out", str(tmp_path / "r2"), "--record", str(tmp_path / "r.avi")]) == 2
