@@ -31,8 +31,10 @@ class LessonsPanel(QDockWidget):
         self.items = lessons.available()
 
         body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(6, 6, 6, 6)
+        # At the bottom, in three columns: the window is full from 1024 px wide on, but not tall.
+        outer = QHBoxLayout(body)
+        outer.setContentsMargins(6, 2, 6, 4)
+        left = QVBoxLayout()
         self.combo = QComboBox(objectName="lessonCombo")
         self.combo.addItem("Choose a lesson or scenario…", None)
         for item in self.items:
@@ -40,24 +42,26 @@ class LessonsPanel(QDockWidget):
         self.combo.setToolTip("Lessons walk through THEORY.md step by step; scenarios set everything "
                               "(settings and a seed) to show one effect")
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.combo.setMinimumContentsLength(16)
+        self.combo.setMinimumContentsLength(20)
         self.combo.activated.connect(self._chosen)
-        layout.addWidget(self.combo)
+        left.addWidget(self.combo)
         self.title = QLabel(objectName="lessonTitle")
         self.title.setWordWrap(True)
         self.title.setStyleSheet("font-weight: bold")
-        layout.addWidget(self.title)
+        left.addWidget(self.title)
+        left.addStretch(1)
         self.text = QLabel("Pick a lesson: it sets up the runs, tells you what to look at, and trains "
-                           "until there is something to see.", objectName="lessonText")
+                           "until there is something to see. Scenarios set everything to show one effect.",
+                           objectName="lessonText")
         self.text.setWordWrap(True)
         self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.text.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.text, 1)
+        right = QVBoxLayout()
         self.status = QLabel(objectName="lessonStatus")
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #555")
-        layout.addWidget(self.status)
+        right.addWidget(self.status, 1)
         row = QHBoxLayout()
         self.back_button = QPushButton("◀ Back", objectName="lessonBackButton")
         self.back_button.setToolTip("The previous step (its actions are applied again to the current runs)")
@@ -67,9 +71,20 @@ class LessonsPanel(QDockWidget):
         self.next_button.clicked.connect(self.next)
         row.addWidget(self.back_button)
         row.addWidget(self.next_button)
-        layout.addLayout(row)
+        right.addLayout(row)
+        left_box, right_box = QWidget(), QWidget()
+        left_box.setLayout(left)
+        right_box.setLayout(right)
+        left_box.setFixedWidth(250)
+        right_box.setFixedWidth(200)
+        for box in (left_box, right_box):
+            box.layout().setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(left_box)
+        outer.addWidget(self.text, 1)
+        outer.addWidget(right_box)
+        body.setMinimumHeight(104)
+        body.setMaximumHeight(150)  # the plots keep the height
         self.setWidget(body)
-        self.setMinimumWidth(240)
         self._buttons()
 
         self.timer = QTimer(self)
@@ -182,7 +197,7 @@ def _apply(action):
 def install_lessons_panel(window) -> LessonsPanel:
     """The Lessons dock (hidden until a lesson is chosen) and a Lessons menu with the scenarios."""
     panel = LessonsPanel(window)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel)
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, panel)
     panel.hide()
     menu = window.menuBar().addMenu("&Lessons")
     toggle = panel.toggleViewAction()
