@@ -57,7 +57,8 @@ def lesson_command(args: argparse.Namespace) -> int:
 
 def write_handout(lesson, out: Path) -> list[str]:
     """Run `lesson` headless and write out/index.html and out/step_N.png; returns the failed claims."""
-    from ganviz.core.lessons import run_headless
+    from ganviz.core.lessons import _show as show
+    from ganviz.core.lessons import frame_values, run_headless
     from ganviz.ui.render import render_lane
 
     parts, failed = [], []
@@ -75,9 +76,11 @@ def write_handout(lesson, out: Path) -> list[str]:
             failed.append(f"step {outcome.index + 1}: wait {outcome.step.until.text!r} not met in "
                           f"{outcome.step.budget} iterations")
         failed.extend(f"step {outcome.index + 1}: {f}" for f in outcome.failed)
-        checks = "".join(f"<li>{html.escape(c.text)}</li>" for c in outcome.step.checks)
+        values = frame_values(frame)
+        checks = "".join(f"<li>{html.escape(c.text)} — here {html.escape(show(c, values))}"
+                         f"{'' if c.holds(values) else ' (not shown this time)'}</li>" for c in outcome.step.checks)
         parts.append(f"<section><h2>Step {outcome.index + 1}</h2><p>{html.escape(outcome.step.text)}</p>"
-                     + (f"<p class=claim>Shown: <ul>{checks}</ul></p>" if checks else "")
+                     + (f"<div class=claim>What this step shows:<ul>{checks}</ul></div>" if checks else "")
                      + "".join(pictures) + "</section>")
 
     run_headless(lesson, on_step)

@@ -72,6 +72,12 @@ def test_lesson_cli_list_and_bad_name(capsys):
     assert len(err) == 1 and "no lesson 'nope'" in err[0]
 
 
+def test_each_step_has_a_picture():
+    pictures = []
+    run_headless(parse(TINY, "tiny"), lambda o, session: pictures.append(session.frame().lanes[0].picture))
+    assert len(pictures) == 2 and all(p is not None for p in pictures)
+
+
 def test_handout_references_existing_pngs(tmp_path):
     from ganviz.lesson_cli import write_handout
 

@@ -306,7 +306,13 @@ def run_headless(lesson: Lesson, on_step: Callable[[StepOutcome, Any], None] | N
                 action.apply(session)
             start = max(lane.trainer.iteration for lane in session.lanes)
             met = _wait(session, step, every)
-            frame = session.publish(budget=60.0)
+            for lane in session.lanes:  # the picture at this step (no extra row in the history)
+                if lane.state == "ok":
+                    try:
+                        lane.picture = lane.trainer.evaluate(views=True).picture
+                    except Exception:  # a lane that cannot be measured keeps its last picture
+                        pass
+            frame = session.frame()
             values = frame_values(frame)
             failed = [f"{c.text} (here: {_show(c, values)})" for c in step.checks if not c.holds(values)]
             outcome = StepOutcome(i, step, met, max(lane.trainer.iteration for lane in session.lanes) - start, failed)
