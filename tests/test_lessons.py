@@ -152,3 +152,13 @@ def test_train_record_writes_a_gif(tmp_path):
     with Image.open(tmp_path / "run.gif") as im:
         assert im.n_frames == 5  # iterations 0, 50, …, 200
     assert main(["train", "--steps", "10", "--out", str(tmp_path / "r2"), "--record", str(tmp_path / "r.avi")]) == 2
+
+
+def test_target_thumbnails_pick_a_target(window, qtbot):
+    from PySide6.QtWidgets import QToolButton
+
+    window.lessons_panel.show()
+    qtbot.waitUntil(lambda: bool(window.lessons_panel.targets.buttons), timeout=5000)
+    button = window.lessons_panel.findChild(QToolButton, "target_trimodal")
+    button.click()
+    qtbot.waitUntil(lambda: window.frame.lanes[0].cfg.dataset == "trimodal", timeout=10000)

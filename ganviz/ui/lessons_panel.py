@@ -50,6 +50,10 @@ class LessonsPanel(QDockWidget):
         self.title.setStyleSheet("font-weight: bold")
         left.addWidget(self.title)
         left.addStretch(1)
+        from ganviz.ui.target_picker import TargetPicker
+
+        self.targets = TargetPicker(window)
+        left.addWidget(self.targets)
         self.text = QLabel("Pick a lesson: it sets up the runs, tells you what to look at, and trains "
                            "until there is something to see. Scenarios set everything to show one effect.",
                            objectName="lessonText")
@@ -155,6 +159,8 @@ class LessonsPanel(QDockWidget):
     # --- waiting ---------------------------------------------------------------------------------
     def poll(self) -> None:
         """Check the step's wait on the window's latest Frame."""
+        if self.window_.frame is not None and self.isVisible():
+            self.targets.show_mode(self.window_.frame.mode)
         if self.lesson is None or self.met:
             return
         frame = self.window_.frame
@@ -178,6 +184,9 @@ class LessonsPanel(QDockWidget):
             self.status.setText("Every run has diverged; press Next to go on.")
         elif step.until.trains and frame.state == "paused":
             self._post(Session.play)  # someone paused it: the wait needs training
+        else:
+            now = step.until.left.value(values)
+            self.status.setText(f"waiting until {step.until.text} (now {now:.4g})…")
         self._buttons()
 
     def _buttons(self) -> None:
