@@ -176,6 +176,9 @@ def gui(args: argparse.Namespace) -> int:
         window = MainWindow(mode=args.mode, dataset=args.dataset, device=args.device)
     except (ConfigError, ValueError, OSError) as exc:
         return fail(str(exc))
+    from ganviz.ui.remember import remember
+
+    remember(window, restore_mode=not any(a == "--mode" or a.startswith("--mode=") for a in sys.argv[1:]))
     window.show()
     return app.exec()
 
