@@ -28,7 +28,9 @@ def test_shipped_lessons_and_scenarios():
     assert {"converges", "scenario-collapse", "scenario-saturation", "scenario-fold", "scenario-divergence"} <= names
 
 
-@pytest.mark.parametrize("name", [x.name for x in lessons.available()])
+@pytest.mark.parametrize("name", [
+    pytest.param(x.name, marks=[pytest.mark.slow, pytest.mark.timeout(600)]) if x.name in SLOW else x.name
+    for x in lessons.available()])
 def test_lesson_runs_to_its_end_with_its_claim(name):
     lesson = lessons.load(name)
     outcomes = run_headless(lesson)
