@@ -29,7 +29,7 @@ def build_parser() -> Parser:
         description="Watch the theory of GANs (Goodfellow et al. 2014) while a GAN trains. "
                     "Without a command, opens the window.",
     )
-    parser.add_argument("--mode", choices=MODES, default="1d", help="mode the window opens in (default 1d)")
+    parser.add_argument("--mode", choices=MODES, help="mode the window opens in (default: the last one, else 1d)")
     parser.add_argument("--dataset", help="target distribution the window starts with")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="compute device (default: auto)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -160,6 +160,8 @@ def fail(message: str) -> int:
 
 
 def gui(args: argparse.Namespace) -> int:
+    restore_mode = args.mode is None and args.dataset is None  # else the command line says which
+    args.mode = args.mode or "1d"
     try:
         TrainConfig.for_mode(args.mode, dataset=args.dataset, device=args.device)
     except ConfigError as exc:
@@ -178,7 +180,7 @@ def gui(args: argparse.Namespace) -> int:
         return fail(str(exc))
     from ganviz.ui.remember import remember
 
-    remember(window, restore_mode=not any(a == "--mode" or a.startswith("--mode=") for a in sys.argv[1:]))
+    remember(window, restore_mode=restore_mode)
     window.show()
     return app.exec()
 

@@ -166,26 +166,24 @@ def test_target_thumbnails_pick_a_target(window, qtbot):
     qtbot.waitUntil(lambda: window.frame.lanes[0].cfg.dataset == "trimodal", timeout=10000)
 
 
-def test_window_settings_remembered(window, qtbot, tmp_path, monkeypatch):
+def test_window_settings_remembered(qtbot, tmp_path, monkeypatch):
     from PySide6.QtCore import QSettings
 
     from ganviz.ui import MainWindow, remember
 
-    path = tmp_path / "ganviz.ini"
+    path = tmp_path / "ganviz.ini"  # never the user's own settings
     monkeypatch.setattr(remember, "settings", lambda: QSettings(str(path), QSettings.Format.IniFormat))
-    remember.remember(window, restore_mode=True)
-    window.mode_combo.setCurrentIndex(window.mode_combo.findData("2d"))
-    qtbot.waitUntil(lambda: window.frame is not None and window.frame.mode == "2d", timeout=10000)
-    window.resize(1100, 760)
-    window.close()
-    assert path.is_file()
-    second = MainWindow()
-    qtbot.addWidget(second)
-    try:
-        remember.remember(second, restore_mode=True)
-        qtbot.waitUntil(lambda: second.frame is not None and second.frame.mode == "2d", timeout=10000)
-        saved = QSettings(str(path), QSettings.Format.IniFormat)
-        assert saved.value("session/mode") == "2d" and saved.value("window/geometry") is not None
-    finally:
-        second.close()
-        assert second.worker.wait(5000)
+    for restore, expect in ((False, "1d"), (True, "2d")):
+        w = MainWindow()
+        qtbot.addWidget(w)
+        try:
+            remember.remember(w, restore_mode=restore)
+            qtbot.waitUntil(lambda: w.frame is not None and w.frame.mode == expect, timeout=10000)
+            if not restore:
+                w.mode_combo.setCurrentIndex(w.mode_combo.findData("2d"))
+                qtbot.waitUntil(lambda: w.frame.mode == "2d", timeout=10000)
+        finally:
+            w.close()
+            assert w.worker.wait(5000)
+    saved = QSettings(str(path), QSettings.Format.IniFormat)
+    assert saved.value("session/mode") == "2d" and saved.value("window/geometry") is not None
