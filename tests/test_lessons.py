@@ -29,7 +29,10 @@ def test_shipped_lessons_and_scenarios():
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(x.name, marks=[pytest.mark.slow, pytest.mark.timeout(600)]) if x.name in SLOW else x.name
+    pytest.param(x.name, marks=[pytest.mark.slow, pytest.mark.timeout(600)]) if x.name in SLOW
+    # a blown-up D overflows exp() in the 1-D picture's sigmoid: expected there
+    else pytest.param(x.name, marks=pytest.mark.filterwarnings("ignore:overflow encountered in exp"))
+    if "divergence" in x.name else x.name
     for x in lessons.available()])
 def test_lesson_runs_to_its_end_with_its_claim(name):
     lesson = lessons.load(name)
