@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ganviz.core.config import DEVICES, LOSSES, MODES, NOISES, OPTIMIZERS, ConfigError, TrainConfig
 from ganviz.measure_cli import add_measure_parser, measure_command
+from ganviz.lesson_cli import add_lesson_parser, lesson_command
 from ganviz.mle_cli import add_mle_parser, mle_command
 
 EXIT_USAGE = 2
@@ -29,7 +30,7 @@ def build_parser() -> Parser:
         description="Watch the theory of GANs (Goodfellow et al. 2014) while a GAN trains. "
                     "Without a command, opens the window.",
     )
-    parser.add_argument("--mode", choices=MODES, default="1d", help="mode the window opens in (default 1d)")
+    parser.add_argument("--mode", choices=MODES, help="mode the window opens in (default: the last one, else 1d)")
     parser.add_argument("--dataset", help="target distribution the window starts with")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="compute device (default: auto)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -53,12 +54,16 @@ def build_parser() -> Parser:
                        help="go on with the run in DIR from its checkpoint: --steps more iterations (default: "
                             "the saved --steps), rows appended to DIR/metrics.csv; only --steps, --max-minutes "
                             "and --device may be given with it")
+    train.add_argument("--record", metavar="FILE", help="also write the view as an animation: FILE.gif "
+                       "(or FILE.mp4 with the optional extra ganviz[video]), about 60 frames over the run")
+    train.add_argument("--fps", type=float, default=5.0, help="frames per second of --record (default 5)")
 
     from ganviz.sweep import add_sweep_parser
 
     add_sweep_parser(sub)
     add_mle_parser(sub)
     add_measure_parser(sub)
+    add_lesson_parser(sub)
 
     download = sub.add_parser("download-mnist", help="download MNIST's training set into the cache (checksummed)",
                               description="Download train-images/train-labels of MNIST into the user's ganviz cache "
@@ -151,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return measure_command(args)
     if args.command == "mle":
         return mle_command(args)
+    if args.command == "lesson":
+        return lesson_command(args)
     if args.command == "download-mnist":
         return download_mnist_command(args)
     if args.command == "bench":
@@ -166,6 +173,8 @@ def fail(message: str) -> int:
 
 
 def gui(args: argparse.Namespace) -> int:
+    restore_mode = args.mode is None and args.dataset is None  # else the command line says which
+    args.mode = args.mode or "1d"
     try:
         TrainConfig.for_mode(args.mode, dataset=args.dataset, device=args.device)
     except ConfigError as exc:
@@ -187,6 +196,9 @@ def gui(args: argparse.Namespace) -> int:
         window = MainWindow(mode=args.mode, dataset=args.dataset, device=args.device)
     except (ConfigError, ValueError, OSError) as exc:
         return fail(str(exc))
+    from ganviz.ui.remember import remember
+
+    remember(window, restore_mode=restore_mode)
     window.show()
     return app.exec()
 
@@ -271,6 +283,7 @@ def train(args: argparse.Namespace) -> int:
             raise ConfigError("--out", f"{out} already holds a run; go on with it with --resume {out}, "
                                        "or replace it with --overwrite")
         check_targets(out)
+        record = _record_path(args)
         session = build_session([cfg])
     except ConfigError as exc:
         return fail(str(exc))
@@ -293,10 +306,34 @@ def train(args: argparse.Namespace) -> int:
         except OSError as exc:
             return fail(f"--out: {reason(exc)}")
         outs = {lane.id: LaneOut(out, csv, cfg.grid_every)}
-        return _run_and_report(session, outs, cfg.steps, cfg.log_every, cfg.max_minutes, out, progress_bar(cfg.steps))
+        recorder = _recorder(session, record, args.fps, cfg) if record is not None else None
+        status = _run_and_report(session, outs, cfg.steps, cfg.log_every, cfg.max_minutes, out, progress_bar(cfg.steps))
+        if recorder is not None:
+            print(f"ganviz: recorded {recorder.finish()} frames -> {record}", file=sys.stderr)
+        return status
     finally:
         lock.release()
         session.close()
+
+
+def _record_path(args: argparse.Namespace):
+    """--record's file, checked before anything trains (ConfigError naming --record or --fps)."""
+    if args.record is None:
+        return None
+    from ganviz.recording import RecordError, check_path
+
+    if not (math.isfinite(args.fps) and 0 < args.fps <= 50):
+        raise ConfigError("--fps", f"must be between 0 and 50 frames per second (got {args.fps:g})")
+    try:
+        return check_path(args.record)
+    except RecordError as exc:
+        raise ConfigError("--record", str(exc)) from None
+
+
+def _recorder(session, path, fps: float, cfg: TrainConfig):
+    from ganviz.recording import HeadlessRecorder
+
+    return HeadlessRecorder(session, path, fps, cfg.steps, cfg.log_every)
 
 
 def resume(args: argparse.Namespace) -> int:

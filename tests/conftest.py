@@ -1,8 +1,11 @@
 """Shared test set-up: offscreen Qt before any QApplication exists, one thread for torch, cleanup."""
 
 import os
+import tempfile
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
+# QSettings (ganviz.ui.remember) of the launched app go to a throwaway folder, never the user's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="ganviz-test-config-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

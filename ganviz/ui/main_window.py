@@ -32,6 +32,8 @@ from ganviz.core.tasks import task_class
 from ganviz.ui.base import ModeView
 from ganviz.ui.lane_grid import LaneGrid, lane_titles
 from ganviz.ui.phase import PhasePanel, show_fit_spans, show_ghost
+from ganviz.ui.lessons_panel import install_lessons_panel
+from ganviz.ui.record_button import install_record_button
 from ganviz.ui.worker import TrainWorker
 
 LOSS_LABELS = {"nonsaturating": "non-saturating  −log D(G(z))", "minimax": "minimax  log(1 − D(G(z)))",
@@ -178,6 +180,8 @@ class MainWindow(QMainWindow):
         self.speed_combo.setCurrentIndex(max(0, self.speed_combo.findText(DEFAULT_SPEED.get(mode, "max"))))
         session.set_speed(self.speed_combo.currentData())
         self.worker.start()
+        install_lessons_panel(self)  # the Lessons dock and menu (ganviz.ui.lessons_panel)
+        install_record_button(self)  # Record in the status bar (ganviz.ui.record_button)
 
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / 60))  # poll faster than the worker publishes
