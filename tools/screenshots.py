@@ -34,6 +34,7 @@ def iteration(window) -> int:
 
 
 def train_until(window, iterations: int, timeout_s: float = 120) -> None:
+    window.speed_combo.setCurrentIndex(window.speed_combo.findData(None))  # max: the window opens slower
     window.play_button.setChecked(True)
     start = time.time()
     while iteration(window) < iterations and time.time() - start < timeout_s:
