@@ -140,6 +140,23 @@ class LaneView(QFrame):
         layout.addWidget(self.header)
         self.set_selected(False)
 
+    def _small_plot(self):
+        """A PlotWidget for a small multiple: no buttons, menu or mouse zoom (a click selects the
+        lane), small cached tick labels. Returns (widget, plot item); the plot is also self.plot."""
+        import pyqtgraph as pg
+
+        from ganviz.ui.history_plot import cache_axes
+
+        widget = pg.PlotWidget()
+        plot = self.plot = widget.getPlotItem()
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        for name in ("left", "bottom"):
+            plot.getAxis(name).setStyle(tickFont=small_font(), tickLength=-3)
+        cache_axes(plot)
+        return widget, plot
+
     def _add_graphics(self, widget) -> None:
         self.graphics = widget
         widget.setMinimumSize(60, 60)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFormLayout, QGraphicsItem, QVBoxLayout, QWidget
 from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy1d import X_RANGE, Picture1D
-from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
+from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label
 from ganviz.ui.history_plot import LEGEND_BRUSH, LEGEND_PEN, HistoryPlot, Series, cache_axes
 
 D_AXIS_LABEL = "probability D(x), D*(x)"
@@ -270,17 +270,10 @@ class Lane1D(LaneView):
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
-        widget = pg.PlotWidget()
-        plot = self.plot = widget.getPlotItem()
-        plot.hideButtons()
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
+        widget, plot = self._small_plot()
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setXRange(*X_RANGE, padding=0)
         plot.setYRange(-0.02, 1.05, padding=0)
-        for name in ("left", "bottom"):
-            plot.getAxis(name).setStyle(tickFont=small_font(), tickLength=-3)
-        cache_axes(plot)
         self.p_data_curve = pg.PlotCurveItem([], [], pen=pg.mkPen(COLORS["p_data"], width=1.5), fillLevel=0,
                                              brush=pg.mkBrush(30, 30, 30, 40))
         self.p_g_curve = pg.PlotCurveItem([], [], pen=pg.mkPen(COLORS["p_g"], width=2))

@@ -15,7 +15,7 @@ from ganviz.core.config import MODE_DEFAULTS
 from ganviz.core.points import load_points
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy2d import Picture2D
-from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
+from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label
 from ganviz.ui.history_plot import LEGEND_BRUSH, LEGEND_PEN, HistoryPlot, Series, cache_axes
 from ganviz.ui.view1d import TIPS
 
@@ -489,16 +489,8 @@ class Lane2D(LaneView):
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
-        widget = pg.PlotWidget()
-        plot = widget.getPlotItem()
-        self.plot = plot
-        plot.hideButtons()
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
+        widget, plot = self._small_plot()
         plot.setAspectLocked(True)
-        for name in ("left", "bottom"):
-            plot.getAxis(name).setStyle(tickFont=small_font(), tickLength=-3)
-        cache_axes(plot)
         self.heatmap = pg.ImageItem(axisOrder="row-major")
         self.heatmap.setColorMap(D_COLORMAP)
         self.heatmap.setZValue(-10)

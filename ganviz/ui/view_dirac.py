@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QWidget
 from ganviz.core import dirac
 from ganviz.core.dirac import PictureDirac
 from ganviz.core.snapshot import Snapshot
-from ganviz.ui.base import LaneView, ModeView, hint_label, small_font
+from ganviz.ui.base import LaneView, ModeView, hint_label
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 
 COLORS = {
@@ -257,14 +257,7 @@ class LaneDirac(LaneView):
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
-        widget = pg.PlotWidget()
-        plot = self.plot = widget.getPlotItem()
-        plot.hideButtons()
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
-        for name in ("left", "bottom"):
-            plot.getAxis(name).setStyle(tickFont=small_font(), tickLength=-3)
-        cache_axes(plot)
+        widget, plot = self._small_plot()
         self.items = PlaneItems(plot, small=True)
         self._add_graphics(widget)
 
