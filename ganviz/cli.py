@@ -287,14 +287,11 @@ def train(args: argparse.Namespace) -> int:
         session = build_session([cfg])
     except ConfigError as exc:
         return fail(str(exc))
-    lock = OutLock(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
+        lock = OutLock.take(out)
     except ConfigError as exc:
+        session.close()  # nothing was written; stop what the tasks started (e.g. the classifier)
         return fail(str(exc))
-    except OSError as exc:
-        return fail(f"--out: {reason(exc)}")
     try:
         prepare_session(session)
         lane = session.lanes[0]
@@ -385,9 +382,8 @@ def resume(args: argparse.Namespace) -> int:
             raise ConfigError("--resume", reason(exc) if isinstance(exc, OSError) else str(exc)) from None
     except ConfigError as exc:
         return fail(str(exc))
-    lock = OutLock(folder, "--resume")
     try:
-        lock.acquire()
+        lock = OutLock.take(folder, "--resume")
     except ConfigError as exc:
         session.close()
         return fail(str(exc))

@@ -96,6 +96,17 @@ class OutLock:
         self.option = option
         self.held = False
 
+    @classmethod
+    def take(cls, out: Path, option: str = "--out") -> "OutLock":
+        """Create `out` if needed and lock it; ConfigError (naming `option`) when either fails."""
+        lock = cls(out, option)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(option, reason(exc)) from None
+        lock.acquire()
+        return lock
+
     def acquire(self) -> None:
         for _ in range(2):
             try:

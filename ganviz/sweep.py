@@ -231,16 +231,11 @@ def sweep_command(args: argparse.Namespace) -> int:
         session = build_session(cfgs)
     except ConfigError as exc:
         return fail(str(exc))
-    lock = OutLock(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
+        lock = OutLock.take(out)
     except ConfigError as exc:
-        session.close()
+        session.close()  # nothing was written; stop what the tasks started (e.g. the classifier)
         return fail(str(exc))
-    except OSError as exc:
-        session.close()
-        return fail(f"--out: {reason(exc)}")
     try:
         prepare_session(session)
         outs: dict[int, LaneOut] = {}
