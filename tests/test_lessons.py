@@ -190,3 +190,70 @@ def test_window_settings_remembered(qtbot, tmp_path, monkeypatch):
             assert w.worker.wait(5000)
     saved = QSettings(str(path), QSettings.Format.IniFormat)
     assert saved.value("session/mode") == "2d" and saved.value("window/geometry") is not None
+
+
+def test_lane_settings_remembered_and_reset_by_restore_defaults(qtbot, tmp_path, monkeypatch):
+    """Every lane's settings come back at the next launch; after Restore defaults, the defaults do."""
+    from PySide6.QtCore import QSettings
+
+    from ganviz.core.config import TrainConfig
+    from ganviz.core.session import Session
+    from ganviz.ui import MainWindow, remember
+
+    path = tmp_path / "ganviz.ini"
+    monkeypatch.setattr(remember, "settings", lambda: QSettings(str(path), QSettings.Format.IniFormat))
+
+    def launch():
+        w = MainWindow()
+        qtbot.addWidget(w)
+        remember.remember(w, restore_mode=True)
+        return w
+
+    def close(w):
+        w.close()
+        assert w.worker.wait(5000)
+
+    w = launch()
+    try:
+        qtbot.waitUntil(lambda: w.frame is not None, timeout=10000)
+        w.k_slider.setValue(4)
+        w.add_lane()
+        qtbot.waitUntil(lambda: len(w.frame.lanes) == 2 and w.frame.lanes[0].cfg.k == 4, timeout=10000)
+        w._post(Session.set, w.frame.lanes[1].id, lr_d=3e-3)
+        qtbot.waitUntil(lambda: w.frame.lanes[1].cfg.lr_d == 3e-3, timeout=10000)
+    finally:
+        close(w)
+    w = launch()
+    try:
+        qtbot.waitUntil(lambda: w.frame is not None and len(w.frame.lanes) == 2, timeout=10000)
+        assert [lane.cfg.k for lane in w.frame.lanes] == [4, 4]
+        assert w.frame.lanes[1].cfg.lr_d == 3e-3
+        assert "settings of the last session" in w.log_entries()[-1].text or any(
+            "settings of the last session" in e.text for e in w.log_entries())
+        w.remove_lane()  # the selected (newest) lane
+        qtbot.waitUntil(lambda: len(w.frame.lanes) == 1, timeout=10000)
+        w.restore_defaults()
+        qtbot.waitUntil(lambda: w.frame.lanes[0].cfg.k == TrainConfig.for_mode("1d").k, timeout=10000)
+    finally:
+        close(w)
+    w = launch()
+    try:
+        qtbot.waitUntil(lambda: w.frame is not None and w.frame.lanes[0].cfg.lr_d == TrainConfig.for_mode("1d").lr_d,
+                        timeout=10000)
+        assert len(w.frame.lanes) == 1 and w.frame.lanes[0].cfg.k == TrainConfig.for_mode("1d").k
+    finally:
+        close(w)
+
+
+def test_unloadable_remembered_lanes_are_ignored():
+    import json
+
+    from ganviz.core.config import TrainConfig
+    from ganviz.ui.remember import remembered_lanes
+
+    good = TrainConfig.for_mode("2d").to_json()
+    assert remembered_lanes(json.dumps([good]))[0].mode == "2d"
+    assert remembered_lanes(None) == [] and remembered_lanes("not json") == []
+    assert remembered_lanes(json.dumps([good.replace('"k": 1,', '"k": 0,')])) == []  # out of range
+    assert remembered_lanes(json.dumps([good, TrainConfig.for_mode("1d").to_json()])) == []  # mixed modes
+
