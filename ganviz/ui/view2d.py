@@ -16,7 +16,7 @@ from ganviz.core.points import load_points
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy2d import Picture2D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label
-from ganviz.ui.history_plot import LEGEND_BRUSH, LEGEND_PEN, HistoryPlot, Series, cache_axes
+from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 from ganviz.ui.view1d import TIPS
 
 COLORS = {
@@ -220,11 +220,11 @@ class View2D(ModeView):
                      self.stroke_curve):
             plot.addItem(item)
         # The key to the layers: each shown layer, in its colour (a layer hidden leaves the key).
-        self.legend = pg.LegendItem(offset=(-4, -4), labelTextSize="8pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN,
-                                    verSpacing=-6)
-        self.legend.setParentItem(self.viewbox)
-        self.legend.setZValue(20)
-        self._legend_items = [("showReal", self.real, "real x ~ P_data"), ("showFake", self.fake, "generated G(z)"),
+        # Under the colour bar, in the plot's own layout: inside the plane it hid a corner of D(x).
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=2, verSpacing=-8, horSpacing=12)
+        plot.layout.addItem(self.legend, plot.layout.rowCount(), 1)
+        self._legend_height = 0.0
+        self._legend_items = [("showReal", self.real, "real x"), ("showFake", self.fake, "generated G(z)"),
                               ("showManifold", self.manifold, "G(noise grid)"),
                               ("showArrows", self.arrows, "−∇ G loss"),
                               ("showCentres", self.centres, "mode centres"),
@@ -262,6 +262,12 @@ class View2D(ModeView):
 
     def _rebuild_legend(self) -> None:
         self.legend.clear()
+        if not self._legend_height:  # as tall as with every layer: hiding one must not move the plane
+            for _, item, label in self._legend_items:
+                self.legend.addItem(item, label)
+            self._legend_height = self.legend.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize).height()
+            self.legend.setMinimumHeight(self._legend_height)
+            self.legend.clear()
         for name, item, label in self._legend_items:
             if self.layer_boxes[name].isChecked():
                 self.legend.addItem(item, label)
@@ -456,18 +462,20 @@ class View2D(ModeView):
 
 
 def readout_text(target: str, m: dict[str, float]) -> str:
-    """The target's short name and the latest JSD, bound and mode coverage, for the plot's corner."""
-    parts = [target.split(":")[0]] if target else []
+    """The target's short name and the latest JSD, mode coverage and bound, in two short lines for
+    the plot's corner (taller, it hid the top of D(x) whenever the plane is about square)."""
+    first = [target.split(":")[0]] if target else []
+    second = []
     jsd = m.get("jsd", math.nan)
     if math.isfinite(jsd):
+        first.append(f"JSD {jsd:.3f} nats")
         bound = m.get("jsd_d", math.nan)
         loose = math.isfinite(bound) and (bound < 0 or bound < 0.5 * jsd)
-        parts.append(f"JSD {jsd:.3f} nats\nlower bound (V+log 4)/2 {bound:.3f}"
-                     + ("  (D far from D*: says little)" if loose else ""))
+        second.append(f"lower bound (V+log 4)/2 {bound:.3f}" + ("  (D far from D*: says little)" if loose else ""))
     modes, hq = m.get("modes", math.nan), m.get("hq", math.nan)
     if math.isfinite(modes):
-        parts.append(f"modes {modes:.0f}   high quality {100 * hq:.0f}%")
-    return "\n".join(parts)
+        first.append(f"modes {modes:.0f} · high quality {100 * hq:.0f}%")
+    return "\n".join(line for line in (" · ".join(first), "".join(second)) if line)
 
 
 def _swatch(color) -> "QIcon":
