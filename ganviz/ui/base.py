@@ -122,6 +122,7 @@ class LaneView(QFrame):
     clicked = Signal(int)
     full_view: type = ModeView
     key = ""  # one line of rich text naming what the small views draw, shown once above the grid
+    axis_titles = ("", "")  # (bottom, left): shown on the grid's outer lanes only (bottom row, left column)
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(parent)
@@ -156,6 +157,18 @@ class LaneView(QFrame):
             plot.getAxis(name).setStyle(tickFont=small_font(), tickLength=-3)
         cache_axes(plot)
         return widget, plot
+
+    def show_axis_titles(self, bottom: bool, left: bool) -> None:
+        """Title the bottom and/or left axis (the lane grid asks for them on its outer lanes, as
+        small multiples with linked axes are usually drawn); a PlotItem only."""
+        plot = getattr(self, "plot", None)
+        if not hasattr(plot, "setLabel"):
+            return
+        for side, on, text in (("bottom", bottom, self.axis_titles[0]), ("left", left, self.axis_titles[1])):
+            if on and text:
+                plot.setLabel(side, text, **{"font-size": "8pt"})
+            else:
+                plot.getAxis(side).showLabel(False)
 
     def _add_graphics(self, widget) -> None:
         self.graphics = widget

@@ -151,6 +151,7 @@ class LaneGrid(QWidget):
         for i, lane_id in enumerate(ids):
             view = self.views[lane_id]
             self.grid.addWidget(view, *divmod(i, columns))
+            view.show_axis_titles(bottom=i + columns >= len(ids), left=i % columns == 0)
             if view is not first:
                 view.link(first)
             view.set_selected(lane_id == self._selected)

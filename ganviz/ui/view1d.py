@@ -262,6 +262,7 @@ class Lane1D(LaneView):
     """One lane of the 1-D mode as a small multiple: P_data, P_G, D(x) and D*(x)."""
 
     full_view = View1D
+    axis_titles = ("x", "p(x) · D(x)")
     key = (f"<span style='color:{COLORS['p_data']}'>▬ P_data</span> &nbsp; "
            f"<span style='color:{COLORS['p_g']}'>▬ P_G</span> &nbsp; "
            f"<span style='color:{COLORS['d']}'>▬ D(x)</span> &nbsp; "

@@ -491,6 +491,7 @@ class Lane2D(LaneView):
     """One lane of the 2-D mode as a small multiple: D(x) as a heatmap, real and generated points."""
 
     full_view = View2D
+    axis_titles = ("x₁", "x₂")
     key = (f"<span style='color:{COLORS['real']}'>● real</span> &nbsp; "
            f"<span style='color:{COLORS['fake']}'>● generated</span> &nbsp; "
            "background: D(x) from <span style='color:#b2182b'>0</span> to <span style='color:#2166ac'>1</span>")

@@ -250,6 +250,7 @@ class LaneDirac(LaneView):
     """One lane of the Dirac-GAN as a small multiple: the plane, its field, trajectory and point."""
 
     full_view = ViewDirac
+    axis_titles = ("θ", "ψ")
     key = (f"<span style='color:{COLORS['trail']}'>— trajectory</span> &nbsp; "
            f"<span style='color:{COLORS['point']}'>● (θ, ψ)</span> &nbsp; "
            f"<span style='color:{COLORS['start']}'>■ start</span> &nbsp; + (0, 0) &nbsp; "
