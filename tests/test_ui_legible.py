@@ -134,6 +134,10 @@ def test_layout_at_1024x700_keeps_every_widget_and_the_main_picture(window, qtbo
     qtbot.wait(100)
     QApplication.processEvents()
     assert _too_narrow(window) == []
+    window.bound_label.setText("-0.0280 (negative: D far from D*)")  # the longest text it shows
+    QApplication.processEvents()
+    panel = window.panel_scroll
+    assert panel.widget().minimumSizeHint().width() <= panel.viewport().width()  # the side panel is not cut off
     main = {"1d": "plot_widget", "2d": "plot_widget", "mnist": "grid_widget"}[mode]
     widget = getattr(window.view, main)
     share = widget.width() / window.width()

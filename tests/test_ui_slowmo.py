@@ -1,5 +1,6 @@
 """The window's Step D / Step G, slow motion, Fit D* band, divergence banner with Reset with defaults."""
 
+import pytest
 import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton
@@ -97,3 +98,19 @@ def test_finite_blow_up_shows_the_banner_and_reset_with_defaults(window, qtbot):
     qtbot.waitUntil(lambda: not window.banner.isVisible() and window.frame.lanes[0].state == "ok", timeout=5000)
     assert window.frame.lanes[0].cfg.lr_d == 3e-4 and window.frame.lanes[0].cfg.k == 1
     assert window.frame.mode == "2d" and window.frame.lanes[0].cfg.dataset == "ring8"
+
+
+@pytest.mark.parametrize("width", [220, 300, 420])
+def test_model_overview_labels_fit_their_boxes(qtbot, width):
+    from PySide6.QtGui import QFontMetricsF
+
+    from ganviz.ui.phase import BOXES
+
+    overview = ModelOverview()
+    qtbot.addWidget(overview)
+    overview.resize(width, 70)
+    metrics = QFontMetricsF(overview._font())
+    rects = overview.rects()
+    for key, label, *_ in BOXES:
+        assert metrics.horizontalAdvance(label) <= rects[key].width(), (key, width)
+        assert 0 <= rects[key].left() and rects[key].right() <= width

@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QDoubleValidator, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractSpinBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox,
@@ -113,6 +113,17 @@ def command_configs(frame: Frame) -> list[TrainConfig]:
     return [lane.cfg.replace(steps=lane.iteration) if lane.iteration > 0 else lane.cfg for lane in frame.lanes]
 
 
+class SidePanel(QScrollArea):
+    """The scrolling side panel: never narrower than its widest control plus the scroll bar (a fixed
+    minimum cut the right edge off at 1024 px whenever a mode's controls were wider)."""
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        content = self.widget().minimumSizeHint().width() if self.widget() is not None else 0
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(max(PANEL_MIN_WIDTH, content + bar + 2 * self.frameWidth()), hint.height())
+
+
 class MainWindow(QMainWindow):
     """Builds a ready window in `mode` without starting training (press play, or Space)."""
 
@@ -147,10 +158,9 @@ class MainWindow(QMainWindow):
         central = QWidget()
         outer = QHBoxLayout(central)
         outer.setContentsMargins(4, 4, 4, 4)
-        self.panel_scroll = scroll = QScrollArea(objectName="sidePanel")
+        self.panel_scroll = scroll = SidePanel(objectName="sidePanel")
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(PANEL_MIN_WIDTH)
         scroll.setMaximumWidth(PANEL_WIDTH)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -345,6 +355,7 @@ class MainWindow(QMainWindow):
 
         readout = QGroupBox("Now (selected lane)")
         form = self.readout_form = QFormLayout(readout)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a long value goes under its name
         self.step_label = QLabel("0", objectName="stepLabel")
         form.addRow("iteration", self.step_label)
         self.jsd_label = QLabel("—", objectName="jsdLabel")
@@ -358,6 +369,7 @@ class MainWindow(QMainWindow):
                      "Fit D* makes it tight")
         self._bound_tip = bound_tip
         self.bound_label.setToolTip(bound_tip)
+        self.bound_label.setWordWrap(True)  # "(negative: D far from D*)" must not widen the panel past the window
         form.addRow("lower bound (V+log 4)/2", self.bound_label)
         form.labelForField(self.bound_label).setToolTip(bound_tip)
         self.target_label = QLabel("", objectName="targetLabel")

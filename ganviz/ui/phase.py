@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 PACES = [("1 phase/s", 1.0), ("2 phases/s", 2.0), ("4 phases/s", 4.0), ("10 phases/s", 10.0), ("0.5 phase/s", 0.5)]
@@ -29,6 +29,16 @@ BOXES = (
 EDGES = (("z", "G"), ("G", "x"), ("x", "D"), ("real", "D"), ("D", "loss"))
 
 
+def _column_widths(font: QFont) -> list[float]:
+    """The width each of the overview's five columns needs for its labels in `font`."""
+    metrics = QFontMetricsF(font)
+    need = [0.0] * 5
+    for key, label, _tip, col, _row, _ in BOXES:
+        if key != "real":  # it spans two columns
+            need[col] = max(need[col], metrics.horizontalAdvance(label) + 14)
+    return need
+
+
 class ModelOverview(QWidget):
     """A small drawing of the model; the box the current phase updates is highlighted and each box
     is explained on hover."""
@@ -48,17 +58,34 @@ class ModelOverview(QWidget):
             self.update()
 
     def rects(self) -> dict[str, QRectF]:
-        w, h = self.width(), self.height()
-        cw, rh = w / 5, h / 2
-        return {key: QRectF(col * cw + 3, row * rh + 4, cw - 6, rh - 8) for key, _, _, col, row, _ in BOXES}
+        """Each box's place: columns as wide as their labels need, scaled to the width; the real data
+        box spans the G and x columns (its label is the longest)."""
+        need = _column_widths(self._font())
+        scale = self.width() / sum(need)
+        left = [sum(need[:c]) * scale for c in range(6)]
+        rh = self.height() / 2
+        rects = {}
+        for key, _label, _tip, col, row, _ in BOXES:
+            first, last = (1, 2) if key == "real" else (col, col)
+            rects[key] = QRectF(left[first] + 3, row * rh + 4, left[last + 1] - left[first] - 6, rh - 8)
+        return rects
+
+    def _font(self) -> QFont:
+        """The widget's font a point smaller, and smaller still (down to 6 pt) until every label fits."""
+        font = QFont(self.font())
+        size = max(7.0, font.pointSizeF() - 1)
+        font.setPointSizeF(size)
+        while sum(_column_widths(font)) > self.width() and size > 6.0:
+            size -= 0.5
+            font.setPointSizeF(size)
+        return font
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        rects = self.rects()
-        font = QFont(self.font())
-        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
+        font = self._font()
         p.setFont(font)
+        rects = self.rects()
         p.setPen(QPen(QColor("#888888"), 1.2))
         for a, b in EDGES:
             ra, rb = rects[a], rects[b]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
                                QPushButton, QWidget)
 
 from ganviz.core.config import MODE_DEFAULTS
@@ -319,15 +319,14 @@ class View2D(ModeView):
         self.clear_draw_button = QPushButton("Clear drawing", objectName="clearDrawButton")
         self.clear_draw_button.setToolTip("erase the strokes drawn so far")
         self.clear_draw_button.clicked.connect(self.clear_drawing)
-        row = QHBoxLayout()
-        for b in (self.draw_button, self.apply_draw_button, self.clear_draw_button):
-            row.addWidget(b)
-        form.addRow(row)
-
         self.load_points_button = QPushButton("Load points…", objectName="loadPointsButton")
         self.load_points_button.setToolTip("a .csv (two columns x, y; optional header) or .npy (N×2) file")
         self.load_points_button.clicked.connect(self._choose_points_file)
-        form.addRow(self.load_points_button)
+        targets = QGridLayout()  # two by two: three in a row made the side panel too wide at 1024 px
+        for i, b in enumerate((self.draw_button, self.apply_draw_button, self.clear_draw_button,
+                               self.load_points_button)):
+            targets.addWidget(b, i // 2, i % 2)
+        form.addRow(targets)
         form.addRow(hint_label("Targets: the Dataset list, a drawing, or a file of points."))
         return box
 
