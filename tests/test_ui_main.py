@@ -181,6 +181,10 @@ def test_diverged_training_pauses_and_offers_reset(window, qtbot, monkeypatch):
     qtbot.waitUntil(banner.isVisible, timeout=10000)
     assert "diverged" in window.banner_text.text()
     assert not play.isChecked() and state(window) == "diverged"
+    qtbot.mouseClick(play, Qt.MouseButton.LeftButton)  # qa case 32: Play while diverged must not show "Pause"
+    qtbot.waitUntil(lambda: any("every lane has diverged" in e.text for e in window.log_entries()), timeout=5000)
+    qtbot.waitUntil(lambda: not play.isChecked(), timeout=5000)
+    assert "Play" in play.text() and state(window) == "diverged"
     monkeypatch.setattr(Toy1DTask, "sample_real", original)
     qtbot.mouseClick(window.findChild(QPushButton, "bannerResetButton"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not banner.isVisible() and state(window) == "paused", timeout=5000)
