@@ -86,6 +86,9 @@ def build_parser() -> Parser:
     bench.add_argument("--lanes", type=int, help="measure N batched lanes against one lane (2 or more)")
     bench.add_argument("--device", choices=DEVICES, default="auto")
     bench.add_argument("--no-window", action="store_true", help="skip the window measurement")
+    bench.add_argument("--record", action="store_true",
+                       help="also measure what recording costs training: `train --record` headless and the "
+                            "window's Record button (target: at most 10%% slower)")
     return parser
 
 

@@ -18,6 +18,21 @@ def test_bench_prints_all_figures(capsys, qapp):
     assert ("all targets met" in out) != ("some targets missed" in out)
 
 
+def test_bench_record_measures_what_recording_costs(capsys, qapp, monkeypatch):
+    from ganviz.recording import HeadlessRecorder
+    from ganviz.ui.record_button import Recorder
+
+    kept, grabbed = [], []
+    keep, grab = HeadlessRecorder.on_row, Recorder.grab_frame
+    monkeypatch.setattr(HeadlessRecorder, "on_row", lambda self, lane, row: (kept.append(row), keep(self, lane, row)))
+    monkeypatch.setattr(Recorder, "grab_frame", lambda self: (grabbed.append(1), grab(self)))
+    assert main(["bench", "--seconds", "0.5", "--repeats", "1", "--record"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"headless, train --record\s+[\d,]+ it/s\s+\d\.\d\d× headless (PASS|FAIL)", out), out
+    assert re.search(r"window, Record pressed\s+[\d,]+ it/s\s+\d\.\d\d× window (PASS|FAIL)", out), out
+    assert kept and grabbed  # both recorders really ran while timed
+
+
 def test_speed_control_sets_the_sessions_speed_limit(window, qtbot):
     """The Speed control reaches the Session (whose limit tests/test_session.py checks on a clock)."""
     from PySide6.QtWidgets import QComboBox
