@@ -4,7 +4,6 @@ checks before anything is written, a lock per folder, atomic config.json/PNG wri
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import os
 import signal
@@ -13,26 +12,13 @@ from pathlib import Path
 
 from ganviz.core.config import ConfigError
 from ganviz.core.metrics_log import _cell
+from ganviz.core.oserror import reason  # noqa: F401  (the CLI's modules import it from here)
 
 LOCK = ".ganviz.lock"
 CHECKPOINT = "checkpoint"
 # What a run writes; a folder holding one of the first two already holds a run.
 RUN_MARKERS = ("config.json", "metrics.csv")
 RUN_FILES = ("config.json", "metrics.csv", "final.png", "grid_final.png")
-
-
-def reason(exc: BaseException) -> str:
-    """One line for the user about a failed write."""
-    if isinstance(exc, OSError):
-        if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            return "the disk is full"
-        if exc.errno == errno.EROFS:
-            return "the disk is read-only"
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return f"permission denied ({exc.filename})" if exc.filename else "permission denied"
-        if exc.strerror:
-            return exc.strerror + (f": {exc.filename}" if exc.filename else "")
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def out_path(text: str, option: str = "--out") -> Path:

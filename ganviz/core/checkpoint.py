@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import errno
 import hashlib
 import json
 import os
@@ -15,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+
+from ganviz.core.oserror import reason
 
 FORMAT = "ganviz-run"
 VERSION = 1
@@ -209,18 +210,4 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _reason(exc: BaseException, limit: int = 200) -> str:
-    """One line for the user."""
-    if isinstance(exc, OSError):
-        if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            return "the disk is full"
-        if exc.errno == errno.EROFS:
-            return "the disk is read-only"
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return "permission denied"
-        if exc.errno in (errno.ENOTDIR, errno.EEXIST):
-            return "a part of the path is a file, not a folder"
-        if exc.strerror:
-            return exc.strerror[0].lower() + exc.strerror[1:]
-    text = " ".join(str(exc).split("\n", 1)[0].split())
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return reason(exc, filename=False, typed=True, limit=limit)
