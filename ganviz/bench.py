@@ -168,7 +168,9 @@ def check_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from ganviz.core.device import leave_core_for_ui, limit_threads
+    from ganviz.core.device import keep_freed_memory, leave_core_for_ui, limit_threads
+
+    keep_freed_memory()  # as every Session does: the plain loop is timed under the same allocator settings
 
     try:
         cfg = check_args(args)

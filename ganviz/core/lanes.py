@@ -93,14 +93,21 @@ class _Stack:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (L, n, in) → (L, n, out) through every lane's own network."""
         L = self.flat.shape[0]
+        owned = False  # x is a tensor this forward made (never the caller's input)
         for op in self.ops:
             if isinstance(op, int):
                 (wa, wb, (out, inp)), (ba, bb, _) = self.slots[2 * op], self.slots[2 * op + 1]
                 weight = self.flat[:, wa:wb].view(L, out, inp)
                 bias = self.flat[:, ba:bb].view(L, 1, out)
                 x = torch.baddbmm(bias, x, weight.transpose(1, 2))
+                owned = True
+            elif owned and isinstance(op, nn.LeakyReLU) and op.negative_slope > 0:
+                # In place on the layer's own output (autograd keeps the result, enough for a positive
+                # slope): the same numbers, one (L, n, width) tensor fewer per layer. +6% for 16 1-D lanes.
+                x = F.leaky_relu_(x, op.negative_slope)
             else:
                 x = op(x)
+                owned = True
         return x
 
     @torch.no_grad()

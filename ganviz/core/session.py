@@ -26,7 +26,7 @@ import torch
 
 from ganviz.core import losses, modes, phases
 from ganviz.core.config import ConfigError, TrainConfig
-from ganviz.core.device import choose_device, describe, pick_device
+from ganviz.core.device import choose_device, describe, keep_freed_memory, pick_device
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
 from ganviz.core.lanes import BatchedGroup, SequentialGroup, make_groups
 from ganviz.core.metrics_log import MetricsLog
@@ -115,6 +115,7 @@ class Session:
         if not cfgs:
             raise ConfigError("--grid", "a session needs at least one lane")
         _check_shared(cfgs)
+        keep_freed_memory()
         self.history_rows = history_rows
         self.device, notice = pick_device(cfgs[0].device, cfgs[0].mode, len(cfgs))
         self.device_reason = choose_device(cfgs[0].device, cfgs[0].mode, len(cfgs))[1]  # for config.json
