@@ -318,6 +318,7 @@ class View2D(ModeView):
         form.addRow(layers)
         self.mle_controls = MLEControls()
         self.layer_boxes["showMLE"] = self.mle_controls.check  # hidden and keyed like the other layers
+        self.mle_controls.check.setIcon(_swatch(MLE_COLOR))
         form.addRow(self.mle_controls)
 
         self.draw_button = QPushButton("Draw", objectName="drawButton", checkable=True)
