@@ -12,14 +12,19 @@ component starts from a k-means++ centre of the seeded RNG, and reg_covar = 1e-6
 diagonal of every covariance so that no component collapses onto a point. The EM itself needs numpy
 only; torch and the tasks are imported where P_data is sampled and measured.
 
-Grids. 1-D: p_MLE is the mixture's density at the task's bin centres (the cell, 12/512, is far
-below any fitted σ). 2-D: the mixture's probability of each cell of the task's GRID × GRID grid,
+Grids. 1-D: p_MLE is the mixture's density at the midpoints of the quadrature cells of the
+estimator the GAN is measured with (ganviz.core.estimator: 4096 cells over [−24, 24], exact p_data
+there; the cell, 0.0117, is far below any fitted σ). 2-D: the mixture's probability of each cell of the task's GRID × GRID grid,
 blurred like the task's p_data, plus the mass outside the region as one more cell, as Toy2DTask
 does for p_G. A cell's probability is exact for diagonal covariances (erf in x times erf in y);
 for correlated components each cell is split into SUBROWS rows, each carrying its exact mass in y
 and the exact x-mass of the conditional Gaussian at the row's centre (relative error ~(h/σ)²/24
 for rows h high: below 10⁻³ for ring8's σ = 0.01). Pdf at cell centres × area would not do: ring8's
 σ is under half a cell.
+
+The window's layer (`Baseline`, driven by Session.set_mle): EM in one owned background thread,
+once per (target, K, seed), cached; the Frame carries the result. The fit's divergences there are
+taken as the GAN's are (`evaluate_fit`: 2-D through the task's own evaluate), so they compare.
 
 Noise floor: a fit with the right number of components differs from P_data only by the sampling
 error of its parameters, E KL ≈ (number of parameters)/(2n): 2.5·10⁻⁴ nats for bimodal K = 2 and
@@ -447,7 +452,7 @@ class Baseline:
     def _layer(self, task, mixture: GaussianMixture, exact: dict[str, float], components: int, seed: int):
         from ganviz.core.frame import Curve, MLELayer
 
-        density = Curve(task.x.copy(), mixture.pdf(task.x)) if task.mode == "1d" else None
+        density = Curve(task.x.copy(), p_mle_on_grid(task, mixture)) if task.mode == "1d" else None
         return MLELayer(components, seed, mixture.weights.copy(), mixture.means.copy(),
                         mixture.covariances.copy(), evaluate_fit(task, mixture, seed, exact), density)
 
