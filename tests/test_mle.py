@@ -51,7 +51,7 @@ def test_two_components_on_bimodal_find_both_modes_and_p_data_itself():
 def test_one_gaussian_covers_both_modes_and_puts_its_peak_where_p_data_has_none():
     """KL(P_data ‖ ·) is mode-covering: the MLE Gaussian has a moderate KL where a Gaussian on one mode
     (what the mode-seeking reverse KL prefers) has a huge one, and the reverse KL says the opposite.
-    (JSD barely separates them: 0.200 for the MLE fit, 0.216 for the one-mode Gaussian.)"""
+    (JSD barely separates them: 0.201 for the MLE fit, 0.216 for the one-mode Gaussian.)"""
     task = Toy1DTask(TrainConfig.for_mode("1d", dataset="bimodal"), CPU)
     fit = mle.fit_task(task, 1, seed=0)
     assert float(fit.pdf(0.0)) > 0.15                 # N(0; 0, 4.25) = 0.194
@@ -62,7 +62,7 @@ def test_one_gaussian_covers_both_modes_and_puts_its_peak_where_p_data_has_none(
     assert math.isfinite(ours["kl"]) and ours["kl"] < 1.0                # measured 0.72
     assert dropped["kl"] > 10 * ours["kl"]                               # measured 12.2
     assert dropped["kl_rev"] == pytest.approx(math.log(2), abs=0.01)    # the missing half: log 2
-    assert ours["kl_rev"] > 2 * dropped["kl_rev"]                        # measured 1.97
+    assert ours["kl_rev"] > 2 * dropped["kl_rev"]                        # measured 2.04
     # and the fit is the single Gaussian of least KL(P_data ‖ ·): moving it away only costs.
     mu, var = float(fit.means[0, 0]), float(fit.variances[0])
     for dmu, fvar in ((0.3, 1.0), (-0.3, 1.0), (0.0, 1.2), (0.0, 1 / 1.2)):

@@ -85,6 +85,7 @@ def main() -> int:
     leave_core_for_ui()
     shots = {
         "1d_training": ("1d", "bimodal", lambda w: train_until(w, 3000)),
+        "1d_mle": ("1d", "bimodal", lambda w: (mle_layer(w, 1), train_until(w, 3000))),
         "1d_fit_d_star": ("1d", "trimodal", lambda w: (train_until(w, 400), fit(w))),
         "2d_ring8": ("2d", "ring8", lambda w: (set_seed(w, 2), train_until(w, 4000))),
         "mnist": ("mnist", None, lambda w: train_until(w, 1500, timeout_s=240)),
@@ -120,6 +121,16 @@ def set_seed(window, seed: int) -> None:
     window.seed_spin.setValue(seed)
     window.seed_spin.editingFinished.emit()
     wait(300)
+
+
+def mle_layer(window, components: int) -> None:
+    """As a user does it: K in the mode settings, then the "MLE fit" box; wait for the fit."""
+    controls = window.view.mle_controls
+    controls.spin.setValue(components)
+    controls.check.setChecked(True)
+    start = time.time()
+    while (window.frame is None or window.frame.mle is None) and time.time() - start < 60:
+        wait(100)
 
 
 def fit(window) -> None:

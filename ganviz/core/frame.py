@@ -65,6 +65,21 @@ class Images:
     scores: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class MLELayer:
+    """The maximum-likelihood baseline (THEORY §6) over P_data: a Gaussian mixture fitted by EM, and
+    its divergences from P_data measured as the GAN's are (kl = KL(P_data‖P_MLE), kl_rev =
+    KL(P_MLE‖P_data), jsd; nats; NaN where that estimator does not measure one)."""
+
+    components: int
+    seed: int
+    weights: np.ndarray       # (K,)
+    means: np.ndarray         # (K, d)
+    covariances: np.ndarray   # (K, d, d)
+    metrics: dict[str, float]
+    density: Curve | None = None  # 1-D: p_MLE on the plotted grid; 2-D: None (the view draws ellipses)
+
+
 # --- what the session publishes -------------------------------------------------------------------
 @dataclass(frozen=True)
 class LaneFrame:
@@ -108,6 +123,11 @@ class Frame:
     generation: int = 0             # bumps whenever the set of runs is rebuilt (new run, load, reset)
     applied: int = 0                # sequence number of the last command applied (see ui.worker)
     log: tuple[LogEntry, ...] = field(default_factory=tuple)
+    # the MLE layer (THEORY §6): components asked for (0: off), its state (off | fitting | ready |
+    # the reason it failed) and the fit once ready; fitted once per (target, K, seed), never per frame
+    mle_components: int = 0
+    mle_state: str = "off"
+    mle: MLELayer | None = None
 
     def lane(self, lane_id: int) -> LaneFrame | None:
         return next((lane for lane in self.lanes if lane.id == lane_id), None)

@@ -12,14 +12,19 @@ component starts from a k-means++ centre of the seeded RNG, and reg_covar = 1e-6
 diagonal of every covariance so that no component collapses onto a point. The EM itself needs numpy
 only; torch and the tasks are imported where P_data is sampled and measured.
 
-Grids. 1-D: p_MLE is the mixture's density at the task's bin centres (the cell, 12/512, is far
-below any fitted σ). 2-D: the mixture's probability of each cell of the task's GRID × GRID grid,
+Grids. 1-D: p_MLE is the mixture's density at the midpoints of the quadrature cells of the
+estimator the GAN is measured with (ganviz.core.estimator: 4096 cells over [−24, 24], exact p_data
+there; the cell, 0.0117, is far below any fitted σ). 2-D: the mixture's probability of each cell of the task's GRID × GRID grid,
 blurred like the task's p_data, plus the mass outside the region as one more cell, as Toy2DTask
 does for p_G. A cell's probability is exact for diagonal covariances (erf in x times erf in y);
 for correlated components each cell is split into SUBROWS rows, each carrying its exact mass in y
 and the exact x-mass of the conditional Gaussian at the row's centre (relative error ~(h/σ)²/24
 for rows h high: below 10⁻³ for ring8's σ = 0.01). Pdf at cell centres × area would not do: ring8's
 σ is under half a cell.
+
+The window's layer (`Baseline`, driven by Session.set_mle): EM in one owned background thread,
+once per (target, K, seed), cached; the Frame carries the result. The fit's divergences there are
+taken as the GAN's are (`evaluate_fit`: 2-D through the task's own evaluate), so they compare.
 
 Noise floor: a fit with the right number of components differs from P_data only by the sampling
 error of its parameters, E KL ≈ (number of parameters)/(2n): 2.5·10⁻⁴ nats for bimodal K = 2 and
@@ -28,7 +33,10 @@ error of its parameters, E KL ≈ (number of parameters)/(2n): 2.5·10⁻⁴ nat
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,14 +101,19 @@ class GaussianMixture:
         return np.exp(self.log_pdf(x))
 
 
+class Cancelled(Exception):
+    """A fit stopped by its `stop` event (the window asked for another one)."""
+
+
 def fit_gmm(samples: np.ndarray, components: int, seed: int, max_iter: int = MAX_ITER, tol: float = TOL,
-            reg_covar: float = REG_COVAR, restarts: int = 1) -> GaussianMixture:
+            reg_covar: float = REG_COVAR, restarts: int = 1, stop: threading.Event | None = None) -> GaussianMixture:
     """The maximum-likelihood Gaussian mixture of `components` full-covariance Gaussians, by EM.
 
     samples: (n, d), or (n,) for 1-D. Each of `restarts` runs starts from k-means++ centres drawn
     from np.random.default_rng(seed) (responsibilities: the nearest centre) and iterates until the
     mean log-likelihood per sample gains less than `tol` or after `max_iter` iterations; the run with
-    the highest log-likelihood is returned. Every EM iteration can only raise the likelihood."""
+    the highest log-likelihood is returned. Every EM iteration can only raise the likelihood. A set
+    `stop` event ends the fit between two EM iterations by raising Cancelled."""
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
@@ -111,16 +124,18 @@ def fit_gmm(samples: np.ndarray, components: int, seed: int, max_iter: int = MAX
     rng = np.random.default_rng(seed)
     best = None
     for _ in range(max(1, restarts)):
-        fit = _em(x, _kmeans_pp_responsibilities(x, components, rng), max_iter, tol, reg_covar)
+        fit = _em(x, _kmeans_pp_responsibilities(x, components, rng), max_iter, tol, reg_covar, stop)
         if best is None or fit.log_likelihoods[-1] > best.log_likelihoods[-1]:
             best = fit
     return best
 
 
-def _em(x, resp, max_iter, tol, reg_covar) -> GaussianMixture:
+def _em(x, resp, max_iter, tol, reg_covar, stop=None) -> GaussianMixture:
     history: list[float] = []
     converged = False
     for _ in range(max(1, max_iter)):
+        if stop is not None and stop.is_set():
+            raise Cancelled("the fit was cancelled")
         weights, means, covariances = _m_step(x, resp, reg_covar)
         log_joint = _log_joint(x, weights, means, _precision_cholesky(covariances))
         log_p = _logsumexp(log_joint)
@@ -237,12 +252,17 @@ def p_mle_on_grid(task, mixture: GaussianMixture) -> np.ndarray:
 
 
 def divergences(task, mixture: GaussianMixture) -> dict[str, float]:
-    """kl = KL(P_data ‖ P_MLE), kl_rev = KL(P_MLE ‖ P_data) and jsd, in nats, computed as the task
-    computes them for P_G (1-D: densities on the bins; 2-D: cells plus the outside cell)."""
-    p_mle = p_mle_on_grid(task, mixture)
+    """kl = KL(P_data ‖ P_MLE), kl_rev = KL(P_MLE ‖ P_data) and jsd, in nats. 1-D: on the quadrature
+    cells of the estimator the GAN is measured with (ganviz.core.estimator: exact p_data there, and
+    P_MLE's exact density where the GAN's is a KDE), so the two compare; 2-D: the task's cells plus
+    the outside cell, P_MLE's exact cell probabilities where the GAN's are a histogram."""
     if task.mode == "1d":
-        p_data, cell = task.p_data, task.cell
+        est = task.estimator
+        q = mixture.pdf(0.5 * (est.edges[1:] + est.edges[:-1]))
+        # densities below 1e-300 are 0: a subnormal p halves to 0 in M = (P + Q)/2, and log(p/0) is inf
+        p_data, p_mle, cell = np.where(est.p < 1e-300, 0.0, est.p), np.where(q < 1e-300, 0.0, q), est.cell
     else:
+        p_mle = p_mle_on_grid(task, mixture)
         p_data = np.append(task.p_data.ravel(), task.p_data_out)
         p_mle = np.append(p_mle.ravel(), max(0.0, 1.0 - float(p_mle.sum())))
         cell = 1.0
@@ -272,9 +292,9 @@ def mle_baseline(mode: str, dataset: str | None, components: int, seed: int = 0,
     if mode not in MLE_MODES:
         raise ConfigError("--mode", f"unknown mode {mode!r} for the MLE baseline; choose one of "
                                     f"{', '.join(MLE_MODES)} (the modes with a density)")
-    _check_int("--components", components, COMPONENTS_MIN, COMPONENTS_MAX)
-    _check_int("--seed", seed, 0, 2**63 - 1)
-    _check_int("--samples", samples, components, MAX_SAMPLES)
+    check_int("--components", components, COMPONENTS_MIN, COMPONENTS_MAX)
+    check_int("--seed", seed, 0, 2**63 - 1)
+    check_int("--samples", samples, components, MAX_SAMPLES)
     import torch
 
     from ganviz.core.tasks import make_task
@@ -288,8 +308,167 @@ def mle_baseline(mode: str, dataset: str | None, components: int, seed: int = 0,
     return {"weights": fit.weights.tolist(), "means": means, "covariances": covariances, **divergences(task, fit)}
 
 
-def _check_int(option: str, value, lo: int, hi: int) -> None:
+def check_int(option: str, value, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ConfigError(option, f"must be an integer (got {value!r})")
     if not lo <= value <= hi:
         raise ConfigError(option, f"must be between {lo} and {hi} (got {value})")
+
+
+# --- the window's MLE layer: fitted in the background, once per (target, K, seed) -----------------
+CACHED_FITS = 32
+
+
+def evaluate_fit(task, mixture: GaussianMixture, seed: int = 0, exact: dict[str, float] | None = None
+                 ) -> dict[str, float]:
+    """kl, kl_rev and jsd of the fit as the window measures the GAN, so the table's rows compare.
+    1-D: `divergences` (the estimator's quadrature cells). 2-D: through the task's own `evaluate`,
+    with samples of P_MLE where G's samples go and a constant D (whatever estimator the task uses,
+    the MLE's numbers come from the same one); divergences that evaluate does not report come from
+    the exact cell probabilities (`divergences`, or `exact` if the caller has them)."""
+    if task.mode == "1d":
+        return exact if exact is not None else divergences(task, mixture)
+    import torch
+
+    gen = torch.Generator(device=task.device).manual_seed(seed)
+    sampler, constant_d = _make_stand_ins()
+    measured = task.evaluate(sampler(mixture, seed, task.device), constant_d(), gen, views=False).metrics
+    out = {}
+    for key in ("kl", "kl_rev", "jsd"):
+        value = measured.get(key, math.nan)
+        if not math.isfinite(value):
+            exact = divergences(task, mixture) if exact is None else exact
+            value = exact[key]
+        out[key] = float(value)
+    return out
+
+
+def _fit_and_measure(task, x: np.ndarray, components: int, seed: int, stop: threading.Event):
+    """The background part of a window fit: EM, and the divergences that read only the task's fixed
+    arrays (its grids and p_data), not its state: (mixture, divergences)."""
+    mixture = fit_gmm(x, components, seed, restarts=RESTARTS, stop=stop)
+    return mixture, divergences(task, mixture)
+
+
+def sample(mixture: GaussianMixture, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, d) samples of P_MLE."""
+    k = rng.choice(mixture.components, size=n, p=mixture.weights / mixture.weights.sum())
+    chol = np.linalg.cholesky(mixture.covariances)
+    return mixture.means[k] + np.einsum("nde,ne->nd", chol[k], rng.standard_normal((n, mixture.dim)))
+
+
+@functools.lru_cache(maxsize=1)
+def _make_stand_ins():
+    """nn.Modules that stand where G and D go in Task.evaluate: G draws samples of P_MLE (whatever
+    noise it is given, as many), D is 0 everywhere (the divergences do not depend on D)."""
+    import torch
+    from torch import nn
+
+    class Sampler(nn.Module):
+        def __init__(self, mixture: GaussianMixture, seed: int, device):
+            super().__init__()
+            self.mixture, self.rng, self.device = mixture, np.random.default_rng(seed), device
+
+        def forward(self, z):
+            x = sample(self.mixture, len(z), self.rng)
+            return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+
+    class ConstantD(nn.Module):
+        def forward(self, x):
+            return torch.zeros(len(x), dtype=torch.float32, device=x.device)  # logits, as Discriminator gives
+
+    return Sampler, ConstantD
+
+
+@dataclass
+class _Job:
+    key: tuple
+    stop: threading.Event
+    future: Future
+
+
+class Baseline:
+    """The MLE layer's fits for a Session. `get` answers at once: the cached layer, or "fitting" while
+    EM runs in one owned background thread (so neither the window nor training waits for it), or
+    the reason a fit failed. A new request cancels the fit under way; `close` cancels and joins.
+    P_data is sampled and the fit measured by Task.evaluate on the caller's thread (they use the
+    task's state, which the caller owns); EM and the exact divergences (which read only the task's
+    fixed grids) run in the background."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, object] = {}   # key -> MLELayer, or str (why it failed)
+        self._job: _Job | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._landed = False
+
+    def get(self, task, target: tuple, components: int, seed: int):
+        """(layer or None, state): state is ready, fitting or the one-line reason a fit failed."""
+        key = (target, components, seed)
+        if key in self._cache:
+            found = self._cache[key]
+            return (found, "ready") if not isinstance(found, str) else (None, found)
+        job = self._job
+        if job is not None and job.key == key:
+            if not job.future.done():
+                return None, "fitting"
+            self._job = None
+            try:
+                found = self._layer(task, *job.future.result(), components, seed)
+            except Exception as exc:  # a failed fit is said, never raised into the training thread
+                found = f"the MLE fit failed: {exc}"
+            self._remember(key, found)
+            return self.get(task, target, components, seed)
+        self._cancel()
+        import torch
+
+        gen = torch.Generator(device=task.device).manual_seed(seed)
+        x = task.sample_real(SAMPLES, gen).double().cpu().numpy()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mle-fit")
+        stop = threading.Event()
+        future = self._executor.submit(_fit_and_measure, task, x, components, seed, stop)
+        future.add_done_callback(lambda _f: setattr(self, "_landed", True))
+        self._job = _Job(key, stop, future)
+        return None, "fitting"
+
+    def landed(self) -> bool:
+        """True once after a background fit has finished (the caller should publish a frame)."""
+        landed, self._landed = self._landed, False
+        return landed
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the fit under way (if any) is done; False on timeout. For tests and scripts."""
+        job = self._job
+        if job is None:
+            return True
+        try:
+            job.future.exception(timeout=timeout)
+        except TimeoutError:
+            return False
+        except Exception:
+            pass
+        return True
+
+    def _layer(self, task, mixture: GaussianMixture, exact: dict[str, float], components: int, seed: int):
+        from ganviz.core.frame import Curve, MLELayer
+
+        density = Curve(task.x.copy(), p_mle_on_grid(task, mixture)) if task.mode == "1d" else None
+        return MLELayer(components, seed, mixture.weights.copy(), mixture.means.copy(),
+                        mixture.covariances.copy(), evaluate_fit(task, mixture, seed, exact), density)
+
+    def _remember(self, key: tuple, value) -> None:
+        self._cache[key] = value
+        while len(self._cache) > CACHED_FITS:
+            del self._cache[next(iter(self._cache))]
+
+    def _cancel(self) -> None:
+        if self._job is not None:
+            self._job.stop.set()
+            self._job.future.cancel()
+            self._job = None
+
+    def close(self) -> None:
+        self._cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganviz.core import losses, modes, phases
+from ganviz.core import losses, mle, modes, phases
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.device import choose_device, describe, keep_freed_memory, pick_device
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
@@ -137,6 +137,9 @@ class Session:
         self._cursor = 0  # round-robin position of publish()'s measurements
         self.slow_motion: float | None = None  # phases of Algorithm 1 per second; None = off
         self._last_phase = 0.0
+        self.mle_components = 0               # the MLE layer (THEORY §6): components, 0 = off
+        self.mle_seed = 0
+        self._mle = mle.Baseline()
         for c in cfgs:
             self.lanes.append(self._make_lane(c))
 
@@ -280,6 +283,7 @@ class Session:
         """Stop what the tasks run in the background (e.g. the MNIST classifier) and wait for it."""
         self._close_tasks(self._tasks, keep={})
         self._tasks = {}
+        self._mle.close()
 
     # --- groups ---------------------------------------------------------------------------------
     def _invalidate_groups(self) -> None:
@@ -317,6 +321,35 @@ class Session:
     def pause(self) -> None:
         self._end_fits()
         self.state = "paused"
+
+    def set_mle(self, components: int, seed: int = 0) -> None:
+        """The MLE layer (THEORY §6): a Gaussian mixture of `components` (1–10; 0 = off) fitted by EM
+        to samples of P_data (drawn with `seed`), shared by every lane (they share P_data). It is
+        fitted once per (target, components, seed) in the background and cached; each Frame carries
+        it (Frame.mle), so training never waits for it and nothing is refitted per frame."""
+        if components != 0:
+            mle.check_int("MLE components", components, mle.COMPONENTS_MIN, mle.COMPONENTS_MAX)
+            mle.check_int("MLE seed", seed, 0, 2**63 - 1)
+        self.mle_components, self.mle_seed = int(components), int(seed)
+        self._mle_layer()  # starts the fit now, not at the next publish
+
+    def _mle_layer(self):
+        """(layer or None, state) of the MLE layer for the current target."""
+        if not self.mle_components:
+            return None, "off"
+        if self.mode not in mle.MLE_MODES:
+            return None, "no density in this mode"
+        cfg = self.cfg
+        target = (cfg.mode, cfg.dataset, cfg.spread, cfg.data_dir, repr(sorted(cfg.extra.items())))
+        return self._mle.get(self.lanes[0].trainer.task, target, self.mle_components, self.mle_seed)
+
+    def mle_landed(self) -> bool:
+        """True once after a background MLE fit finished: a frame should be published to show it."""
+        return self._mle.landed()
+
+    def wait_mle(self, timeout: float | None = None) -> bool:
+        """Block until the MLE fit under way (if any) is done (tests, scripts); False on timeout."""
+        return self._mle.wait(timeout)
 
     def set_speed(self, max_rate: float | None) -> None:
         """Limit iterations per second of each lane (None: as fast as the machine goes)."""
@@ -596,9 +629,11 @@ class Session:
             diverged_kind="range" if isinstance(lane.diverged_by, OutOfRangeError) else
                           ("nan" if lane.state == "diverged" else ""))
             for lane in self.lanes)
+        mle_layer, mle_state = self._mle_layer()
         return Frame(mode=self.mode, state=self.state, lanes=lanes, target=self.lanes[0].trainer.task.describe(),
                      device=describe(self.device), steps_per_s=rate, message=self.message,
-                     generation=self.generation, log=tuple(self.log))
+                     generation=self.generation, log=tuple(self.log),
+                     mle_components=self.mle_components, mle_state=mle_state, mle=mle_layer)
 
     # --- headless runs --------------------------------------------------------------------------
     def run(self, steps: int, log_every: int, max_seconds: float | None = None,

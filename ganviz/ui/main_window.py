@@ -33,6 +33,7 @@ from ganviz.ui.base import ModeView
 from ganviz.ui.lane_grid import LaneGrid, lane_titles
 from ganviz.ui.phase import PhasePanel, show_fit_spans, show_ghost
 from ganviz.ui.lessons_panel import install_lessons_panel
+from ganviz.ui.mle_table import MLETable
 from ganviz.ui.record_button import install_record_button
 from ganviz.ui.worker import TrainWorker
 
@@ -169,6 +170,10 @@ class MainWindow(QMainWindow):
         right.addLayout(self._build_top_row())
         right.addWidget(self.banner)
         right.addWidget(self.stack, 1)
+        self.mle_table = MLETable()  # the MLE layer's table (THEORY §6), shown while the layer is on
+        self.mle_table.hide()
+        self._mle_drawn: tuple = ()
+        right.addWidget(self.mle_table)
         outer.addLayout(right, 1)
         self.setCentralWidget(central)
         self._build_status_bar()
@@ -546,6 +551,9 @@ class MainWindow(QMainWindow):
             view = view_class(mode)()
             view.restart_requested.connect(self._restart_with)
             view.message.connect(lambda text: self.say(text))
+            mle_controls = getattr(view, "mle_controls", None)
+            if mle_controls is not None:
+                mle_controls.changed.connect(lambda k: self._post(Session.set_mle, k))
             self.views[mode] = view
             self.stack.addWidget(view)
             self._catch_keys(view)
@@ -892,6 +900,8 @@ class MainWindow(QMainWindow):
                 self._drawn = ()
             self.lane_grid.show_frame(frame, self.selected)
 
+        self._draw_mle(frame, lane, settled)
+
         self.step_label.setText(str(lane.iteration))
         jsd = lane.metrics.get("jsd", math.nan)
         self.jsd_label.setText(f"{jsd:.4f}" if math.isfinite(jsd) else "—")
@@ -923,6 +933,29 @@ class MainWindow(QMainWindow):
                 self._error = newest.text
             self._refresh_log()
         self._show_banner()
+
+    def _draw_mle(self, frame: Frame, lane: LaneFrame, settled: bool) -> None:
+        """The MLE layer in the full view and in every lane view (they share P_data), its controls,
+        and the table for the selected lane; the layer is redrawn only when the fit or the views change."""
+        views = [self.view, *self.lane_grid.views.values()]
+        key = (id(frame.mle), tuple(id(v) for v in views))
+        if key != self._mle_drawn:
+            self._mle_drawn = key
+            for view in views:
+                show = getattr(view, "show_mle", None)
+                if show is not None:
+                    show(frame.mle)
+        controls = getattr(self.view, "mle_controls", None)
+        if controls is not None:
+            if settled:  # never undo a click that is still on its way to the session
+                controls.sync(frame.mle_components, frame.mle_state)
+            else:
+                controls.show_state(frame.mle_state)
+        on = controls is not None and frame.mle_components > 0
+        if self.mle_table.isHidden() == on:
+            self.mle_table.setVisible(on)
+        if on:
+            self.mle_table.show_frame(frame, lane)
 
     def _show_banner(self) -> None:
         frame = self.frame

@@ -14,6 +14,7 @@ from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy1d import X_RANGE, Picture1D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label
 from ganviz.ui.history_plot import LEGEND_BRUSH, LEGEND_PEN, HistoryPlot, Series, cache_axes
+from ganviz.ui.mle_table import MLE_COLOR, MLEControls
 
 D_AXIS_LABEL = "probability D(x), D*(x)"
 PLOT_TIP = ("<b>P_data</b> (black, filled): the target density. <b>P_G</b> (green): the density of G(z), the "
@@ -130,6 +131,10 @@ class View1D(ModeView):
         plot.addItem(self.half_line)
         # G's mapping: one segment per noise quantile, from z (on the lower axis) to G(z).
         self.mapping = self._curve(plot, None, pen=pg.mkPen(60, 160, 60, 110, width=1), connect="pairs")
+        # The MLE fit (THEORY §6): in the legend only while its layer is on.
+        self.mle_curve = self._curve(plot, None, pen=pg.mkPen(MLE_COLOR, width=2.5, style=Qt.PenStyle.DashDotLine))
+        self.mle_curve.setVisible(False)
+        self._mle_name = "MLE fit"
         self._static = []
         self.axis_labels = []
         for level, text in ((Z_LEVEL, Z_AXIS_LABELS[MODE_DEFAULTS["1d"]["noise_dim"] == 1]), (X_LEVEL, "x = G(z)")):
@@ -179,7 +184,32 @@ class View1D(ModeView):
                         "where G turns (p_G = p_z/|G′|); with more, P_G is smooth")
         form.addRow(hint_label("Noise dim 1 shows G itself in the z → x lines (Goodfellow Fig. 1); "
                                "with more, the lines join equal quantiles of P_z and P_G."))
+        self.mle_controls = MLEControls()
+        self.mle_controls.check.toggled.connect(self._mle_toggled)
+        form.addRow(self.mle_controls)
         return box
+
+    # --- the MLE layer (THEORY §6) ----------------------------------------------------------------
+    def _mle_toggled(self, on: bool) -> None:
+        self.mle_curve.setVisible(on)
+        legend = self.plot.legend
+        if on and legend.getLabel(self.mle_curve) is None:
+            legend.addItem(self.mle_curve, self._mle_name)
+        elif not on:
+            legend.removeItem(self.mle_curve)
+
+    def show_mle(self, layer) -> None:
+        """Draw the MLE fit's density (a frame's MLELayer), or nothing while there is none."""
+        if layer is None or layer.density is None:
+            self.mle_curve.setData([], [])
+            return
+        self.mle_curve.setData(layer.density.x, layer.density.y)
+        name = f"MLE fit, K = {layer.components}"
+        if name != self._mle_name:
+            self._mle_name = name
+            label = self.plot.legend.getLabel(self.mle_curve)
+            if label is not None:
+                label.setText(name)
 
     def extra_controls(self) -> QWidget:
         return self._controls
@@ -266,7 +296,8 @@ class Lane1D(LaneView):
     key = (f"<span style='color:{COLORS['p_data']}'>▬ P_data</span> &nbsp; "
            f"<span style='color:{COLORS['p_g']}'>▬ P_G</span> &nbsp; "
            f"<span style='color:{COLORS['d']}'>▬ D(x)</span> &nbsp; "
-           f"<span style='color:{COLORS['d_star']}'>╌ D*(x)</span> &nbsp; (x across; density of P, "
+           f"<span style='color:{COLORS['d_star']}'>╌ D*(x)</span> &nbsp; "
+           f"<span style='color:{MLE_COLOR}'>-·- MLE fit</span> (when on) &nbsp; (x across; density of P, "
            "probability of D up)")
 
     def __init__(self, lane_id: int, color: str, parent=None):
@@ -281,7 +312,8 @@ class Lane1D(LaneView):
         self.d_curve = pg.PlotCurveItem([], [], pen=pg.mkPen(COLORS["d"], width=2))
         self.d_star_curve = pg.PlotCurveItem([], [], connect="finite",
                                              pen=pg.mkPen(COLORS["d_star"], width=1.5, style=Qt.PenStyle.DashLine))
-        for item in (self.p_data_curve, self.p_g_curve, self.d_curve, self.d_star_curve):
+        self.mle_curve = pg.PlotCurveItem([], [], pen=pg.mkPen(MLE_COLOR, width=1.5, style=Qt.PenStyle.DashDotLine))
+        for item in (self.p_data_curve, self.p_g_curve, self.d_curve, self.d_star_curve, self.mle_curve):
             plot.addItem(item)
         self.p_data_curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._p_data = None
@@ -304,3 +336,9 @@ class Lane1D(LaneView):
             item.setData([], [])
         self._p_data = None
 
+    def show_mle(self, layer) -> None:
+        """The MLE fit over this lane's P_data (every lane shares P_data, so every lane shows it)."""
+        if layer is None or layer.density is None:
+            self.mle_curve.setData([], [])
+        else:
+            self.mle_curve.setData(layer.density.x, layer.density.y)

@@ -17,6 +17,8 @@ from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy2d import Picture2D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
+from ganviz.ui.mle_table import LAYER_TIP as MLE_LAYER_TIP
+from ganviz.ui.mle_table import MLE_COLOR, MLEControls
 from ganviz.ui.view1d import TIPS
 
 COLORS = {
@@ -63,6 +65,7 @@ LAYER_TIPS = {
                     "holds the same probability",
     "showArrows": "−∇ₓ of the generator loss at generated points: where the current D pushes them",
     "showCentres": "the centres of the target mixture's modes (used to count modes covered)",
+    "showMLE": MLE_LAYER_TIP,
 }
 
 
@@ -216,8 +219,11 @@ class View2D(ModeView):
         self.stroke_curve = pg.PlotDataItem([], [], pen=pg.mkPen(COLORS["stroke"], width=2), connect="finite",
                                             symbol="o", symbolSize=3, symbolPen=None,
                                             symbolBrush=pg.mkBrush(COLORS["stroke"]))
+        # The MLE fit (THEORY §6): each component's 1σ and 2σ ellipse.
+        self.mle_ellipses = pg.PlotDataItem([], [], pen=pg.mkPen(MLE_COLOR, width=1.6, style=Qt.PenStyle.DashLine),
+                                            connect="finite")
         for item in (self.half_curve, self.manifold, self.real, self.fake, self.arrows, self.centres,
-                     self.stroke_curve):
+                     self.stroke_curve, self.mle_ellipses):
             plot.addItem(item)
         # The key to the layers: each shown layer, in its colour (a layer hidden leaves the key).
         # Under the colour bar, in the plot's own layout: inside the plane it hid a corner of D(x).
@@ -228,7 +234,8 @@ class View2D(ModeView):
                               ("showManifold", self.manifold, "G(noise grid)"),
                               ("showArrows", self.arrows, "−∇ G loss"),
                               ("showCentres", self.centres, "mode centres"),
-                              ("showHeatmap", self.half_curve, "D = ½")]
+                              ("showHeatmap", self.half_curve, "D = ½"),
+                              ("showMLE", self.mle_ellipses, "MLE fit 1σ, 2σ")]
         self.readout = pg.TextItem("", color="#222222", anchor=(0, 0), fill=pg.mkBrush(255, 255, 255, 190))
         self.readout.setParentItem(self.viewbox)  # fixed in the corner while the user pans
         self.readout.setPos(4, 4)
@@ -244,6 +251,7 @@ class View2D(ModeView):
             "showManifold": (self.manifold,),
             "showArrows": (self.arrows,),
             "showCentres": (self.centres,),
+            "showMLE": (self.mle_ellipses,),
         }
         for name, box in self.layer_boxes.items():
             box.toggled.connect(lambda on, name=name: self._layer_toggled(name, on))
@@ -308,6 +316,10 @@ class View2D(ModeView):
             layers.addWidget(cb, i // 2, i % 2)
             self.layer_boxes[name] = cb
         form.addRow(layers)
+        self.mle_controls = MLEControls()
+        self.layer_boxes["showMLE"] = self.mle_controls.check  # hidden and keyed like the other layers
+        self.mle_controls.check.setIcon(_swatch(MLE_COLOR))
+        form.addRow(self.mle_controls)
 
         self.draw_button = QPushButton("Draw", objectName="drawButton", checkable=True)
         self.draw_button.setToolTip("drag on the plot to draw a target (panning is off while drawing)")
@@ -438,6 +450,16 @@ class View2D(ModeView):
             x0, x1 = pic.d.extent[:2]
             self.arrows.setData(*arrow_segments(pic.arrows.origins, pic.arrows.vectors, x1 - x0))
 
+    def show_mle(self, layer) -> None:
+        """Draw the MLE fit's components as their 1σ and 2σ ellipses (a frame's MLELayer), or nothing."""
+        self.mle_ellipses.setData(*mle_ellipses(layer))
+        name = f"MLE fit K = {layer.components}: 1σ, 2σ" if layer is not None else "MLE fit 1σ, 2σ"
+        i = next(i for i, entry in enumerate(self._legend_items) if entry[0] == "showMLE")
+        self._legend_items[i] = ("showMLE", self.mle_ellipses, name)
+        label = next((lab for it, lab in self.legend.items if it.item is self.mle_ellipses), None)
+        if label is not None and label.text != name:
+            label.setText(name)
+
     def _set_manifold(self, lines: np.ndarray) -> None:
         n_lines, n_points, _ = lines.shape
         connect = np.ones(n_lines * n_points, dtype=bool)
@@ -458,6 +480,26 @@ class View2D(ModeView):
         self._static_points = {}
         self.readout.setText("")
         self.history.clear()
+
+
+ELLIPSE_POINTS = 64
+
+
+def mle_ellipses(layer) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of every component's 1σ and 2σ ellipse {μ + n·Σ^½ u : |u| = 1}, n = 1, 2, each closed
+    and separated from the next by NaN (for connect="finite"); empty without a layer."""
+    if layer is None or layer.means.shape[1] != 2:
+        return np.empty(0), np.empty(0)
+    t = np.linspace(0.0, 2 * np.pi, ELLIPSE_POINTS + 1)
+    circle = np.stack((np.cos(t), np.sin(t)), axis=1)                        # (P, 2)
+    vals, vecs = np.linalg.eigh(layer.covariances)                            # (K, 2), (K, 2, 2)
+    root = vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]               # Σ^½ up to a rotation
+    parts = []
+    for n in (1.0, 2.0):
+        pts = layer.means[:, None, :] + n * np.einsum("kij,pj->kpi", root, circle)  # (K, P, 2)
+        parts.append(np.concatenate((pts, np.full((len(pts), 1, 2), np.nan)), axis=1))
+    flat = np.concatenate(parts).reshape(-1, 2)
+    return flat[:, 0], flat[:, 1]
 
 
 def readout_text(target: str, m: dict[str, float]) -> str:
@@ -493,7 +535,8 @@ class Lane2D(LaneView):
     axis_titles = ("x₁", "x₂")
     key = (f"<span style='color:{COLORS['real']}'>● real</span> &nbsp; "
            f"<span style='color:{COLORS['fake']}'>● generated</span> &nbsp; "
-           "background: D(x) from <span style='color:#b2182b'>0</span> to <span style='color:#2166ac'>1</span>")
+           "background: D(x) from <span style='color:#b2182b'>0</span> to <span style='color:#2166ac'>1</span> &nbsp; "
+           f"<span style='color:{MLE_COLOR}'>╌ MLE fit</span> (when on)")
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
@@ -504,7 +547,9 @@ class Lane2D(LaneView):
         self.heatmap.setZValue(-10)
         self.real = pg.ScatterPlotItem(pxMode=True, size=2, pen=None, brush=pg.mkBrush(COLORS["real"]))
         self.fake = pg.ScatterPlotItem(pxMode=True, size=3, pen=None, brush=pg.mkBrush(COLORS["fake"]))
-        for item in (self.heatmap, self.real, self.fake):
+        self.mle_ellipses = pg.PlotDataItem([], [], pen=pg.mkPen(MLE_COLOR, width=1.2, style=Qt.PenStyle.DashLine),
+                                            connect="finite")
+        for item in (self.heatmap, self.real, self.fake, self.mle_ellipses):
             plot.addItem(item)
         self._extent = None
         self._real = None
@@ -535,3 +580,7 @@ class Lane2D(LaneView):
         self._extent = self._real = None
         for item in (self.real, self.fake):
             item.setData(pos=np.empty((0, 2)))
+
+    def show_mle(self, layer) -> None:
+        """The MLE fit's 1σ and 2σ ellipses over this lane's P_data (every lane shares P_data)."""
+        self.mle_ellipses.setData(*mle_ellipses(layer))

@@ -103,7 +103,8 @@ class TrainWorker(QThread):
                     if done and session.slow_motion is not None:  # every phase is shown
                         self._need_publish = True
                 now = time.perf_counter()
-                if self._need_publish or (busy and now - last_publish >= self._publish_interval):
+                # a background result (the MLE fit) is shown when it lands, also while paused
+                if self._need_publish or session.mle_landed() or (busy and now - last_publish >= self._publish_interval):
                     self._publish(budget=PUBLISH_SHARE / self.snapshot_hz if busy else 1.0)
                     last_publish = now
                     # Lanes whose measurement is expensive (2-D grids, MNIST, many lanes) publish
