@@ -90,6 +90,7 @@ class Picture2D:
     centres: Scatter | None
     d_label: str = "D(x)"
     d_range: tuple[float, float] = (0.0, 1.0)  # where D's values lie for this loss (a critic: its span)
+    axis_names: tuple[str, str] = ("x₁", "x₂")  # a point file's own column names, when it had a header
 
 
 def metric_columns(loss: str, mixture: bool = True) -> tuple[str, ...]:
@@ -377,6 +378,7 @@ class Toy2DTask(Task):
         self._centres_scatter = None if self.target.modes is None else Scatter(self.target.modes.copy())
         self._real_mean: torch.Tensor | None = None
         self._z_manifold = self._manifold_noise()
+        self._axis_names = self.target.columns if self.target.columns != ("x1", "x2") else ("x₁", "x₂")
 
     def describe(self) -> str:
         return self.target.description
@@ -582,6 +584,7 @@ class Toy2DTask(Task):
             centres=self._centres_scatter,
             d_label=label,
             d_range=span,
+            axis_names=self._axis_names,
         ))
 
     def generator_gradient(self, D: nn.Module, x: torch.Tensor, loss: str | None = None) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -64,6 +66,26 @@ HISTORY_SERIES_TOY = [
     Series("d_fake", "mean D(G(z))", COLORS["d_fake"], "prob", visible=False, tip=TIPS["d_fake"]),
 ]
 HISTORY_GROUPS_TOY = {"div": "nats", "loss": "loss", "prob": "mean D"}
+
+
+def precise_ticks(values, spacing: float) -> list[str] | None:
+    """Tick labels with as many significant digits as the spacing needs (1000000001, 1000000002 for
+    data at 1e9 ± 2.5, where pyqtgraph's %g writes 1e+09 on every tick); None where its own labels are
+    already distinct (values between 10⁻³ and 10⁴)."""
+    values = [float(v) for v in values]
+    top = max((abs(v) for v in values), default=0.0)
+    if not values or spacing <= 0 or not math.isfinite(top) or 1e-3 <= top < 1e4:
+        return None
+    digits = max(1, math.floor(math.log10(top)) - math.floor(math.log10(spacing)) + 1) if top > 0 else 1
+    return [f"{v:.{min(digits, 17)}g}" if abs(v) > 1e-12 * top else "0" for v in values]
+
+
+class DataAxis(pg.AxisItem):
+    """An axis in the data's own units at any scale and offset (see precise_ticks)."""
+
+    def tickStrings(self, values, scale, spacing):
+        return precise_ticks([v * scale for v in values], spacing * scale) or super().tickStrings(values, scale,
+                                                                                                    spacing)
 
 
 class BandAxis(pg.AxisItem):
