@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QPushButton, QWidget)
 
 from ganviz.core.config import MODE_DEFAULTS
-from ganviz.core.points import load_points
+from ganviz.core.points import load_points, spread_problem
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy2d import Picture2D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
@@ -347,7 +348,9 @@ class View2D(ModeView):
         self.clear_draw_button.setToolTip("erase the strokes drawn so far")
         self.clear_draw_button.clicked.connect(self.clear_drawing)
         self.load_points_button = QPushButton("Load points…", objectName="loadPointsButton")
-        self.load_points_button.setToolTip("a .csv (two columns x, y; optional header) or .npy (N×2) file")
+        self.load_points_button.setToolTip("a .csv (two numeric columns, optional header naming them) or .npy (N×2) "
+                                           "file; trained standardised, shown in its own units, P_data a KDE with "
+                                           "Scott's rule per axis")
         self.load_points_button.clicked.connect(self._choose_points_file)
         targets = QGridLayout()  # two by two: three in a row made the side panel too wide at 1024 px
         for i, b in enumerate((self.draw_button, self.apply_draw_button, self.clear_draw_button,
@@ -422,6 +425,9 @@ class View2D(ModeView):
         """Validate `path` and ask for a run on it; on a bad file say why and keep the current target."""
         try:
             points = load_points(path)
+            problem = spread_problem(Path(path).name, points)
+            if problem is not None:
+                raise ValueError(problem)
         except ValueError as exc:
             self.message.emit(f"Could not load points: {exc}")
             return False
