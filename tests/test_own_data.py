@@ -243,3 +243,23 @@ def test_the_1d_plot_is_labelled_in_the_datas_units(qtbot, tmp_path):
     assert all(abs(s - round(s / step) * step) < 1e-3 * step for s in shown)  # ticks at round data values
     labels = axis.tickStrings(values, 1.0, spacing)
     assert all(lab.startswith(("99999", "100000")) for lab in labels) and len(set(labels)) == len(labels)
+
+
+def test_the_window_loads_1d_data_and_exports_samples_in_its_units(window, qtbot, tmp_path):
+    """Load data… in the 1-D settings, then File › Export samples…: the selected lane's samples in
+    the data's units with its column name; a folder that cannot be written is a message, not a crash."""
+    path = write_csv(tmp_path / "heights.csv", ("height_cm",), 170 + 10 * SHAPE_1D)
+    assert window.view.load_data_file(str(path))
+    qtbot.waitUntil(lambda: window.frame is not None and "heights.csv" in window.frame.target, timeout=10_000)
+    out = tmp_path / "samples.csv"
+    window.export_samples(out, n=300)
+    qtbot.waitUntil(out.exists, timeout=10_000)
+    rows = read_csv(out)
+    values = np.array(rows[1:], dtype=np.float64)
+    assert rows[0] == ["height_cm"] and len(values) == 300 and 100 < values.mean() < 240
+    qtbot.waitUntil(lambda: any("Exported 300 samples" in e.text for e in window.log_entries()), timeout=5000)
+    window.export_samples(tmp_path / "no" / "such" / "folder.csv", n=10)
+    qtbot.waitUntil(lambda: any("Could not export samples" in e.text for e in window.log_entries()), timeout=5000)
+    assert not (tmp_path / "no").exists()
+    bad = write_csv(tmp_path / "flat.csv", None, np.full(20, 3.0))
+    assert not window.view.load_data_file(str(bad))
