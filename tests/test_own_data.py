@@ -263,3 +263,18 @@ def test_the_window_loads_1d_data_and_exports_samples_in_its_units(window, qtbot
     assert not (tmp_path / "no").exists()
     bad = write_csv(tmp_path / "flat.csv", None, np.full(20, 3.0))
     assert not window.view.load_data_file(str(bad))
+
+
+def test_measure_reads_samples_in_the_datas_units_against_a_point_file(tmp_path):
+    """`ganviz measure --dataset FILE` gets samples in the data's units (as samples.csv writes them):
+    exact samples of the KDE read near zero, the same samples shifted by 3 std read far more."""
+    from ganviz.core.toy2d import Toy2DTask
+    from ganviz.measure_cli import measure
+
+    data = SHAPE_2D * (1.0, 100.0) + (0.0, 1e9)
+    path = write_csv(tmp_path / "d.csv", ("a", "b"), data)
+    t = Toy2DTask(TrainConfig.for_mode("2d", dataset=str(path)), CPU)
+    exact = t.to_data(t.sample_real(20_000, torch.Generator().manual_seed(3)).double().numpy())
+    near = measure("2d", str(path), exact)["jsd"]
+    far = measure("2d", str(path), exact + 3 * data.std(axis=0))["jsd"]
+    assert near < 0.01 and far > 0.3
