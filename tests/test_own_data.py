@@ -116,12 +116,13 @@ def test_a_1d_file_of_shape_n_is_a_kde_target_with_scotts_rule(tmp_path):
     np.save(path, 50 + 10 * SHAPE_1D)
     t = Toy1DTask(TrainConfig.for_mode("1d", dataset=str(path)), CPU)
     h = 10 * SHAPE_1D.std() * len(SHAPE_1D) ** (-1 / 5)
-    assert "v.npy: 600 values" in t.describe() and f"= {h:.3g}" in t.describe() and "Scott" in t.describe()
+    assert "v.npy: 600 values" in t.describe() and f"h = {h:.3g}" in t.describe() and "Scott" in t.describe()
     # exact samples of the KDE read near zero (its noise floor); the picture is labelled in data units
     est = t.estimator.estimate(t.sample_real(10_000, torch.Generator().manual_seed(1)).reshape(-1).double().numpy())
     assert est.jsd < 0.002
     pic = t.evaluate(t.build_generator(), t.build_discriminator(), torch.Generator().manual_seed(0)).picture
     assert pic.units is t.units and pic.axis_name == "x"
+    assert f"Scott's rule h = std·n^(−1/5) = {h:.3g}" in pic.target_note  # the mode settings state the rule
     assert float(pic.units.to_data(np.zeros((1, 1)))[0, 0]) == pytest.approx(50 + 10 * SHAPE_1D.mean())
 
 
@@ -217,6 +218,7 @@ def test_the_plane_scales_each_axis_to_the_datas_spread_unless_equal_aspect(qtbo
     assert view.plot.getAxis("bottom").labelText == "length_mm" and view.plot.getAxis("left").labelText == "mass_g"
     labels = view.plot.getAxis("left").tickStrings([1e9, 1e9 + 50], 1.0, 50.0)
     assert labels == ["1000000000", "1000000050"]  # not 1e+09 twice
+    assert "Scott's rule per axis" in view.targets_hint.text() and "h(mass_g) = " in view.targets_hint.text()
     view.equal_aspect_box.setChecked(True)
     assert view.plot.getViewBox().state["aspectLocked"]
     view.equal_aspect_box.setChecked(False)

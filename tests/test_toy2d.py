@@ -113,8 +113,8 @@ def test_points_file_target(tmp_path):
     np.testing.assert_allclose(t.target.centres.std(axis=0), 1.0)
     np.testing.assert_allclose(t.target.centres.mean(axis=0), 0.0, atol=1e-12)
     h = 200 ** (-1 / 6) * pts.std(axis=0)
-    assert "cloud.npy: 200 points" in t.describe() and "Scott's rule" in t.describe()
-    assert f"h(x1) = {h[0]:.3g}, h(x2) = {h[1]:.3g}" in t.describe()
+    assert "cloud.npy: 200 points" in t.describe() and f"KDE h = {h[0]:.3g}, {h[1]:.3g} (Scott)" in t.describe()
+    assert "Scott's rule" in t.target.note and f"h(x1) = {h[0]:.3g}, h(x2) = {h[1]:.3g}" in t.target.note
     # A point set has no modes: metrics.csv leaves the columns out rather than empty.
     assert "modes" not in t.metric_names and "hq" not in t.metric_names
     assert "modes" not in t.evaluate(t.build_generator(), t.build_discriminator(), gen(), views=False).metrics

@@ -46,7 +46,7 @@ DATA_SETS = {"faithful": faithful, "housing": housing}
 
 
 def write_csv(path: Path, names: tuple[str, ...], points: np.ndarray) -> None:
-    lines = [",".join(names)] + [",".join(f"{v:g}" for v in row) for row in points]
+    lines = [",".join(names)] + [",".join(f"{v:.12g}" for v in row) for row in points]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

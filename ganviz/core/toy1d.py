@@ -43,6 +43,7 @@ class Picture1D:
     # data's own units, x = mean + scale·x_std (densities / scale), and names the axis.
     units: Standardisation | None = None
     axis_name: str = "x"
+    target_note: str = ""  # a data file's KDE rule and bandwidth, for the mode settings
 
 
 def metric_columns(loss: str) -> tuple[str, ...]:
@@ -231,8 +232,12 @@ class PointKDE1D:
         return (points[idx] + self.h * torch.randn(m, generator=gen, device=device)).unsqueeze(1)
 
     def describe(self) -> str:
-        return (f"{self.n} values, P_data a Gaussian KDE, Scott's rule h = std·n^(−1/5) = "
-                f"{self.h * float(self.units.scale[0]):.3g} ({self.column})")
+        return f"{self.n} values, KDE h = {self.h * float(self.units.scale[0]):.3g} (Scott)"
+
+    def note(self) -> str:
+        return (f"P_data: a Gaussian KDE of the {self.n} values, Scott's rule h = std·n^(−1/5) = "
+                f"{self.h * float(self.units.scale[0]):.3g} ({self.column}). Trained standardised (mean 0, "
+                "std 1), shown in the data's units.")
 
 
 def point_target_1d(path: str) -> PointKDE1D:
@@ -421,6 +426,7 @@ class Toy1DTask(Task):
             d_range=span,
             units=self.units,
             axis_name=self.column,
+            target_note=self.target.note() if self.units is not None else "",
         ))
 
     def _noise_quantiles(self, n: int) -> torch.Tensor:

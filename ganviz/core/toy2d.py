@@ -91,6 +91,7 @@ class Picture2D:
     d_label: str = "D(x)"
     d_range: tuple[float, float] = (0.0, 1.0)  # where D's values lie for this loss (a critic: its span)
     axis_names: tuple[str, str] = ("x₁", "x₂")  # a point file's own column names, when it had a header
+    target_note: str = ""  # a point file's KDE rule and bandwidths, for the mode settings
 
 
 def metric_columns(loss: str, mixture: bool = True) -> tuple[str, ...]:
@@ -123,6 +124,7 @@ class Target2D:
     modes: np.ndarray | None
     units: Standardisation | None = None
     columns: tuple[str, str] = ("x1", "x2")
+    note: str = ""  # a point file's KDE: its rule and bandwidths in full, for the mode settings
 
 
 def _region(centres: np.ndarray, sigma: float, margin: float) -> tuple[float, float, float, float]:
@@ -208,15 +210,19 @@ def point_target(name: str, points: np.ndarray, spread: float, rule: str = "stro
     if rule == "scott":
         s = spread * len(points) ** (-1 / 6)
         hx, hy = s * units.scale
-        how = (f"P_data a Gaussian KDE, Scott's rule per axis h = std·n^(−1/6): "
-               f"h({names[0]}) = {hx:.3g}, h({names[1]}) = {hy:.3g}")
+        how = f"KDE h = {hx:.3g}, {hy:.3g} (Scott)"
+        note = (f"P_data: a Gaussian KDE of the {len(points)} points, Scott's rule per axis h = std·n^(−1/6)"
+                + (f" × spread {spread:g}" if spread != 1 else "")
+                + f": h({names[0]}) = {hx:.3g}, h({names[1]}) = {hy:.3g}. Trained standardised "
+                  "(mean 0, std 1 per axis), shown in the data's units.")
         margin = 0.15 * float(np.ptp(z, axis=0).max())
     else:
         s = POINT_SIGMA * spread
         how = f"each blurred by N(0, σ²I), σ = {s * float(units.scale[0]):.3g}"
+        note = ""
         margin = 0.15
     return Target2D(name, z, s, _region(z, s, margin), f"{name}: {len(points)} points, {how}", None,
-                    units=units, columns=names)
+                    units=units, columns=names, note=note)
 
 
 def usable_problem(target: Target2D) -> str | None:
@@ -585,6 +591,7 @@ class Toy2DTask(Task):
             d_label=label,
             d_range=span,
             axis_names=self._axis_names,
+            target_note=self.target.note,
         ))
 
     def generator_gradient(self, D: nn.Module, x: torch.Tensor, loss: str | None = None) -> np.ndarray:

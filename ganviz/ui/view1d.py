@@ -20,6 +20,7 @@ from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_
 from ganviz.ui.history_plot import LEGEND_BRUSH, LEGEND_PEN, HistoryPlot, Series, cache_axes
 
 D_AXIS_LABEL = "probability D(x), D*(x)"
+DATA_HINT = "Your own data: a 1-column CSV or a .npy of values."
 PLOT_TIP = ("<b>P_data</b> (black, filled): the target density. <b>P_G</b> (green): the density of G(z), the "
             "generator's samples. Both on the left axis (density).<br><b>D(x)</b> (blue): the discriminator's "
             "probability that x is real; <b>D*(x)</b> (orange, dashed) = p_data/(p_data+p_G), the best D for this "
@@ -242,6 +243,8 @@ class View1D(ModeView):
                                          "in its own units, P_data a KDE with Scott's rule")
         self.load_data_button.clicked.connect(self._choose_data_file)
         form.addRow(self.load_data_button)
+        self.data_hint = hint_label(DATA_HINT)
+        form.addRow(self.data_hint)
         return box
 
     def _choose_data_file(self) -> None:
@@ -281,6 +284,8 @@ class View1D(ModeView):
             if pic.units is not self._units[0] or pic.axis_name != self._units[1]:
                 self._units = (pic.units, pic.axis_name)
                 set_units(self.plot, pic.units, pic.axis_name, self.density_axis)
+            if self.data_hint.text() != (pic.target_note or DATA_HINT):  # a data file: its KDE
+                self.data_hint.setText(pic.target_note or DATA_HINT)
             if pic.p_data.y is not self._p_data:  # the same array for the whole run: keep its cached pixmap
                 self._p_data = pic.p_data.y
                 self.p_data_curve.setData(x, self._p_data)

@@ -46,6 +46,7 @@ MAX_DRAWN_POINTS = 20000
 # this factor (equal aspect would squeeze the data into a thin line); closer, or with "Equal aspect"
 # ticked, one unit is as long on both axes.
 ASPECT_LIMIT = 3.0
+TARGETS_HINT = "Targets: the Dataset list, a drawing, or a file of points."
 
 
 def equal_aspect(extent, forced: bool = False) -> bool:
@@ -357,7 +358,8 @@ class View2D(ModeView):
                                self.load_points_button)):
             targets.addWidget(b, i // 2, i % 2)
         form.addRow(targets)
-        form.addRow(hint_label("Targets: the Dataset list, a drawing, or a file of points."))
+        self.targets_hint = hint_label(TARGETS_HINT)
+        form.addRow(self.targets_hint)
         return box
 
     def extra_controls(self) -> QWidget:
@@ -446,6 +448,8 @@ class View2D(ModeView):
                 self._extent = extent
                 self.heatmap.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))  # after setImage: scales by its size
                 frame_plane(self.plot, extent, equal_aspect(extent, self.equal_aspect_box.isChecked()))
+            if self.targets_hint.text() != (pic.target_note or TARGETS_HINT):  # a point file: its KDE
+                self.targets_hint.setText(pic.target_note or TARGETS_HINT)
             if pic.axis_names != self._axis_names:  # the data file's column names
                 self._axis_names = pic.axis_names
                 self.plot.setLabel("bottom", pic.axis_names[0])
