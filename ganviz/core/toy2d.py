@@ -67,14 +67,14 @@ MANIFOLD_POINTS = 64    # points per line (G is piecewise linear, this is smooth
 CURVE_POINTS = 512      # points of the curve drawn for 1-D noise
 CURVE_SPACING = 1 / 3   # curve targets: centres this many σ apart along the curve
 MAX_CURVE_CENTRES = 50_000
-POINT_SIGMA = 0.02      # point sets: σ = spread × 2% of the data's extent (its larger side)
+POINT_SIGMA = 0.02      # drawn strokes: σ = spread × 2% of the drawing's extent (its larger side)
 INTERNAL_HALF = 1.5     # G and D work in coordinates where the region is [-1.5, 1.5]²
 # G, D, the samples and the grid are float32, whose steps are 2^-23 of the magnitude. σ must span
 # MIN_SIGMA_STEPS of them at the region's largest coordinate, or samples, HQ's 3σ and the cells
-# are lost in rounding (50 points at 1e9 ± 2.5 would train against a JSD stuck at log 2).
+# are lost in rounding (an extreme --spread; point sets are standardised first, so 1e9 ± 2.5 trains).
 FLOAT32_STEP = 2.0 ** -23
 MIN_SIGMA_STEPS = 16
-MIN_SIGMA = 1 / MAX_ABS  # and coordinates stay within ±MAX_ABS (points.py says why)
+MIN_SIGMA = 1e-15        # and σ at least this, coordinates within ±MAX_ABS (points.py says why)
 
 
 @dataclass(frozen=True)
