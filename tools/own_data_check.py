@@ -1,4 +1,4 @@
-"""The README's real-data check: `python tools/own_data_check.py` (about 3 minutes on 2 cores).
+"""The README's real-data check: `python tools/own_data_check.py` (6.6 min on the shared, loaded 2-core machine; 70 s of CPU).
 
 Writes two small realistic data sets (synthesised here, nothing downloaded) as CSV files with a
 header, trains the default 2-D GAN on each with `ganviz train --points FILE --samples N`, and
