@@ -129,6 +129,12 @@ class BandAxis(pg.AxisItem):
             self.picture = None
             self.update()
 
+    def set_span(self, span: tuple[float, float]) -> None:
+        if tuple(span) != self.span:
+            self.span = tuple(span)
+            self.picture = None
+            self.update()
+
 
 def set_units(plot: pg.PlotItem, units, name: str, density_axis: BandAxis | None = None) -> None:
     """Label a 1-D plot drawn in standardised x in the data's own units (`units`: a Standardisation,
@@ -140,12 +146,6 @@ def set_units(plot: pg.PlotItem, units, name: str, density_axis: BandAxis | None
     if density_axis is not None:
         density_axis.set_affine(0.0, 1.0 / scale)
     plot.setLabel("bottom", name)
-
-    def set_span(self, span: tuple[float, float]) -> None:
-        if tuple(span) != self.span:
-            self.span = tuple(span)
-            self.picture = None
-            self.update()
 
 
 class View1D(ModeView):
