@@ -387,6 +387,9 @@ class Lane1D(LaneView):
         x = pic.p_data.x
         if pic.units is not self._units[0]:
             self._units = (pic.units, pic.axis_name)
+            self.axis_titles = (pic.axis_name, type(self).axis_titles[1])
+            if self.plot.getAxis("bottom").label.isVisible():
+                self.plot.setLabel("bottom", pic.axis_name, **{"font-size": "8pt"})
             mean, scale = (0.0, 1.0) if pic.units is None else (float(pic.units.mean[0]), float(pic.units.scale[0]))
             self.plot.getAxis("bottom").set_affine(mean, scale)
         if pic.p_data.y is not self._p_data:

@@ -528,6 +528,13 @@ def readout_text(target: str, m: dict[str, float]) -> str:
     return "\n".join(line for line in (" · ".join(first), "".join(second)) if line)
 
 
+def retitle(plot, titles: tuple[str, str]) -> None:
+    """New bottom and left titles on a small multiple's axes that show one (the grid's outer lanes)."""
+    for side, text in zip(("bottom", "left"), titles):
+        if plot.getAxis(side).label.isVisible():
+            plot.setLabel(side, text, **{"font-size": "8pt"})
+
+
 def _swatch(color) -> "QIcon":
     """A small square of `color` for a layer's check box."""
     from PySide6.QtGui import QColor, QIcon, QPixmap
@@ -579,6 +586,9 @@ class Lane2D(LaneView):
             x0, x1, y0, y1 = extent
             self.heatmap.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
             frame_plane(self.plot, extent, equal_aspect(extent))
+        if pic.axis_names != self.axis_titles:  # a data file's column names, where the grid shows titles
+            self.axis_titles = pic.axis_names
+            retitle(self.plot, self.axis_titles)
         if pic.real is not self._real:  # the same object for a whole run
             self._real = pic.real
             self.real.setData(pos=pic.real.points)
