@@ -57,6 +57,8 @@ def build_parser() -> Parser:
     train.add_argument("--record", metavar="FILE", help="also write the view as an animation: FILE.gif "
                        "(or FILE.mp4 with the optional extra ganviz[video]), about 60 frames over the run")
     train.add_argument("--fps", type=float, default=5.0, help="frames per second of --record (default 5)")
+    train.add_argument("--samples", type=int, metavar="N", help="1d/2d: also write DIR/samples.csv, N points of "
+                       "P_G in the data's units (header: the data file's column names, else x1,x2 or x)")
 
     from ganviz.sweep import add_sweep_parser
 
@@ -98,6 +100,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="target: 1d: gaussian, bimodal, trimodal, skewed, heavytail; "
                                      "2d: ring8, grid25, moons, spiral, gaussian or a .csv/.npy of points; "
                                      "mnist: mnist")
+    p.add_argument("--points", metavar="FILE", help="1d/2d: a point set as the target P_data (.csv with 1 or 2 "
+                   "numeric columns and an optional header, or .npy of shape (N,), (N, 1) or (N, 2)); trained "
+                   "standardised, shown and exported in its own units (the same as --dataset FILE)")
     p.add_argument("--steps", type=int, help="iterations of Algorithm 1 to run")
     p.add_argument("--k", type=int, help="discriminator updates per generator update (1-20; default 1)")
     p.add_argument("--lr-d", type=float, help="learning rate of D (0 < lr <= 1)")
@@ -231,7 +236,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
         extra = settings({name: getattr(args, name, None) for name in DIRAC_FIELDS
                           if getattr(args, name, None) is not None})
-    return TrainConfig.for_mode(args.mode, extra=extra or None, **{f: getattr(args, f) for f in TRAIN_FIELDS})
+    fields = {f: getattr(args, f) for f in TRAIN_FIELDS}
+    if getattr(args, "points", None) is not None:
+        if args.mode not in ("1d", "2d"):
+            raise ConfigError("--points", "applies only to --mode 1d or 2d")
+        if args.dataset is not None:
+            raise ConfigError("--points", "give either --points FILE or --dataset, not both")
+        fields["dataset"] = args.points
+    return TrainConfig.for_mode(args.mode, extra=extra or None, **fields)
 
 
 def build_session(cfgs: list[TrainConfig]):
@@ -287,6 +299,7 @@ def train(args: argparse.Namespace) -> int:
                                        "or replace it with --overwrite")
         check_targets(out)
         record = _record_path(args)
+        samples = _samples(args, cfg.mode)
         session = build_session([cfg])
     except ConfigError as exc:
         return fail(str(exc))
@@ -305,7 +318,7 @@ def train(args: argparse.Namespace) -> int:
             csv = CsvRows(out / "metrics.csv", lane.log.columns)
         except OSError as exc:
             return fail(f"--out: {reason(exc)}")
-        outs = {lane.id: LaneOut(out, csv, cfg.grid_every)}
+        outs = {lane.id: LaneOut(out, csv, cfg.grid_every, samples)}
         recorder = _recorder(session, record, args.fps, cfg) if record is not None else None
         status = _run_and_report(session, outs, cfg.steps, cfg.log_every, cfg.max_minutes, out, progress_bar(cfg.steps))
         if recorder is not None:
@@ -314,6 +327,17 @@ def train(args: argparse.Namespace) -> int:
     finally:
         lock.release()
         session.close()
+
+
+def _samples(args: argparse.Namespace, mode: str) -> int | None:
+    """--samples N, checked before anything trains (ConfigError naming --samples)."""
+    if args.samples is None:
+        return None
+    if mode not in ("1d", "2d"):
+        raise ConfigError("--samples", "applies only to --mode 1d or 2d (the modes whose samples are points)")
+    from ganviz.runfiles import check_samples
+
+    return check_samples(args.samples)
 
 
 def _record_path(args: argparse.Namespace):
@@ -343,7 +367,7 @@ def resume(args: argparse.Namespace) -> int:
     from ganviz.headless import LaneOut, drive, progress_bar
     from ganviz.runfiles import CsvRows, OutLock, check_out_dir, check_targets, out_path, reason, resume_csv
 
-    given = [name for name in (*TRAIN_FIELDS, "out") if name not in RESUME_ALLOWED and getattr(args, name) is not None]
+    given = [name for name in (*TRAIN_FIELDS, "points", "out") if name not in RESUME_ALLOWED and getattr(args, name) is not None]
     if args.overwrite:
         given.append("overwrite")
     if given:
@@ -375,6 +399,7 @@ def resume(args: argparse.Namespace) -> int:
         extra = {"max_minutes": args.max_minutes} if args.max_minutes is not None else {}
         cfg.replace(steps=steps, **extra)  # validates --steps and --max-minutes
         max_minutes = args.max_minutes if args.max_minutes is not None else None
+        samples = _samples(args, cfg.mode)
         check_out_dir(folder, "--resume")
         check_targets(folder, option="--resume")
         if not (folder / "metrics.csv").is_file():
@@ -398,7 +423,7 @@ def resume(args: argparse.Namespace) -> int:
             csv = CsvRows(folder / "metrics.csv", lane.log.columns, append=True)
         except OSError as exc:
             return fail(f"--resume: {reason(exc)}")
-        outs = {lane.id: LaneOut(folder, csv, cfg.grid_every)}
+        outs = {lane.id: LaneOut(folder, csv, cfg.grid_every, samples)}
         return _run_and_report(session, outs, steps, cfg.log_every, max_minutes, folder, progress_bar(steps))
     finally:
         lock.release()

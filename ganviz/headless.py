@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganviz.core.session import Session
-from ganviz.runfiles import CHECKPOINT, CsvRows, StopSignals, atomic_save, qt_unavailable, reason, write_gray_png
+from ganviz.runfiles import (CHECKPOINT, SAMPLES, CsvRows, StopSignals, atomic_save, export_samples, qt_unavailable,
+                             reason, write_gray_png)
 
 
 @dataclass
@@ -18,6 +19,7 @@ class LaneOut:
     folder: Path
     csv: CsvRows
     grid_every: int | None = None
+    samples: int | None = None  # --samples N: write N generated points to samples.csv at the end
 
 
 @dataclass
@@ -116,6 +118,13 @@ def drive(session: Session, outs: dict[int, LaneOut], steps: int, log_every: int
                 except Exception as exc:
                     errors.append(f"{outs[lane.id].folder / 'final.png'} could not be written: {reason(exc)}")
                     status = status or 1
+                if outs[lane.id].samples:
+                    path = outs[lane.id].folder / SAMPLES
+                    try:
+                        export_samples(lane.trainer.task, lane.trainer.G, outs[lane.id].samples, lane.cfg.seed, path)
+                    except (OSError, ValueError) as exc:
+                        errors.append(f"{path} could not be written: {reason(exc) if isinstance(exc, OSError) else exc}")
+                        status = status or 1
         if stop.signal is not None:
             status = stop.exit_code
     return Outcome(why, status, seconds, errors)

@@ -63,7 +63,8 @@ def measure(mode: str, dataset: str, samples: np.ndarray, spread: float = 1.0) -
 
     cfg = TrainConfig.for_mode("2d", dataset=dataset, spread=spread, device="cpu")
     task = Toy2DTask(cfg, torch.device("cpu"))
-    r = task.estimate_samples(torch.as_tensor(samples, dtype=torch.float64))
+    # a point-file target works in standardised coordinates; the samples are in the data's units
+    r = task.estimate_samples(torch.as_tensor(task.to_task(samples), dtype=torch.float64))
     return {"mode": mode, "dataset": dataset, "n": len(samples)} | r
 
 

@@ -18,7 +18,9 @@ LOCK = ".ganviz.lock"
 CHECKPOINT = "checkpoint"
 # What a run writes; a folder holding one of the first two already holds a run.
 RUN_MARKERS = ("config.json", "metrics.csv")
-RUN_FILES = ("config.json", "metrics.csv", "final.png", "grid_final.png")
+RUN_FILES = ("config.json", "metrics.csv", "final.png", "grid_final.png", "samples.csv")
+SAMPLES = "samples.csv"
+MAX_SAMPLES = 1_000_000  # --samples / Export samples…: 10⁶ rows are ~40 MB of CSV; more is a job for a script
 
 
 def out_path(text: str, option: str = "--out") -> Path:
@@ -180,6 +182,42 @@ def atomic_save(path: Path, save) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_samples_csv(path: Path, columns: tuple[str, ...], points) -> None:
+    """samples.csv: a header of the data's column names, then one row per point at full float64
+    precision, written to a temporary name and renamed (the old file or the whole new one, never half)."""
+    import numpy as np
+
+    points = np.asarray(points, dtype=np.float64).reshape(len(points), len(columns))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    writer.writerows([[repr(float(v)) for v in row] for row in points.tolist()])
+    atomic_write_text(Path(path), buf.getvalue())
+
+
+def check_samples(n) -> int:
+    """The number of samples to write, checked (ConfigError naming --samples)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise ConfigError("--samples", f"must be an integer between 1 and {MAX_SAMPLES:,} (got {n!r})")
+    return n
+
+
+def export_samples(task, G, n: int, seed: int, path: Path) -> int:
+    """Write n samples of P_G (in the data's units, seeded by `seed`) to `path` as samples.csv; returns
+    how many. ValueError when the mode has no point samples or G's samples are not finite."""
+    import numpy as np
+    import torch
+
+    if not hasattr(task, "generated_samples"):
+        raise ValueError(f"the {task.mode} mode has no point samples to export (1-D and 2-D modes do)")
+    gen = torch.Generator(device=task.device).manual_seed(seed + 7)
+    points = task.generated_samples(G, check_samples(n), gen)
+    if not np.isfinite(points).all():
+        raise ValueError("G's samples are not all finite (NaN or inf): the run has diverged")
+    write_samples_csv(path, task.sample_columns(), points)
+    return len(points)
 
 
 def csv_line(values) -> bytes:

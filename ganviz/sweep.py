@@ -282,10 +282,16 @@ def sweep_command(args: argparse.Namespace) -> int:
         session.close()
 
 
-def summary_columns(mode: str, keys: list[str]) -> list[str]:
+def headlines(mode: str, logged: tuple[str, ...] | None = None) -> list:
+    """The mode's headline metrics that the lanes log (`logged`: their columns; modes and hq are
+    not logged for a target without modes, so summary.csv leaves them out rather than empty)."""
+    return [h for h in modes.spec(mode).headlines if logged is None or h.column in logged]
+
+
+def summary_columns(mode: str, keys: list[str], logged: tuple[str, ...] | None = None) -> list[str]:
     spec = modes.spec(mode)
     cols = ["lane", *keys]
-    for h in spec.headlines:
+    for h in headlines(mode, logged):
         cols += [f"final_{h.column}", f"best_{h.column}"]
     if spec.converged is not None:
         column, threshold = spec.converged
@@ -301,11 +307,12 @@ def write_summary(session, names: list[str], keys: list[str], path: Path) -> Non
     from ganviz.core.metrics_log import _cell
 
     spec = modes.spec(session.mode)
-    lines = [csv_line(summary_columns(session.mode, keys))]
+    logged = session.lanes[0].log.columns  # the lanes share the target, so its columns
+    lines = [csv_line(summary_columns(session.mode, keys, logged))]
     for lane, name in zip(session.lanes, names):
         history = lane.log.copy()
         row: list = [name, *(_setting(getattr(lane.cfg, k)) for k in keys)]
-        for h in spec.headlines:
+        for h in headlines(session.mode, logged):
             values = history.get(h.column, np.array([]))
             finite = values[np.isfinite(values)]
             final = finite[-1] if len(finite) else math.nan

@@ -99,6 +99,23 @@ def test_ring8_fits_in_2d_through_the_tasks_own_evaluation():
     assert one.metrics["jsd"] > 0.5 and one.metrics["kl_rev"] > one.metrics["kl"] > 1  # measured 18 and 6: mass in the hole
 
 
+def test_a_point_sets_fit_is_drawn_in_the_datas_units(tmp_path):
+    """A point set trains standardised but its plane is in the data's units: so are the ellipses."""
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(400, 2)) * [100.0, 0.5] + [1e4, -3.0]
+    path = tmp_path / "points.csv"
+    np.savetxt(path, points, delimiter=",", header="a,b", comments="")
+    s = Session(TrainConfig.for_mode("2d", dataset=str(path)))
+    try:
+        s.set_mle(1)
+        layer = ready(s).mle
+        assert layer.means[0] == pytest.approx(points.mean(axis=0), rel=0.02, abs=0.05)
+        sd = np.sqrt(np.diag(layer.covariances[0]))
+        assert sd == pytest.approx(points.std(axis=0), rel=0.1)  # the KDE adds its bandwidth
+    finally:
+        s.close()
+
+
 def test_mle_covers_the_modes_a_collapsed_gan_drops():
     """KL(P_data‖·) is mode-covering: the K = 1 fit has a far smaller KL(P_data‖·) than a P_G sitting on
     one mode (a collapsed GAN, measured by the GAN's own estimator), which has the smaller reverse KL."""

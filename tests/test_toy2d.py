@@ -107,14 +107,27 @@ def test_points_file_target(tmp_path):
     path = tmp_path / "cloud.npy"
     np.save(path, pts)
     t = task(str(path))
-    # P_data is a KDE with Scott's rule (isotropic: the narrower axis's std), stated in the panel text
-    assert t.target.sigma == pytest.approx(200 ** (-1 / 6) * pts.std(axis=0).min())
-    assert "cloud.npy: 200 points" in t.describe() and "Scott's rule" in t.describe()
-    assert math.isnan(t.evaluate(t.build_generator(), t.build_discriminator(), gen(), views=False).metrics["modes"])
+    # P_data is a KDE with Scott's rule per axis in standardised space (h = n^(-1/6)), i.e. h_i =
+    # std_i·n^(-1/6) in the data's units, stated in the panel text.
+    assert t.target.sigma == pytest.approx(200 ** (-1 / 6))
+    np.testing.assert_allclose(t.target.centres.std(axis=0), 1.0)
+    np.testing.assert_allclose(t.target.centres.mean(axis=0), 0.0, atol=1e-12)
+    h = 200 ** (-1 / 6) * pts.std(axis=0)
+    assert "cloud.npy: 200 points" in t.describe() and f"KDE h = {h[0]:.3g}, {h[1]:.3g} (Scott)" in t.describe()
+    assert "Scott's rule" in t.target.note and f"h(x1) = {h[0]:.3g}, h(x2) = {h[1]:.3g}" in t.target.note
+    # A point set has no modes: metrics.csv leaves the columns out rather than empty.
+    assert "modes" not in t.metric_names and "hq" not in t.metric_names
+    assert "modes" not in t.evaluate(t.build_generator(), t.build_discriminator(), gen(), views=False).metrics
     # G and D work in normalised coordinates: an untrained G already lands in the data's region.
     x = t.build_generator()(t.sample_noise(1000, gen())).detach().numpy()
     x0, x1, y0, y1 = t.region
     assert np.mean((x[:, 0] > x0) & (x[:, 0] < x1) & (x[:, 1] > y0) & (x[:, 1] < y1)) > 0.9
+    # ... and everything shown is in the data's units: the real samples lie around the data.
+    pic = t.evaluate(t.build_generator(), t.build_discriminator(), gen()).picture
+    real = pic.real.points
+    assert (real.mean(axis=0) > 99).all() and (real.mean(axis=0) < 111).all()
+    ex0, ex1, ey0, ey1 = pic.d.extent
+    assert ex0 < pts[:, 0].min() and ex1 > pts[:, 0].max() and ey0 < pts[:, 1].min() and ey1 > pts[:, 1].max()
 
 
 def test_drawn_target_needs_points():
@@ -264,9 +277,10 @@ def test_real_samples_shown_stay_fixed():
 
 
 # --- targets float32 training cannot use (shared/qa/robustness-cases.md 17, 19, 20, minor) -----
-@pytest.mark.parametrize("points", [[[1e300, 1e300]] * 50, [[4.6e18 + i, 4.6e18] for i in range(5)] * 10,
-                                    [[1e39, 0.0], [0.0, 1e39]] * 25])
+@pytest.mark.parametrize("points", [[[1e300, 1e300]] * 50, [[1e39, 0.0], [0.0, 1e39]] * 25])
 def test_coordinates_out_of_float32_range_are_refused_not_a_zero_division(points):
+    # (4.6e18 + i, which float64 rounds to one point, is no longer refused: drawn points are
+    # standardised, so coincident points anywhere are a degenerate target that trains)
     with pytest.raises(ConfigError, match="--dataset: drawn: the target reaches .* float32"):
         task("drawn", extra={"points": points})
 
@@ -284,15 +298,26 @@ def test_curve_targets_with_an_underflowing_spread_are_refused(dataset):
         task(dataset, spread=5e-324)  # σ = 0: no ZeroDivisionError or OverflowError building the curve
 
 
-def test_points_far_off_centre_for_their_spread_are_refused_with_the_reason(tmp_path):
-    """Case 20: 50 points at 1e9 ± 2.5 trained silently with JSD = log 2 (float32 steps of 64 there)."""
+def test_points_far_off_centre_for_their_spread_are_standardised(tmp_path):
+    """Case 20: 50 points at 1e9 ± 2.5 trained silently with JSD = log 2 (float32 steps of 64 there).
+    Standardised, the target is a unit cloud: exact samples read near zero, the view is in data units."""
     path = tmp_path / "offset.npy"
-    np.save(path, 1e9 + np.random.default_rng(0).uniform(-2.5, 2.5, (50, 2)))
+    pts = 1e9 + np.random.default_rng(0).uniform(-2.5, 2.5, (50, 2))
+    np.save(path, pts)
+    t = task(str(path))
+    assert t.jsd_of_samples(t.sample_real(EVAL_SAMPLES, gen(1))) < NOISE_FLOOR
+    assert np.abs(t.target.centres).max() < 2.0
+    real = t.evaluate(t.build_generator(), t.build_discriminator(), gen()).picture.real.points
+    assert np.abs(real - 1e9).max() < 10 and real.std(axis=0).min() > 1.0  # not rounded to float32's 64
+
+
+def test_a_column_without_spread_is_refused_with_the_reason(tmp_path):
+    path = tmp_path / "flat.csv"
+    path.write_text("a,b\n" + "".join(f"{i},5\n" for i in range(20)))
     with pytest.raises(ConfigError) as err:
         task(str(path))
     msg = str(err.value)
-    assert err.value.option == "--dataset" and "offset.npy" in msg and "float32 resolves" in msg
-    assert "subtract" in msg and "\n" not in msg
+    assert err.value.option == "--dataset" and "flat.csv" in msg and "column 2 (b) has no spread" in msg
 
 
 @pytest.mark.parametrize("scale, offset", [(1e-6, 0.0), (1e-12, 0.0), (1e6, 0.0), (1.0, 1e4)])
@@ -303,7 +328,7 @@ def test_point_sets_at_usable_scales_train_and_measure(scale, offset):
     cfg = TrainConfig.for_mode("2d", dataset="drawn", extra={"points": pts.tolist()}, hidden=16, batch=64)
     tr = Trainer(cfg)
     t = tr.task
-    assert t.target.sigma == pytest.approx(0.02 * np.ptp(pts, axis=0).max())
+    assert t.target.sigma * t.units.scale[0] == pytest.approx(0.02 * np.ptp(pts, axis=0).max())
     assert t.jsd_of_samples(t.sample_real(EVAL_SAMPLES, gen(1))) < NOISE_FLOOR
     tr.step(5)
     ev = tr.evaluate(views=True)

@@ -453,8 +453,14 @@ class Baseline:
         from ganviz.core.frame import Curve, MLELayer
 
         density = Curve(task.x.copy(), p_mle_on_grid(task, mixture)) if task.mode == "1d" else None
-        return MLELayer(components, seed, mixture.weights.copy(), mixture.means.copy(),
-                        mixture.covariances.copy(), evaluate_fit(task, mixture, seed, exact), density)
+        means, covariances = mixture.means.copy(), mixture.covariances.copy()
+        units = getattr(task, "units", None)
+        if task.mode == "2d" and units is not None:
+            # A point set trains standardised, its plane is drawn in the data's units: so are the ellipses.
+            means = units.to_data(means)
+            covariances = covariances * np.outer(units.scale, units.scale)
+        return MLELayer(components, seed, mixture.weights.copy(), means, covariances,
+                        evaluate_fit(task, mixture, seed, exact), density)
 
     def _remember(self, key: tuple, value) -> None:
         self._cache[key] = value

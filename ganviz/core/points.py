@@ -1,18 +1,87 @@
-"""Reading a user's 2-D point set (the target of a 2-D run) from a .csv or .npy file."""
+"""Reading a user's point set (the target of a 1-D or 2-D run) from a .csv or .npy file, and the
+standardisation that lets it train at any scale and offset."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 MIN_POINTS = 10  # fewer points is almost certainly the wrong file, not a data set
 MAX_POINTS = 10_000_000  # P_data keeps one Gaussian per point; more is a file to subsample, not to load whole
-# G, D and the samples live in float32 (largest value 3.4e38). Coordinates up to ±1e15 keep the
-# squares of coordinates and of the inverse scale that training and drawing form far inside it.
-MAX_ABS = 1e15
+# Training happens in standardised coordinates (Standardisation), so the data's own scale and offset
+# do not matter to float32. Values beyond float32's range (±3.4e38) are refused all the same: in a
+# file of measurements they are sentinels or unit errors, and the plane (Qt) cannot draw them.
+MAX_ABS = 3.4e38
+# A column whose spread is below this share of its magnitude has (almost) no spread: float64 holds
+# ~16 digits, so it has fewer than ~10⁴ distinct values between its extremes, or none.
+MIN_RELATIVE_SPREAD = 1e-12
 SUFFIXES = (".csv", ".npy")
+
+
+@dataclass(frozen=True)
+class PointSet:
+    """A file's points in the data's own units, and the header's column names (None without a header)."""
+
+    points: np.ndarray            # (N, columns) float64
+    names: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Standardisation:
+    """The affine map x ↦ (x − mean) / scale, per axis, that puts a point set at unit scale for
+    training; `to_data` is its inverse, applied to everything shown, exported and measured.
+    Computed in float64, so 1e9 ± 2.5 keeps its 9 digits of spread (float32 would round it to steps of 64)."""
+
+    mean: np.ndarray   # (d,)
+    scale: np.ndarray  # (d,), > 0
+
+    @classmethod
+    def of(cls, points: np.ndarray, isotropic: bool = False) -> "Standardisation":
+        """Mean and standard deviation per axis; with `isotropic`, one common scale (the largest
+        extent, 1 when the points coincide), which keeps circles circles (drawn strokes)."""
+        points = np.asarray(points, dtype=np.float64)
+        mean = points.mean(axis=0)
+        if isotropic:
+            extent = float(np.ptp(points, axis=0).max())
+            magnitude = float(np.abs(points).max())
+            # coincident points: a unit scale, but never finer than float64 resolves at their magnitude
+            common = extent if extent > 1e-9 * max(magnitude, 1e-300) else max(1.0, 1e-9 * magnitude)
+            return cls(mean, np.full(points.shape[1], common))
+        return cls(mean, points.std(axis=0))
+
+    def to_standard(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+
+    def to_data(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64) * self.scale + self.mean
+
+    def vectors_to_data(self, v: np.ndarray) -> np.ndarray:
+        """Displacements (e.g. the G-loss arrows) from standardised to data units: scaled, not shifted."""
+        return np.asarray(v, dtype=np.float64) * self.scale
+
+
+def column_name(names: tuple[str, ...] | None, i: int, columns: int) -> str:
+    """Column i's name: the header's, else x1, x2 (or x for a single column)."""
+    if names is not None:
+        return names[i]
+    return "x" if columns == 1 else f"x{i + 1}"
+
+
+def spread_problem(name: str, points: np.ndarray, names: tuple[str, ...] | None = None) -> str | None:
+    """Why `points` cannot be standardised (a column with no spread), or None."""
+    points = np.asarray(points, dtype=np.float64)
+    columns = points.shape[1]
+    for i in range(columns):
+        col = points[:, i]
+        std = float(col.std())
+        if not std > MIN_RELATIVE_SPREAD * float(np.abs(col).max()):
+            what = f"column {i + 1} ({column_name(names, i, columns)})" if columns > 1 else "the data"
+            return (f"{name}: {what} has no spread (every value is {float(col[0]):.12g}"
+                    + (" to 12 digits" if std > 0 else "") + "); a density needs spread along every axis")
+    return None
 
 
 def is_points_file(name: str) -> bool:
@@ -21,6 +90,11 @@ def is_points_file(name: str) -> bool:
 
 
 def load_points(path: str | Path, columns: int = 2) -> np.ndarray:
+    """The points of `path` as an (N, columns) float64 array (see read_point_set)."""
+    return read_point_set(path, columns).points
+
+
+def read_point_set(path: str | Path, columns: int = 2) -> PointSet:
     """The points of `path` as an (N, columns) float64 array (columns 2: x, y points; 1: samples on
     the line, which `ganviz measure --mode 1d` reads; a .npy may then also have shape (N,)).
 
@@ -29,6 +103,7 @@ def load_points(path: str | Path, columns: int = 2) -> np.ndarray:
     `1_000`). .npy: an integer or floating array of shape (N, 2). Raises ValueError with a message
     naming the file and the problem (missing, unreadable, wrong shape or type, non-numeric cells,
     NaN/inf, coordinates beyond ±MAX_ABS, fewer than MIN_POINTS or more than MAX_POINTS).
+    The header's cells become the column names.
     """
     path = Path(path)
     name = path.name
@@ -39,7 +114,7 @@ def load_points(path: str | Path, columns: int = 2) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"{name}: no such file ({path})")
     try:
-        points = _read_npy(path, columns) if suffix == ".npy" else _read_csv(path, columns)
+        points, names = (_read_npy(path, columns), None) if suffix == ".npy" else _read_csv(path, columns)
     except OSError as exc:
         raise ValueError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
     if not np.isfinite(points).all():
@@ -51,9 +126,9 @@ def load_points(path: str | Path, columns: int = 2) -> np.ndarray:
     if too_far.any():
         row = int(np.flatnonzero(too_far.any(axis=1))[0])
         value = float(points[row][too_far[row]][0])
-        raise ValueError(f"{name}: point {row + 1} has the coordinate {value:.3g}, beyond the ±{MAX_ABS:.0e} "
-                         "that training in float32 can use; rescale the data")
-    return points
+        raise ValueError(f"{name}: point {row + 1} has the coordinate {value:.3g}, beyond float32's range "
+                         f"(±{MAX_ABS:.2g}); rescale the data")
+    return PointSet(points, names)
 
 
 def _read_npy(path: Path, columns: int = 2) -> np.ndarray:
@@ -104,12 +179,13 @@ def _number(cell: str) -> float:
     return float(cell)
 
 
-def _read_csv(path: Path, columns: int = 2) -> np.ndarray:
+def _read_csv(path: Path, columns: int = 2) -> tuple[np.ndarray, tuple[str, ...] | None]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path.name}: not a text file (cannot decode as UTF-8)") from exc
     rows: list[tuple[float, ...]] = []
+    header: tuple[str, ...] | None = None
     first = True
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -125,11 +201,12 @@ def _read_csv(path: Path, columns: int = 2) -> np.ndarray:
             rows.append(tuple(_number(c) for c in cells))
         except ValueError:
             if is_first and not _looks_numeric(cells):  # the first row may be a header such as "x,y"
+                header = tuple(c.strip('"\'') for c in cells)
                 continue
             raise ValueError(f"{path.name}, line {number}: non-numeric value in {line[:60]!r}") from None
         if len(rows) > MAX_POINTS:
             raise ValueError(f"{path.name}: more than the {MAX_POINTS:,} points a target can hold; subsample the set")
-    return np.array(rows, dtype=np.float64).reshape(-1, columns)
+    return np.array(rows, dtype=np.float64).reshape(-1, columns), header
 
 
 def _looks_numeric(cells: list[str]) -> bool:
@@ -142,3 +219,23 @@ def _looks_numeric(cells: list[str]) -> bool:
         except ValueError:
             pass
     return False
+
+
+def energy_distance(x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> float:
+    """The (squared) energy distance 2·E|X − Y| − E|X − X′| − E|Y − Y′| between two point sets
+    (Székely & Rizzo): 0 exactly when the distributions are equal, and every term an unbiased
+    mean (X′ ≠ X: the within-set means leave out each point's distance to itself). Euclidean
+    distances, float64, in chunks (memory O(chunk · len))."""
+    import torch
+
+    def mean_distance(a: np.ndarray, b: np.ndarray, same: bool) -> float:
+        ta, tb = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+        total = sum(float(torch.cdist(ta[i:i + chunk], tb).sum()) for i in range(0, len(ta), chunk))
+        pairs = len(a) * (len(b) - 1) if same else len(a) * len(b)
+        return total / pairs  # the diagonal of a set with itself is 0, so leaving it out is the divisor
+
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    if len(x) < 2 or len(y) < 2:
+        raise ValueError("the energy distance needs at least 2 points in each set")
+    return 2 * mean_distance(x, y, False) - mean_distance(x, x, True) - mean_distance(y, y, True)

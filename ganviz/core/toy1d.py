@@ -1,9 +1,11 @@
-"""The 1-D toy GAN: analytic targets on the line, and D, D*, P_G and the divergences on a grid."""
+"""The 1-D toy GAN: analytic targets on the line (or a user's data file, as a KDE in standardised
+coordinates), and D, D*, P_G and the divergences on a grid."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,6 +14,7 @@ from ganviz.core import divergence, estimator, losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Curve, Segments
 from ganviz.core.models import Discriminator, Generator
+from ganviz.core.points import Standardisation, column_name, is_points_file, read_point_set, spread_problem
 from ganviz.core.task import Evaluation, Task
 
 X_RANGE = (-6.0, 6.0)
@@ -22,6 +25,7 @@ D_MEAN_SAMPLES = 2048  # mean D(x) to about ±0.01; more would cost the training
 MAPPING_LINES = 41
 QUANTILES = 8192      # equal-mass quantiles of P_z pushed through G when the noise is 1-D
 SUBDIVIDE = 4         # points linearly interpolated per quantile interval (G is piecewise linear)
+KDE_CENTRES = 8192    # a data file's KDE: its points as kernel centres, binned to this many beyond it
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,11 @@ class Picture1D:
     mapping: Segments
     d_label: str = "D(x)"
     d_range: tuple[float, float] = (0.0, 1.0)  # where D's values lie for this loss (a critic: its span)
+    # A data file's target: everything above is in standardised x; the view labels its axes in the
+    # data's own units, x = mean + scale·x_std (densities / scale), and names the axis.
+    units: Standardisation | None = None
+    axis_name: str = "x"
+    target_note: str = ""  # a data file's KDE rule and bandwidth, for the mode settings
 
 
 def metric_columns(loss: str) -> tuple[str, ...]:
@@ -174,6 +183,77 @@ class Mixture1D:
         return " + ".join(f"{w:g}·{c.describe()}" for w, c in zip(self.weights, self.components))
 
 
+class PointKDE1D:
+    """A 1-D data file as P_data, in standardised coordinates (mean 0, std 1; `units` maps back):
+    a Gaussian KDE with Scott's rule h = n^(−1/5) there, i.e. h = std·n^(−1/5) in the data's units
+    (scipy's gaussian_kde convention, as the 2-D n^(−1/6)). Exact sampling (a point plus h·ε) and
+    log-density (its points as centres, or binned onto KDE_CENTRES bins for larger sets)."""
+
+    def __init__(self, name: str, points: np.ndarray, column: str):
+        points = np.asarray(points, dtype=np.float64).reshape(-1)
+        self.name, self.column, self.n = name, column, len(points)
+        self.units = Standardisation.of(points[:, None])
+        self.z = self.units.to_standard(points[:, None])[:, 0]
+        self.h = self.n ** (-1 / 5)
+        if self.n <= KDE_CENTRES:
+            self.centres, self.weights = self.z, np.full(self.n, 1.0 / self.n)
+        else:
+            counts, edges = np.histogram(self.z, bins=KDE_CENTRES)
+            keep = counts > 0
+            self.centres = (0.5 * (edges[1:] + edges[:-1]))[keep]
+            self.weights = counts[keep] / self.n
+        self._points_t: dict[torch.device, torch.Tensor] = {}
+
+    def weights_on(self, device: torch.device) -> torch.Tensor:
+        """The standardised points on `device`, made once (sampling copies nothing per step)."""
+        t = self._points_t.get(device)
+        if t is None:
+            t = self._points_t[device] = torch.as_tensor(self.z, dtype=torch.float32, device=device)
+        return t
+
+    def log_pdf(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        flat = x.reshape(-1)
+        out = np.empty_like(flat)
+        logw = np.log(self.weights) - math.log(self.h * math.sqrt(2 * math.pi))
+        for i in range(0, len(flat), 512):
+            t = (flat[i:i + 512, None] - self.centres[None, :]) / self.h
+            terms = logw[None, :] - 0.5 * t * t
+            top = terms.max(axis=1)
+            out[i:i + 512] = top + np.log(np.exp(terms - top[:, None]).sum(axis=1))
+        return out.reshape(x.shape)
+
+    def pdf(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(self.log_pdf(x))
+
+    def sample(self, m: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        points = self.weights_on(device)
+        idx = torch.randint(len(points), (m,), generator=gen, device=device)
+        return (points[idx] + self.h * torch.randn(m, generator=gen, device=device)).unsqueeze(1)
+
+    def describe(self) -> str:
+        return f"{self.n} values, KDE h = {self.h * float(self.units.scale[0]):.3g} (Scott)"
+
+    def note(self) -> str:
+        return (f"P_data: a Gaussian KDE of the {self.n} values, Scott's rule h = std·n^(−1/5) = "
+                f"{self.h * float(self.units.scale[0]):.3g} ({self.column}). Trained standardised (mean 0, "
+                "std 1), shown in the data's units.")
+
+
+def point_target_1d(path: str) -> PointKDE1D:
+    """The 1-D target of a data file (.csv with one numeric column, .npy of shape (N,) or (N, 1));
+    ConfigError('--dataset', …) naming the problem when it cannot be one."""
+    try:
+        data = read_point_set(path, columns=1)
+    except ValueError as exc:
+        raise ConfigError("--dataset", str(exc)) from None
+    name = Path(path).name
+    problem = spread_problem(name, data.points, data.names)
+    if problem is not None:
+        raise ConfigError("--dataset", problem)
+    return PointKDE1D(name, data.points[:, 0], column_name(data.names, 0, 1))
+
+
 class Toy1DTask(Task):
     mode = "1d"
     max_threads = 1
@@ -183,15 +263,23 @@ class Toy1DTask(Task):
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
         self.metric_names = metric_columns(cfg.loss)
-        if cfg.dataset not in TARGETS_1D:
-            raise ConfigError("--dataset", f"unknown 1-D dataset {cfg.dataset!r}; choose one of {', '.join(TARGETS_1D)}")
-        self.target = Mixture1D(TARGETS_1D[cfg.dataset])
+        if cfg.dataset in TARGETS_1D:
+            self.target = Mixture1D(TARGETS_1D[cfg.dataset])
+            log_pdf = estimator.mixture_log_pdf(self.target.weights, self.target.components)
+            self.units, self.column = None, "x"
+        elif is_points_file(cfg.dataset):
+            self.target = point_target_1d(cfg.dataset)
+            log_pdf = self.target.log_pdf
+            self.units, self.column = self.target.units, self.target.column
+        else:
+            raise ConfigError("--dataset", f"unknown 1-D dataset {cfg.dataset!r}; choose one of "
+                                           f"{', '.join(TARGETS_1D)}, or a .csv/.npy file of values")
         self.target.weights_on(device)  # made here, on the task's device, not in the training step
         lo, hi = X_RANGE
         self.cell = (hi - lo) / GRID_POINTS
         self.x = lo + self.cell * (np.arange(GRID_POINTS) + 0.5)  # bin centres
         self.p_data = self.target.pdf(self.x)
-        self.estimator = estimator.Estimator1D(estimator.mixture_log_pdf(self.target.weights, self.target.components))
+        self.estimator = estimator.Estimator1D(log_pdf)
         self._x_t = torch.as_tensor(self.x, dtype=torch.float32, device=device).unsqueeze(1)
         self._real_eval = None
         self._kde_noise = None
@@ -199,7 +287,28 @@ class Toy1DTask(Task):
         self._z_quantiles = self._noise_quantiles(QUANTILES)
 
     def describe(self) -> str:
-        return f"{self.cfg.dataset}: {self.target.describe()}"
+        name = self.target.name if self.units is not None else self.cfg.dataset
+        return f"{name}: {self.target.describe()}"
+
+    def to_data(self, x: np.ndarray) -> np.ndarray:
+        """Values of the task's coordinates (G's output) in the data's own units (float64)."""
+        x = np.asarray(x, dtype=np.float64)
+        return x if self.units is None else self.units.to_data(x.reshape(-1, 1)).reshape(x.shape)
+
+    def to_task(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return x if self.units is None else self.units.to_standard(x.reshape(-1, 1)).reshape(x.shape)
+
+    def sample_columns(self) -> tuple[str, ...]:
+        """samples.csv's header: the data file's column name, else x."""
+        return (self.column,)
+
+    @torch.no_grad()
+    def generated_samples(self, G, n: int, gen: torch.Generator) -> np.ndarray:
+        """n samples of P_G in the data's units, (n, 1) float64, drawn in chunks."""
+        parts = [self.to_data(G(self.sample_noise(min(65536, n - i), gen)).double().cpu().numpy())
+                 for i in range(0, n, 65536)]
+        return np.concatenate(parts) if parts else np.empty((0, 1))
 
     def data_extent(self) -> float:
         return float(X_RANGE[1] - X_RANGE[0])
@@ -315,6 +424,9 @@ class Toy1DTask(Task):
             mapping=Segments(z, g_of_z),
             d_label=label,
             d_range=span,
+            units=self.units,
+            axis_name=self.column,
+            target_note=self.target.note() if self.units is not None else "",
         ))
 
     def _noise_quantiles(self, n: int) -> torch.Tensor:

@@ -3,7 +3,10 @@
 Every target is an equal-weight mixture of isotropic Gaussians N(c_k, σ²I): the literature's
 ring8 and grid25 directly, moons and spiral as a curve discretised finely enough (spacing ≤ σ/3)
 that the mixture equals the blurred curve to machine precision, and a user's point set as one
-component per point (a KDE: Scott's rule for a loaded file, the stroke width for drawn points).
+component per point (a KDE: Scott's rule for a loaded file, the stroke width for drawn points),
+held in standardised coordinates (core/points.py's Standardisation): the task trains, samples and
+measures there, and maps the pictures back to the data's units, so 1e9 ± 2.5 or a 1e-6-wide cloud
+trains like a unit one.
 So sampling is exact (index into the centre tensor, add σ·ε) and so is
 p_data on the grid (each component integrated over every cell with erf, separably), which
 matters where σ = 0.01 is far narrower than a cell.
@@ -43,7 +46,8 @@ from ganviz.core import divergence, losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Arrows, Field, Polylines, Scatter
 from ganviz.core.models import Discriminator, Generator
-from ganviz.core.points import MAX_ABS, is_points_file, load_points
+from ganviz.core.points import (MAX_ABS, Standardisation, column_name, is_points_file, read_point_set,
+                                 spread_problem)
 from ganviz.core.task import Evaluation, Task
 
 GRID = 128              # cells per side of the metric grid and of the D heatmap
@@ -63,14 +67,14 @@ MANIFOLD_POINTS = 64    # points per line (G is piecewise linear, this is smooth
 CURVE_POINTS = 512      # points of the curve drawn for 1-D noise
 CURVE_SPACING = 1 / 3   # curve targets: centres this many σ apart along the curve
 MAX_CURVE_CENTRES = 50_000
-POINT_SIGMA = 0.02      # point sets: σ = spread × 2% of the data's extent (its larger side)
+POINT_SIGMA = 0.02      # drawn strokes: σ = spread × 2% of the drawing's extent (its larger side)
 INTERNAL_HALF = 1.5     # G and D work in coordinates where the region is [-1.5, 1.5]²
 # G, D, the samples and the grid are float32, whose steps are 2^-23 of the magnitude. σ must span
 # MIN_SIGMA_STEPS of them at the region's largest coordinate, or samples, HQ's 3σ and the cells
-# are lost in rounding (50 points at 1e9 ± 2.5 would train against a JSD stuck at log 2).
+# are lost in rounding (an extreme --spread; point sets are standardised first, so 1e9 ± 2.5 trains).
 FLOAT32_STEP = 2.0 ** -23
 MIN_SIGMA_STEPS = 16
-MIN_SIGMA = 1 / MAX_ABS  # and coordinates stay within ±MAX_ABS (points.py says why)
+MIN_SIGMA = 1e-15        # and σ at least this, coordinates within ±MAX_ABS (points.py says why)
 
 
 @dataclass(frozen=True)
@@ -86,15 +90,19 @@ class Picture2D:
     centres: Scatter | None
     d_label: str = "D(x)"
     d_range: tuple[float, float] = (0.0, 1.0)  # where D's values lie for this loss (a critic: its span)
+    axis_names: tuple[str, str] = ("x₁", "x₂")  # a point file's own column names, when it had a header
+    target_note: str = ""  # a point file's KDE rule and bandwidths, for the mode settings
 
 
-def metric_columns(loss: str) -> tuple[str, ...]:
-    """metrics.csv's columns after step, d_loss, g_loss for `loss` (its D's estimate beside the truth)."""
+def metric_columns(loss: str, mixture: bool = True) -> tuple[str, ...]:
+    """metrics.csv's columns after step, d_loss, g_loss for `loss` (its D's estimate beside the truth);
+    modes and hq only for a `mixture` target (a point set has no modes to count)."""
     fam = losses.family(loss)
+    coverage = ("modes", "hq") if mixture else ()
     if fam == "vanilla":
-        return ("v", "jsd", "jsd_d", "modes", "hq", "d_real", "d_fake")
+        return ("v", "jsd", "jsd_d", *coverage, "d_real", "d_fake")
     estimate, truth = losses.ESTIMATES[fam]
-    return ("jsd", truth, estimate, "modes", "hq", "d_real", "d_fake")
+    return ("jsd", truth, estimate, *coverage, "d_real", "d_fake")
 
 
 # Fixed directions of the sliced W1 (the 2-D W1 a critic estimates; THEORY.md §8): 64 angles in [0, π).
@@ -104,7 +112,9 @@ SLICES = np.column_stack((np.cos(np.pi * np.arange(64) / 64), np.sin(np.pi * np.
 @dataclass(frozen=True)
 class Target2D:
     """P_data = (1/K) Σ_k N(centres_k, σ²I), the square region it is drawn and measured on,
-    and the centres mode coverage counts (None where the components are not modes)."""
+    and the centres mode coverage counts (None where the components are not modes). For a point
+    set all of these are in standardised coordinates and `units` maps them to the data's own;
+    `columns` names the data's axes (its file's header, else x1, x2)."""
 
     name: str
     centres: np.ndarray          # (K, 2) float64
@@ -112,6 +122,9 @@ class Target2D:
     region: tuple[float, float, float, float]  # x0, x1, y0, y1 (square)
     description: str
     modes: np.ndarray | None
+    units: Standardisation | None = None
+    columns: tuple[str, str] = ("x1", "x2")
+    note: str = ""  # a point file's KDE: its rule and bandwidths in full, for the mode settings
 
 
 def _region(centres: np.ndarray, sigma: float, margin: float) -> tuple[float, float, float, float]:
@@ -180,26 +193,36 @@ def spiral(spread: float) -> Target2D:
 TARGETS_2D = {"ring8": ring8, "grid25": grid25, "moons": moons, "spiral": spiral, "gaussian": gaussian}
 
 
-def point_target(name: str, points: np.ndarray, spread: float, rule: str = "stroke") -> Target2D:
-    """A point set as P_data: one Gaussian per point (a Gaussian KDE of the points).
-    rule "stroke" (drawn strokes): σ = spread × 2% of the data's extent (of a unit extent when the
-    points coincide to 1e-9 of their magnitude, so degenerate data still has a target).
-    rule "scott" (a loaded point file): Scott's rule for an isotropic kernel in 2-D,
-    σ = spread × n^(−1/6) × min(std_x, std_y) (the narrower axis's spread, so no axis is blurred
-    beyond its own Scott bandwidth); the stroke rule where an axis has no spread.
-    `usable_problem` says whether float32 training can resolve the result."""
+def point_target(name: str, points: np.ndarray, spread: float, rule: str = "stroke",
+                 columns: tuple[str, ...] | None = None) -> Target2D:
+    """A point set as P_data: one Gaussian per point (a Gaussian KDE of the points), in standardised
+    coordinates (`units` maps them back).
+    rule "stroke" (drawn strokes): one common scale for both axes (the drawing's extent, or 1 when
+    the points coincide, so degenerate data still has a target) and σ = spread × 2% of the extent.
+    rule "scott" (a loaded point file): each axis standardised to mean 0, std 1, and Scott's rule
+    for a 2-D Gaussian kernel, h = n^(−1/6) per standardised axis (× spread): in the data's units a
+    diagonal kernel with h_i = std_i·n^(−1/6). The caller refuses a column with no spread first
+    (points.spread_problem)."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    extent = float(np.ptp(points, axis=0).max())
-    scale = extent if extent > 1e-9 * float(np.abs(points).max()) else 1.0
-    s = POINT_SIGMA * scale * spread
-    how = f"each blurred by N(0, σ²I), σ = {s:.3g}"
+    names = (column_name(columns, 0, 2), column_name(columns, 1, 2))
+    units = Standardisation.of(points, isotropic=rule != "scott")
+    z = units.to_standard(points)
     if rule == "scott":
-        std = points.std(axis=0)
-        narrow = float(std.min())
-        if narrow > 1e-9 * max(float(np.abs(points).max()), 1e-300):
-            s = spread * len(points) ** (-1 / 6) * narrow
-            how = f"P_data a Gaussian KDE, Scott's rule σ = n^(−1/6)·min(std_x, std_y) = {s:.3g}"
-    return Target2D(name, points, s, _region(points, s, 0.15 * scale), f"{name}: {len(points)} points, {how}", None)
+        s = spread * len(points) ** (-1 / 6)
+        hx, hy = s * units.scale
+        how = f"KDE h = {hx:.3g}, {hy:.3g} (Scott)"
+        note = (f"P_data: a Gaussian KDE of the {len(points)} points, Scott's rule per axis h = std·n^(−1/6)"
+                + (f" × spread {spread:g}" if spread != 1 else "")
+                + f": h({names[0]}) = {hx:.3g}, h({names[1]}) = {hy:.3g}. Trained standardised "
+                  "(mean 0, std 1 per axis), shown in the data's units.")
+        margin = 0.15 * float(np.ptp(z, axis=0).max())
+    else:
+        s = POINT_SIGMA * spread
+        how = f"each blurred by N(0, σ²I), σ = {s * float(units.scale[0]):.3g}"
+        note = ""
+        margin = 0.15
+    return Target2D(name, z, s, _region(z, s, margin), f"{name}: {len(points)} points, {how}", None,
+                    units=units, columns=names, note=note)
 
 
 def usable_problem(target: Target2D) -> str | None:
@@ -243,13 +266,19 @@ def _build_target(cfg: TrainConfig) -> Target2D:
             raise ConfigError("--dataset", "the drawn target needs points as a list of [x, y] pairs") from None
         if len(points) == 0 or not np.isfinite(points).all():
             raise ConfigError("--dataset", "the drawn target needs at least one finite [x, y] point")
+        if np.abs(points).max() > MAX_ABS:
+            raise ConfigError("--dataset", f"drawn: the target reaches {np.abs(points).max():.3g}, beyond "
+                                           f"float32's range (±{MAX_ABS:.2g})")
         return point_target("drawn", points, cfg.spread)
     if is_points_file(name):
         try:
-            points = load_points(name)
+            data = read_point_set(name)
         except ValueError as exc:
             raise ConfigError("--dataset", str(exc)) from None
-        return point_target(Path(name).name, points, cfg.spread, rule="scott")
+        problem = spread_problem(Path(name).name, data.points, data.names)
+        if problem is not None:
+            raise ConfigError("--dataset", problem)
+        return point_target(Path(name).name, data.points, cfg.spread, rule="scott", columns=data.names)
     raise ConfigError("--dataset", f"unknown 2-D dataset {name!r}; choose one of {', '.join(TARGETS_2D)}, "
                                    "drawn, or a .csv/.npy file of x, y points")
 
@@ -325,10 +354,16 @@ class Toy2DTask(Task):
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
-        self.metric_names = metric_columns(cfg.loss)
         self.target = make_target(cfg)
+        self.metric_names = metric_columns(cfg.loss, self.target.modes is not None)
+        self.units = self.target.units  # standardised → data units (None: the target is in its own units)
+        # region: where G, D and the metrics work (standardised for a point set); extent: the same
+        # square in the data's units, where the view draws it.
         x0, x1, y0, y1 = self.region = self.target.region
         self.extent = np.array(self.region, dtype=np.float64)
+        if self.units is not None:
+            (ex0, ey0), (ex1, ey1) = self.units.to_data(np.array([[x0, y0], [x1, y1]]))
+            self.extent = np.array([ex0, ex1, ey0, ey1])
         self.edges_x = np.linspace(x0, x1, GRID + 1)
         self.edges_y = np.linspace(y0, y1, GRID + 1)
         self.cell_w = (x1 - x0) / GRID
@@ -349,9 +384,31 @@ class Toy2DTask(Task):
         self._centres_scatter = None if self.target.modes is None else Scatter(self.target.modes.copy())
         self._real_mean: torch.Tensor | None = None
         self._z_manifold = self._manifold_noise()
+        self._axis_names = self.target.columns if self.target.columns != ("x1", "x2") else ("x₁", "x₂")
 
     def describe(self) -> str:
         return self.target.description
+
+    def to_data(self, x: np.ndarray) -> np.ndarray:
+        """Points of the task's coordinates (G's output, real samples) in the data's own units (float64)."""
+        x = np.asarray(x, dtype=np.float64)
+        return x if self.units is None else self.units.to_data(x)
+
+    def to_task(self, x: np.ndarray) -> np.ndarray:
+        """Points in the data's units in the task's coordinates (`ganviz measure` reads data units)."""
+        x = np.asarray(x, dtype=np.float64)
+        return x if self.units is None else self.units.to_standard(x)
+
+    def sample_columns(self) -> tuple[str, ...]:
+        """samples.csv's header: the data file's column names, else x1, x2."""
+        return self.target.columns
+
+    @torch.no_grad()
+    def generated_samples(self, G, n: int, gen: torch.Generator) -> np.ndarray:
+        """n samples of P_G in the data's units (float64), drawn in chunks."""
+        parts = [self.to_data(G(self.sample_noise(min(65536, n - i), gen)).double().cpu().numpy())
+                 for i in range(0, n, 65536)]
+        return np.concatenate(parts) if parts else np.empty((0, 2))
 
     # --- models ---------------------------------------------------------------------------------
     def _to_data(self) -> Affine:
@@ -483,7 +540,7 @@ class Toy2DTask(Task):
             covered, hq = math.nan, math.nan
         if self._real_mean is None:
             self._real_mean = self.sample_real(D_MEAN_SAMPLES, gen)
-            self._real_scatter = Scatter(self._real_mean[:SHOWN].double().cpu().numpy())
+            self._real_scatter = Scatter(self.to_data(self._real_mean[:SHOWN].double().cpu().numpy()))
         out_real, out_fake = D(self._real_mean), D(coverage)
         mean_d = (lambda o: float(torch.sigmoid(o).mean())) if fam == "vanilla" else (lambda o: float(o.mean()))
         metrics = {
@@ -506,11 +563,14 @@ class Toy2DTask(Task):
             metrics["w1"] = divergence.sliced_w1(self._real_mean.double().cpu().numpy(),
                                                  fake[:n].double().cpu().numpy(), SLICES)
             metrics["w1_d"] = float(out_real.mean() - D(fake[:n]).mean())
-        metrics = {name: metrics.get(name, math.nan) for name in metric_columns(loss)}
+        metrics = {name: metrics.get(name, math.nan) for name in metric_columns(loss, self.target.modes is not None)}
         if not views:
             return Evaluation(metrics)
         shown = fake[:SHOWN]
         shown_np = shown.double().cpu().numpy()
+        arrows = self.generator_gradient(D, shown[:ARROWS], loss or self.cfg.loss)
+        if self.units is not None:  # everything shown in the data's own units
+            shown_np, arrows = self.units.to_data(shown_np), self.units.vectors_to_data(arrows)
         field = torch.sigmoid(logits) if fam == "vanilla" else logits
         d_grid = np.ascontiguousarray(field.reshape(GRID, GRID).cpu().numpy(), dtype=np.float32)
         if fam == "vanilla":
@@ -524,12 +584,14 @@ class Toy2DTask(Task):
             d=Field(d_grid, self.extent.copy()),
             real=self._real_scatter,
             fake=Scatter(shown_np),
-            manifold=Polylines(self._manifold(G)),
-            arrows=Arrows(shown_np[:ARROWS], self.generator_gradient(D, shown[:ARROWS], loss or self.cfg.loss)),
+            manifold=Polylines(self.to_data(self._manifold(G))),
+            arrows=Arrows(shown_np[:ARROWS], arrows),
             # one object for the run, so a view can skip redrawing what does not change
             centres=self._centres_scatter,
             d_label=label,
             d_range=span,
+            axis_names=self._axis_names,
+            target_note=self.target.note,
         ))
 
     def generator_gradient(self, D: nn.Module, x: torch.Tensor, loss: str | None = None) -> np.ndarray:

@@ -109,6 +109,23 @@ def save(session: Session, folder: str) -> None:
     session.notice(f"Saved the run ({n} lane{'s' if n > 1 else ''}) to {folder}")
 
 
+EXPORT_SAMPLES = 10_000  # File › Export samples…: points of the selected lane's P_G
+
+
+def export_lane_samples(session: Session, lane_id: int, path: str, n: int = EXPORT_SAMPLES) -> None:
+    """The window's Export samples…: n samples of a lane's P_G in the data's units to `path` (as
+    `train --samples`), on the training thread (it owns G); the result, or why not, in the log."""
+    from ganviz.runfiles import export_samples, reason
+
+    lane = session.lane(lane_id)
+    try:
+        written = export_samples(lane.trainer.task, lane.trainer.G, n, lane.cfg.seed, Path(path))
+    except (OSError, ValueError) as exc:
+        session.error(f"Could not export samples to {path}: {reason(exc) if isinstance(exc, OSError) else exc}")
+        return
+    session.notice(f"Exported {written:,} samples of lane {lane_id} (its P_G, in the data's units) to {path}")
+
+
 def command_configs(frame: Frame) -> list[TrainConfig]:
     """Each lane's settings with --steps = the iterations it has run (what is on screen)."""
     return [lane.cfg.replace(steps=lane.iteration) if lane.iteration > 0 else lane.cfg for lane in frame.lanes]
@@ -513,7 +530,8 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         for text, keys, slot in (("Save run…", QKeySequence.StandardKey.Save, self._choose_save_folder),
                                  ("Open run…", QKeySequence.StandardKey.Open, self._choose_open_folder),
-                                 ("Copy command", None, self.copy_command)):
+                                 ("Copy command", None, self.copy_command),
+                                 ("Export samples…", None, self._choose_samples_file)):
             action = QAction(text, self)
             if keys is not None:
                 action.setShortcut(keys)
@@ -790,6 +808,20 @@ class MainWindow(QMainWindow):
         self._posted = self.worker.replace_session(session)
         self._posted = self._post(Session.set_slow_motion, self.phase_panel.rate())
         return True
+
+    def _choose_samples_file(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export samples of the selected lane's P_G", "samples.csv",
+                                              "CSV files (*.csv)")
+        if path:
+            self.export_samples(path)
+
+    def export_samples(self, path: str | Path, n: int = EXPORT_SAMPLES) -> int:
+        """Write n samples of the selected lane's generator to `path` (a CSV in the data's units, headed by
+        its column names); the result appears in the status bar and the message log."""
+        if self.cfg.mode not in ("1d", "2d"):
+            self.say("Export samples: only the 1-D and 2-D modes have point samples to export", error=True)
+            return 0
+        return self._post(export_lane_samples, self.selected, str(path), n)
 
     def command_text(self) -> str:
         return session_command(command_configs(self.frame)) if self.frame is not None else ""

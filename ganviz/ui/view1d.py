@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import math
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QFormLayout, QGraphicsItem, QPushButton, QVBoxLayout, QWidget
 
 from ganviz.core.config import MODE_DEFAULTS
+from ganviz.core.points import read_point_set, spread_problem
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy1d import X_RANGE, Picture1D
-from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label
+from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
 from ganviz.ui.history_plot import LEGEND_BRUSH, LEGEND_PEN, HistoryPlot, Series, cache_axes
 from ganviz.ui.mle_table import MLE_COLOR, MLEControls
 
 D_AXIS_LABEL = "probability D(x), D*(x)"
+DATA_HINT = "Your own data: a 1-column CSV or a .npy of values."
 PLOT_TIP = ("<b>P_data</b> (black, filled): the target density. <b>P_G</b> (green): the density of G(z), the "
             "generator's samples. Both on the left axis (density).<br><b>D(x)</b> (blue): the discriminator's "
             "probability that x is real; <b>D*(x)</b> (orange, dashed) = p_data/(p_data+p_G), the best D for this "
@@ -67,31 +72,81 @@ HISTORY_SERIES_TOY = [
 HISTORY_GROUPS_TOY = {"div": "nats", "loss": "loss", "prob": "mean D"}
 
 
+def precise_ticks(values, spacing: float) -> list[str] | None:
+    """Tick labels with as many significant digits as the spacing needs (1000000001, 1000000002 for
+    data at 1e9 ± 2.5, where pyqtgraph's %g writes 1e+09 on every tick); None where its own labels are
+    already distinct (values between 10⁻³ and 10⁴)."""
+    values = [float(v) for v in values]
+    top = max((abs(v) for v in values), default=0.0)
+    if not values or spacing <= 0 or not math.isfinite(top) or 1e-3 <= top < 1e4:
+        return None
+    magnitude = math.floor(math.log10(top)) if top > 0 else 0
+    # as many digits as the spacing needs, and whole numbers written out (1000000050, not 1.00000005e+09)
+    digits = max(1, magnitude - math.floor(math.log10(spacing)) + 1, magnitude + 1)
+    return [f"{v:.{min(digits, 17)}g}" if abs(v) > 1e-12 * top else "0" for v in values]
+
+
+class DataAxis(pg.AxisItem):
+    """An axis in the data's own units at any scale and offset (see precise_ticks)."""
+
+    def tickStrings(self, values, scale, spacing):
+        return precise_ticks([v * scale for v in values], spacing * scale) or super().tickStrings(values, scale,
+                                                                                                    spacing)
+
+
 class BandAxis(pg.AxisItem):
     """An axis with ticks only over [lo, hi] (none on the z → x band below the densities), and, for a D
     that is not a probability (LSGAN, a critic), tick labels in D's own units: the plot draws D's span
-    `span` onto [0, 1] (see d_on_axis), and the labels say which value of D each height is."""
+    `span` onto [0, 1] (see d_on_axis), and the labels say which value of D each height is.
+    With `affine` (offset, factor) the plot is in a data file's standardised units and the ticks are
+    placed and labelled in the data's own, offset + factor · v (round numbers of the data's units)."""
 
     def __init__(self, orientation: str, lo: float, hi: float, **kwargs):
         super().__init__(orientation, **kwargs)
         self.lo, self.hi = lo, hi
         self.span = (0.0, 1.0)
+        self.affine = (0.0, 1.0)
 
     def tickValues(self, minVal, maxVal, size):
-        return [(spacing, [v for v in values if self.lo - 1e-9 <= v <= self.hi + 1e-9])
-                for spacing, values in super().tickValues(minVal, maxVal, size)]
+        offset, factor = self.affine
+        ticks = super().tickValues(offset + factor * minVal, offset + factor * maxVal, size)
+        ticks = [(spacing / factor, [(v - offset) / factor for v in values]) for spacing, values in ticks]
+        return [(spacing, [v for v in values if self.lo - 1e-9 <= v <= self.hi + 1e-9]) for spacing, values in ticks]
 
     def tickStrings(self, values, scale, spacing):
         lo, hi = self.span
+        offset, factor = self.affine
+        if (offset, factor) != (0.0, 1.0):
+            shown = [offset + factor * v for v in values]
+            return precise_ticks(shown, spacing * factor) or super().tickStrings(shown, 1.0, spacing * factor)
         if (lo, hi) == (0.0, 1.0):
-            return super().tickStrings(values, scale, spacing)
+            return precise_ticks([v * scale for v in values], spacing * scale) or super().tickStrings(
+                values, scale, spacing)
         return [f"{lo + v * (hi - lo):.3g}" for v in values]
+
+    def set_affine(self, offset: float, factor: float) -> None:
+        if (offset, factor) != self.affine:
+            self.affine = (float(offset), float(factor))
+            self.picture = None
+            self.update()
 
     def set_span(self, span: tuple[float, float]) -> None:
         if tuple(span) != self.span:
             self.span = tuple(span)
             self.picture = None
             self.update()
+
+
+def set_units(plot: pg.PlotItem, units, name: str, density_axis: BandAxis | None = None) -> None:
+    """Label a 1-D plot drawn in standardised x in the data's own units (`units`: a Standardisation,
+    or None for a built-in target): x = mean + scale·x_std, densities per unit of x divided by scale."""
+    mean, scale = (0.0, 1.0) if units is None else (float(units.mean[0]), float(units.scale[0]))
+    bottom = plot.getAxis("bottom")
+    if isinstance(bottom, BandAxis):
+        bottom.set_affine(mean, scale)
+    if density_axis is not None:
+        density_axis.set_affine(0.0, 1.0 / scale)
+    plot.setLabel("bottom", name)
 
 
 class View1D(ModeView):
@@ -102,7 +157,9 @@ class View1D(ModeView):
         self.setObjectName("view1d")
         self.density_axis = BandAxis("left", 0.0, np.inf)
         self.d_axis = BandAxis("right", 0.0, 1.0)
-        self.plot_widget = pg.PlotWidget(axisItems={"left": self.density_axis, "right": self.d_axis})
+        self.x_axis = BandAxis("bottom", -np.inf, np.inf)
+        self.plot_widget = pg.PlotWidget(axisItems={"left": self.density_axis, "right": self.d_axis,
+                                                    "bottom": self.x_axis})
         plot = self.plot = self.plot_widget.getPlotItem()
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.showAxis("right")
@@ -159,6 +216,7 @@ class View1D(ModeView):
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
         self._p_data = None  # the P_data array drawn (the task's own, unchanged during a run)
+        self._units = (None, "x")  # a data file's units and column name (None: a built-in target)
         self._d_label = "D(x)"
         self.history = HistoryPlot(HISTORY_SERIES_TOY, HISTORY_GROUPS_TOY)
         layout = QVBoxLayout(self)
@@ -187,6 +245,14 @@ class View1D(ModeView):
         self.mle_controls = MLEControls()
         self.mle_controls.check.toggled.connect(self._mle_toggled)
         form.addRow(self.mle_controls)
+        self.load_data_button = QPushButton("Load data…", objectName="loadDataButton")
+        self.load_data_button.setToolTip("your own 1-D data as P_data: a .csv with one numeric column (optional "
+                                         "header) or a .npy of shape (N,) or (N, 1); trained standardised, shown "
+                                         "in its own units, P_data a KDE with Scott's rule")
+        self.load_data_button.clicked.connect(self._choose_data_file)
+        form.addRow(self.load_data_button)
+        self.data_hint = hint_label(DATA_HINT)
+        form.addRow(self.data_hint)
         return box
 
     # --- the MLE layer (THEORY §6) ----------------------------------------------------------------
@@ -211,6 +277,25 @@ class View1D(ModeView):
             if label is not None:
                 label.setText(name)
 
+    def _choose_data_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load 1-D data", "", "Data (*.csv *.npy);;All files (*)")
+        if path:
+            self.load_data_file(path)
+
+    def load_data_file(self, path: str) -> bool:
+        """Validate `path` and ask for a run on it; on a bad file say why and keep the current target."""
+        try:
+            data = read_point_set(path, columns=1)
+            problem = spread_problem(Path(path).name, data.points, data.names)
+            if problem is not None:
+                raise ValueError(problem)
+        except ValueError as exc:
+            self.message.emit(f"Could not load data: {exc}")
+            return False
+        self.message.emit(f"Loaded {len(data.points)} values from {path}")
+        self.restart_requested.emit({"dataset": path})
+        return True
+
     def extra_controls(self) -> QWidget:
         return self._controls
 
@@ -226,6 +311,11 @@ class View1D(ModeView):
         pic = snap.views
         if isinstance(pic, Picture1D):
             x = pic.p_data.x
+            if pic.units is not self._units[0] or pic.axis_name != self._units[1]:
+                self._units = (pic.units, pic.axis_name)
+                set_units(self.plot, pic.units, pic.axis_name, self.density_axis)
+            if self.data_hint.text() != (pic.target_note or DATA_HINT):  # a data file: its KDE
+                self.data_hint.setText(pic.target_note or DATA_HINT)
             if pic.p_data.y is not self._p_data:  # the same array for the whole run: keep its cached pixmap
                 self._p_data = pic.p_data.y
                 self.p_data_curve.setData(x, self._p_data)
@@ -303,6 +393,10 @@ class Lane1D(LaneView):
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
         widget, plot = self._small_plot()
+        plot.setAxisItems({"bottom": BandAxis("bottom", -np.inf, np.inf)})  # a data file's own units
+        plot.getAxis("bottom").setStyle(tickFont=small_font(), tickLength=-3)
+        cache_axes(plot)
+        self._units = (None, "x")
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setXRange(*X_RANGE, padding=0)
         plot.setYRange(-0.02, 1.05, padding=0)
@@ -323,6 +417,13 @@ class Lane1D(LaneView):
         if not isinstance(pic, Picture1D):
             return
         x = pic.p_data.x
+        if pic.units is not self._units[0]:
+            self._units = (pic.units, pic.axis_name)
+            self.axis_titles = (pic.axis_name, type(self).axis_titles[1])
+            if self.plot.getAxis("bottom").label.isVisible():
+                self.plot.setLabel("bottom", pic.axis_name, **{"font-size": "8pt"})
+            mean, scale = (0.0, 1.0) if pic.units is None else (float(pic.units.mean[0]), float(pic.units.scale[0]))
+            self.plot.getAxis("bottom").set_affine(mean, scale)
         if pic.p_data.y is not self._p_data:
             self._p_data = pic.p_data.y
             self.p_data_curve.setData(x, self._p_data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,14 +13,14 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QPushButton, QWidget)
 
 from ganviz.core.config import MODE_DEFAULTS
-from ganviz.core.points import load_points
+from ganviz.core.points import load_points, spread_problem
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy2d import Picture2D
-from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label
+from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
 from ganviz.ui.history_plot import HistoryPlot, Series, cache_axes
 from ganviz.ui.mle_table import LAYER_TIP as MLE_LAYER_TIP
 from ganviz.ui.mle_table import MLE_COLOR, MLEControls
-from ganviz.ui.view1d import TIPS
+from ganviz.ui.view1d import TIPS, DataAxis
 
 COLORS = {
     "real": "#111111",
@@ -43,6 +44,26 @@ ARROW_FRACTION = 0.1      # the longest arrows are this fraction of the region's
 ARROW_REF = 1.0           # a gradient of this norm (per unit of x) gets half the longest arrow
 STROKE_SPACING = 0.01     # drawn strokes are resampled every 1% of the region's width
 MAX_DRAWN_POINTS = 20000
+# A point set's axes are each scaled to the data's spread when their spreads differ by more than
+# this factor (equal aspect would squeeze the data into a thin line); closer, or with "Equal aspect"
+# ticked, one unit is as long on both axes.
+ASPECT_LIMIT = 3.0
+TARGETS_HINT = "Targets: the Dataset list, a drawing, or a file of points."
+
+
+def equal_aspect(extent, forced: bool = False) -> bool:
+    """Whether the plane of `extent` (x0, x1, y0, y1; a square in the task's coordinates, so its
+    sides are in the ratio of the axes' spreads) is drawn with equal aspect."""
+    x0, x1, y0, y1 = (float(e) for e in extent)
+    ratio = (y1 - y0) / (x1 - x0) if x1 > x0 and y1 > y0 else 1.0
+    return forced or max(ratio, 1.0 / ratio) <= ASPECT_LIMIT
+
+
+def frame_plane(plot, extent, equal: bool) -> None:
+    """Lock or free the aspect ratio and frame the target's region."""
+    x0, x1, y0, y1 = extent
+    plot.setAspectLocked(equal)
+    plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
 
 # Short labels: the check boxes of all series share one row beside the square plane.
 HISTORY_SERIES_2D = [
@@ -190,11 +211,13 @@ class View2D(ModeView):
 
         self.viewbox = DrawViewBox()
         self.viewbox.on_stroke = self._strokes_changed
-        self.plot_widget = pg.PlotWidget(viewBox=self.viewbox)
+        self.plot_widget = pg.PlotWidget(viewBox=self.viewbox,
+                                         axisItems={"bottom": DataAxis("bottom"), "left": DataAxis("left")})
         plot = self.plot = self.plot_widget.getPlotItem()
         plot.setAspectLocked(True)
         plot.setLabel("bottom", "x₁")
         plot.setLabel("left", "x₂")
+        self._axis_names = ("x₁", "x₂")
         cache_axes(plot)
 
         # Layers, bottom to top. Created once; show_snapshot only calls setImage / setData.
@@ -320,6 +343,12 @@ class View2D(ModeView):
         self.layer_boxes["showMLE"] = self.mle_controls.check  # hidden and keyed like the other layers
         self.mle_controls.check.setIcon(_swatch(MLE_COLOR))
         form.addRow(self.mle_controls)
+        self.equal_aspect_box = QCheckBox("Equal aspect", objectName="equalAspect")
+        self.equal_aspect_box.setToolTip(
+            "one unit as long on both axes. Off: a point set whose axes' spreads differ by more than "
+            f"{ASPECT_LIMIT:g}× has each axis scaled to its own spread (else the data is a thin line)")
+        self.equal_aspect_box.toggled.connect(self._aspect_toggled)
+        form.addRow(self.equal_aspect_box)
 
         self.draw_button = QPushButton("Draw", objectName="drawButton", checkable=True)
         self.draw_button.setToolTip("drag on the plot to draw a target (panning is off while drawing)")
@@ -332,14 +361,17 @@ class View2D(ModeView):
         self.clear_draw_button.setToolTip("erase the strokes drawn so far")
         self.clear_draw_button.clicked.connect(self.clear_drawing)
         self.load_points_button = QPushButton("Load points…", objectName="loadPointsButton")
-        self.load_points_button.setToolTip("a .csv (two columns x, y; optional header) or .npy (N×2) file")
+        self.load_points_button.setToolTip("a .csv (two numeric columns, optional header naming them) or .npy (N×2) "
+                                           "file; trained standardised, shown in its own units, P_data a KDE with "
+                                           "Scott's rule per axis")
         self.load_points_button.clicked.connect(self._choose_points_file)
         targets = QGridLayout()  # two by two: three in a row made the side panel too wide at 1024 px
         for i, b in enumerate((self.draw_button, self.apply_draw_button, self.clear_draw_button,
                                self.load_points_button)):
             targets.addWidget(b, i // 2, i % 2)
         form.addRow(targets)
-        form.addRow(hint_label("Targets: the Dataset list, a drawing, or a file of points."))
+        self.targets_hint = hint_label(TARGETS_HINT)
+        form.addRow(self.targets_hint)
         return box
 
     def extra_controls(self) -> QWidget:
@@ -407,6 +439,9 @@ class View2D(ModeView):
         """Validate `path` and ask for a run on it; on a bad file say why and keep the current target."""
         try:
             points = load_points(path)
+            problem = spread_problem(Path(path).name, points)
+            if problem is not None:
+                raise ValueError(problem)
         except ValueError as exc:
             self.message.emit(f"Could not load points: {exc}")
             return False
@@ -424,7 +459,13 @@ class View2D(ModeView):
             if extent != self._extent:  # a new target: frame its region once, then leave zoom to the user
                 self._extent = extent
                 self.heatmap.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))  # after setImage: scales by its size
-                self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
+                frame_plane(self.plot, extent, equal_aspect(extent, self.equal_aspect_box.isChecked()))
+            if self.targets_hint.text() != (pic.target_note or TARGETS_HINT):  # a point file: its KDE
+                self.targets_hint.setText(pic.target_note or TARGETS_HINT)
+            if pic.axis_names != self._axis_names:  # the data file's column names
+                self._axis_names = pic.axis_names
+                self.plot.setLabel("bottom", pic.axis_names[0])
+                self.plot.setLabel("left", pic.axis_names[1])
             self._picture = pic
             self._draw_derived()
             self.fake.setData(pos=pic.fake.points)
@@ -447,8 +488,18 @@ class View2D(ModeView):
         if self.layer_boxes["showHeatmap"].isChecked():  # D's midpoint: ½ for a probability, 0 for a critic
             self.half_curve.setData(*half_contour(pic.d.values, pic.d.extent, level=sum(pic.d_range) / 2))
         if self.layer_boxes["showArrows"].isChecked():
-            x0, x1 = pic.d.extent[:2]
-            self.arrows.setData(*arrow_segments(pic.arrows.origins, pic.arrows.vectors, x1 - x0))
+            x0, x1, y0, y1 = pic.d.extent
+            # Axes scaled to the data's spreads: the arrows are drawn in the region's own proportions
+            # (y as if in x's units), so their barbs are not sheared by the unequal aspect.
+            r = 1.0 if equal_aspect(pic.d.extent, self.equal_aspect_box.isChecked()) else (y1 - y0) / (x1 - x0)
+            squash = np.array([1.0, 1.0 / r])
+            xs, ys = arrow_segments(pic.arrows.origins * squash, pic.arrows.vectors * squash, x1 - x0)
+            self.arrows.setData(xs, ys * r)
+
+    def _aspect_toggled(self, _on: bool) -> None:
+        if self._extent is not None:
+            frame_plane(self.plot, self._extent, equal_aspect(self._extent, self.equal_aspect_box.isChecked()))
+            self._draw_derived()
 
     def show_mle(self, layer) -> None:
         """Draw the MLE fit's components as their 1σ and 2σ ellipses (a frame's MLELayer), or nothing."""
@@ -519,6 +570,13 @@ def readout_text(target: str, m: dict[str, float]) -> str:
     return "\n".join(line for line in (" · ".join(first), "".join(second)) if line)
 
 
+def retitle(plot, titles: tuple[str, str]) -> None:
+    """New bottom and left titles on a small multiple's axes that show one (the grid's outer lanes)."""
+    for side, text in zip(("bottom", "left"), titles):
+        if plot.getAxis(side).label.isVisible():
+            plot.setLabel(side, text, **{"font-size": "8pt"})
+
+
 def _swatch(color) -> "QIcon":
     """A small square of `color` for a layer's check box."""
     from PySide6.QtGui import QColor, QIcon, QPixmap
@@ -541,6 +599,10 @@ class Lane2D(LaneView):
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
         widget, plot = self._small_plot()
+        plot.setAxisItems({"bottom": DataAxis("bottom"), "left": DataAxis("left")})  # any scale and offset
+        for name in ("left", "bottom"):
+            plot.getAxis(name).setStyle(tickFont=small_font(), tickLength=-3)
+        cache_axes(plot)
         plot.setAspectLocked(True)
         self.heatmap = pg.ImageItem(axisOrder="row-major")
         self.heatmap.setColorMap(D_COLORMAP)
@@ -568,7 +630,10 @@ class Lane2D(LaneView):
             self._extent = extent
             x0, x1, y0, y1 = extent
             self.heatmap.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-            self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
+            frame_plane(self.plot, extent, equal_aspect(extent))
+        if pic.axis_names != self.axis_titles:  # a data file's column names, where the grid shows titles
+            self.axis_titles = pic.axis_names
+            retitle(self.plot, self.axis_titles)
         if pic.real is not self._real:  # the same object for a whole run
             self._real = pic.real
             self.real.setData(pos=pic.real.points)

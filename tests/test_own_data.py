@@ -1,0 +1,282 @@
+"""A user's own data (1-D and 2-D point files): standardised for training so any scale and offset trains
+like the same shape at unit scale, shown and exported in the data's own units (samples.csv), and the
+energy distance the README's real-data check reports."""
+
+import csv
+import math
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from ganviz.cli import main  # noqa: E402
+from ganviz.core.config import ConfigError, TrainConfig  # noqa: E402
+from ganviz.core.points import Standardisation, energy_distance  # noqa: E402
+from ganviz.core.toy1d import Toy1DTask  # noqa: E402
+from ganviz.core.trainer import Trainer  # noqa: E402
+from ganviz.runfiles import export_samples  # noqa: E402
+
+CPU = torch.device("cpu")
+RNG = np.random.default_rng(0)
+# One shape, two clusters at unit scale; the same shape at the scales the issue names.
+SHAPE_2D = np.concatenate([RNG.normal((-1.0, 0.0), 0.3, (150, 2)), RNG.normal((1.0, 1.0), 0.3, (150, 2))])
+SHAPE_1D = np.concatenate([RNG.normal(-2.0, 0.5, 300), RNG.normal(2.0, 0.5, 300)])
+SCALES = {"offset 1e9 ± 2.5": (1e9, 2.5, 2.5), "1e-6 wide": (0.0, 1e-6, 1e-6), "columns 1000× apart": (0.0, 1.0, 1000.0)}
+
+
+def write_csv(path, names, points):
+    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
+    lines = ([",".join(names)] if names else []) + [",".join(repr(float(v)) for v in row) for row in points]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+# --- the energy distance ------------------------------------------------------------------------
+def test_energy_distance_closed_forms():
+    # X ~ N(0, 1) (8,000 equal-mass quantiles: almost no sampling noise) against δ_0:
+    # 2 E|X| − E|X − X′| − 0 = 2√(2/π) − 2/√π.
+    q = (np.arange(8000) + 0.5) / 8000
+    x = math.sqrt(2) * torch.erfinv(torch.tensor(2 * q - 1, dtype=torch.float64)).numpy()
+    assert energy_distance(x, np.zeros(10)) == pytest.approx((2 * math.sqrt(2) - 2) / math.sqrt(math.pi), abs=1e-3)
+    # Two Diracs a apart: 2a exactly; two samples of one distribution: 0 (unbiased: either sign); symmetric.
+    assert energy_distance(np.zeros(5), np.full(7, 3.0)) == pytest.approx(6.0)
+    rng = np.random.default_rng(2)
+    a, a2, b = rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2)), rng.normal(size=(200, 2)) + 0.5
+    assert energy_distance(a, a2) == pytest.approx(0.0, abs=0.01)
+    assert energy_distance(a, b) == pytest.approx(energy_distance(b, a)) and energy_distance(a, b) > 0.1
+    # 2-D: N(0, I) against δ_0: 2 E|X| − E|X − X′| = 2√(π/2) − √π (a Rayleigh mean and √2 times it).
+    z = np.random.default_rng(1).normal(size=(3000, 2))
+    assert energy_distance(z, np.zeros((5, 2))) == pytest.approx(2 * math.sqrt(math.pi / 2) - math.sqrt(math.pi),
+                                                                 abs=0.015)
+    with pytest.raises(ValueError):
+        energy_distance(np.zeros(1), np.zeros(3))
+
+
+# --- any scale trains like unit scale -----------------------------------------------------------
+def curve(path, mode, steps=300, every=100):
+    """The JSD after every `every` iterations of the default run on the data file, and the trainer."""
+    tr = Trainer(TrainConfig.for_mode(mode, dataset=str(path), hidden=32, batch=128))
+    start = tr.evaluate(views=False).metrics["jsd"]
+    out = []
+    for _ in range(steps // every):
+        tr.step(every)
+        out.append(tr.evaluate(views=False).metrics["jsd"])
+    return start, np.array(out), tr
+
+
+@pytest.fixture(scope="module")
+def unit_runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("unit")
+    return {"2d": curve(write_csv(folder / "unit2.csv", None, SHAPE_2D), "2d"),
+            "1d": curve(write_csv(folder / "unit1.csv", None, SHAPE_1D), "1d")}
+
+
+@pytest.mark.parametrize("mode", ["2d", "1d"])
+@pytest.mark.parametrize("scale", list(SCALES))
+def test_data_at_any_scale_trains_like_the_same_shape_at_unit_scale(tmp_path, unit_runs, mode, scale):
+    """Standardised, 1e9 ± 2.5, a 1e-6-wide cloud and columns 1,000× apart are the unit-scale set to
+    float64 rounding, so the same seed trains the same run: the JSD curve matches the unit run's (and
+    that run learns). Before standardisation 1e9 ± 2.5 stayed at log 2 (case 20)."""
+    offset, sx, sy = SCALES[scale]
+    shape = SHAPE_2D * (sx, sy) + offset if mode == "2d" else SHAPE_1D * sx + offset
+    start, jsd, tr = curve(write_csv(tmp_path / "data.csv", None, shape), mode)
+    unit_start, unit_jsd, unit_tr = unit_runs[mode]
+    assert unit_jsd[-1] < unit_start - 0.1  # the unit run learns
+    assert start == pytest.approx(unit_start, abs=1e-3)
+    np.testing.assert_allclose(jsd, unit_jsd, atol=0.01)
+    # Exported in the data's units: the samples are the unit run's, mapped by the data's own affine map.
+    samples = export(tr, tmp_path / "samples.csv")
+    unit_samples = export(unit_tr, tmp_path / "unit_samples.csv")
+    data = shape.reshape(len(shape), -1)
+    units = Standardisation.of(data)
+    unit_data = (SHAPE_2D if mode == "2d" else SHAPE_1D).reshape(len(shape), -1)
+    unit_units = Standardisation.of(unit_data)
+    np.testing.assert_allclose(units.to_standard(samples), unit_units.to_standard(unit_samples), atol=0.05)
+    z, z_unit = units.to_standard(data), unit_units.to_standard(unit_data)
+    assert energy_distance(units.to_standard(samples), z) == pytest.approx(
+        energy_distance(unit_units.to_standard(unit_samples), z_unit), abs=0.01)
+
+
+def export(tr, path, n=1000):
+    assert export_samples(tr.task, tr.G, n, tr.cfg.seed, path) == n
+    rows = read_csv(path)
+    return np.array(rows[1:], dtype=np.float64)
+
+
+def test_a_1d_file_of_shape_n_is_a_kde_target_with_scotts_rule(tmp_path):
+    path = tmp_path / "v.npy"
+    np.save(path, 50 + 10 * SHAPE_1D)
+    t = Toy1DTask(TrainConfig.for_mode("1d", dataset=str(path)), CPU)
+    h = 10 * SHAPE_1D.std() * len(SHAPE_1D) ** (-1 / 5)
+    assert "v.npy: 600 values" in t.describe() and f"h = {h:.3g}" in t.describe() and "Scott" in t.describe()
+    # exact samples of the KDE read near zero (its noise floor); the picture is labelled in data units
+    est = t.estimator.estimate(t.sample_real(10_000, torch.Generator().manual_seed(1)).reshape(-1).double().numpy())
+    assert est.jsd < 0.002
+    pic = t.evaluate(t.build_generator(), t.build_discriminator(), torch.Generator().manual_seed(0)).picture
+    assert pic.units is t.units and pic.axis_name == "x"
+    assert f"Scott's rule h = std·n^(−1/5) = {h:.3g}" in pic.target_note  # the mode settings state the rule
+    assert float(pic.units.to_data(np.zeros((1, 1)))[0, 0]) == pytest.approx(50 + 10 * SHAPE_1D.mean())
+
+
+@pytest.mark.parametrize("text, words", [("h\n" + "3\n" * 20, "the data has no spread"),
+                                         ("1,2\n" * 20, "expected 1 column")])
+def test_a_1d_file_that_cannot_be_a_target_is_refused_with_the_reason(tmp_path, text, words):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        Toy1DTask(TrainConfig.for_mode("1d", dataset=str(path)), CPU)
+    assert err.value.option == "--dataset" and "bad.csv" in str(err.value) and words in str(err.value)
+
+
+# --- the CLI: --points, --samples ---------------------------------------------------------------
+def test_train_points_with_samples_writes_them_in_the_datas_units_with_its_column_names(tmp_path, capsys):
+    data = SHAPE_2D * (1.0, 100.0) + (3.0, 70.0)
+    path = write_csv(tmp_path / "faithful.csv", ("eruptions", "waiting"), data)
+    out = tmp_path / "run"
+    assert main(["train", "--mode", "2d", "--points", str(path), "--steps", "20", "--log-every", "10",
+                 "--samples", "500", "--out", str(out)]) == 0
+    rows = read_csv(out / "samples.csv")
+    assert rows[0] == ["eruptions", "waiting"] and len(rows) == 501
+    samples = np.array(rows[1:], dtype=np.float64)
+    assert np.isfinite(samples).all()
+    assert abs(samples[:, 1].mean() - 70) < 150 and samples[:, 1].std() > 10 * samples[:, 0].std()  # its units
+    header = read_csv(out / "metrics.csv")[0]
+    assert "modes" not in header and "hq" not in header and "jsd" in header  # no mode-irrelevant columns
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".samples")]
+    # 1-D, no header: the column is x
+    one = write_csv(tmp_path / "one.csv", None, 1e9 + 2.5 * SHAPE_1D)
+    assert main(["train", "--mode", "1d", "--points", str(one), "--steps", "10", "--samples", "20",
+                 "--out", str(tmp_path / "one")]) == 0
+    rows = read_csv(tmp_path / "one" / "samples.csv")
+    assert rows[0] == ["x"] and len(rows) == 21 and abs(float(rows[1][0]) - 1e9) < 100
+    # ... and on resume the samples of the longer run replace them
+    assert main(["train", "--resume", str(tmp_path / "one"), "--steps", "20", "--samples", "5"]) == 0
+    assert len(read_csv(tmp_path / "one" / "samples.csv")) == 6
+
+
+def test_without_a_header_the_columns_are_x1_x2(tmp_path):
+    path = write_csv(tmp_path / "p.csv", None, SHAPE_2D)
+    assert main(["train", "--mode", "2d", "--points", str(path), "--steps", "10", "--samples", "3",
+                 "--out", str(tmp_path / "r")]) == 0
+    assert read_csv(tmp_path / "r" / "samples.csv")[0] == ["x1", "x2"]
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--mode", "2d", "--samples", "0"], "--samples"),
+    (["--mode", "2d", "--samples", "2000000"], "--samples"),
+    (["--mode", "mnist", "--samples", "10"], "--samples"),
+    (["--mode", "2d", "--points", "a.csv", "--dataset", "ring8"], "--points"),
+    (["--mode", "dirac", "--points", "a.csv"], "--points"),
+    (["--mode", "2d", "--points", "FLAT"], "--dataset"),
+])
+def test_bad_points_and_samples_exit_2_before_anything_is_written(tmp_path, capsys, args, option):
+    flat = write_csv(tmp_path / "flat.csv", ("a", "b"), np.column_stack((np.arange(20.0), np.full(20, 5.0))))
+    args = [str(flat) if a == "FLAT" else a for a in args]
+    out = tmp_path / "never"
+    assert main(["train", *args, "--steps", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert option in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_sweep_summary_leaves_out_headlines_its_lanes_do_not_log():
+    from ganviz.sweep import summary_columns
+
+    logged = ("step", "d_loss", "g_loss", *Trainer(TrainConfig.for_mode("2d", dataset="moons", hidden=8)).task.metric_names)
+    cols = summary_columns("2d", ["seed"], logged)
+    assert "final_jsd" in cols and "final_modes" not in cols and "best_hq" not in cols
+    assert "final_modes" in summary_columns("2d", ["seed"])
+
+
+# --- the views: the data's own units ------------------------------------------------------------
+def test_the_plane_scales_each_axis_to_the_datas_spread_unless_equal_aspect(qtbot, tmp_path):
+    from ganviz.core.snapshot import Snapshot
+    from ganviz.ui.view2d import View2D
+
+    path = write_csv(tmp_path / "cols.csv", ("length_mm", "mass_g"), SHAPE_2D * (1.0, 100.0) + (0.0, 1e9))
+    tr = Trainer(TrainConfig.for_mode("2d", dataset=str(path), hidden=8))
+    ev = tr.evaluate(views=True)
+    view = View2D()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_snapshot(Snapshot(mode="2d", iteration=0, metrics=ev.metrics, views=ev.picture,
+                                target=tr.task.describe(), history={"step": np.array([0.0])}))
+    (x0, x1), (y0, y1) = view.plot.getViewBox().viewRange()
+    assert not view.plot.getViewBox().state["aspectLocked"]
+    assert y0 < 1e9 + 100 * SHAPE_2D[:, 1].min() and y1 > 1e9 + 100 * SHAPE_2D[:, 1].max()  # data units
+    assert (y1 - y0) / (x1 - x0) > 30  # each axis at its own spread
+    assert view.plot.getAxis("bottom").labelText == "length_mm" and view.plot.getAxis("left").labelText == "mass_g"
+    labels = view.plot.getAxis("left").tickStrings([1e9, 1e9 + 50], 1.0, 50.0)
+    assert labels == ["1000000000", "1000000050"]  # not 1e+09 twice
+    assert "Scott's rule per axis" in view.targets_hint.text() and "h(mass_g) = " in view.targets_hint.text()
+    view.equal_aspect_box.setChecked(True)
+    assert view.plot.getViewBox().state["aspectLocked"]
+    view.equal_aspect_box.setChecked(False)
+    assert not view.plot.getViewBox().state["aspectLocked"]
+
+
+def test_the_1d_plot_is_labelled_in_the_datas_units(qtbot, tmp_path):
+    from ganviz.core.snapshot import Snapshot
+    from ganviz.ui.view1d import View1D
+
+    path = write_csv(tmp_path / "h.csv", ("height",), 1e9 + 2.5 * SHAPE_1D)
+    tr = Trainer(TrainConfig.for_mode("1d", dataset=str(path), hidden=8))
+    ev = tr.evaluate(views=True)
+    view = View1D()
+    qtbot.addWidget(view)
+    view.show_snapshot(Snapshot(mode="1d", iteration=0, metrics=ev.metrics, views=ev.picture,
+                                target=tr.task.describe(), history={"step": np.array([0.0])}))
+    axis = view.plot.getAxis("bottom")
+    assert axis.labelText == "height"
+    std = 2.5 * SHAPE_1D.std()
+    ((spacing, values), *_) = axis.tickValues(-3.0, 3.0, 600)
+    shown = [1e9 + 2.5 * SHAPE_1D.mean() + std * v for v in values]
+    step = float(f"{spacing * std:.6g}")  # a round spacing in the data's units (e.g. 5)
+    assert all(abs(s - round(s / step) * step) < 1e-3 * step for s in shown)  # ticks at round data values
+    labels = axis.tickStrings(values, 1.0, spacing)
+    assert all(lab.startswith(("99999", "100000")) for lab in labels) and len(set(labels)) == len(labels)
+
+
+def test_the_window_loads_1d_data_and_exports_samples_in_its_units(window, qtbot, tmp_path):
+    """Load data… in the 1-D settings, then File › Export samples…: the selected lane's samples in
+    the data's units with its column name; a folder that cannot be written is a message, not a crash."""
+    path = write_csv(tmp_path / "heights.csv", ("height_cm",), 170 + 10 * SHAPE_1D)
+    assert window.view.load_data_file(str(path))
+    qtbot.waitUntil(lambda: window.frame is not None and "heights.csv" in window.frame.target, timeout=10_000)
+    out = tmp_path / "samples.csv"
+    window.export_samples(out, n=300)
+    qtbot.waitUntil(out.exists, timeout=10_000)
+    rows = read_csv(out)
+    values = np.array(rows[1:], dtype=np.float64)
+    assert rows[0] == ["height_cm"] and len(values) == 300 and 100 < values.mean() < 240
+    qtbot.waitUntil(lambda: any("Exported 300 samples" in e.text for e in window.log_entries()), timeout=5000)
+    window.export_samples(tmp_path / "no" / "such" / "folder.csv", n=10)
+    qtbot.waitUntil(lambda: any("Could not export samples" in e.text for e in window.log_entries()), timeout=5000)
+    assert not (tmp_path / "no").exists()
+    bad = write_csv(tmp_path / "flat.csv", None, np.full(20, 3.0))
+    assert not window.view.load_data_file(str(bad))
+
+
+def test_measure_reads_samples_in_the_datas_units_against_a_point_file(tmp_path):
+    """`ganviz measure --dataset FILE` gets samples in the data's units (as samples.csv writes them):
+    exact samples of the KDE read near zero, the same samples shifted by 3 std read far more."""
+    from ganviz.core.toy2d import Toy2DTask
+    from ganviz.measure_cli import measure
+
+    data = SHAPE_2D * (1.0, 100.0) + (0.0, 1e9)
+    path = write_csv(tmp_path / "d.csv", ("a", "b"), data)
+    t = Toy2DTask(TrainConfig.for_mode("2d", dataset=str(path)), CPU)
+    exact = t.to_data(t.sample_real(20_000, torch.Generator().manual_seed(3)).double().numpy())
+    near = measure("2d", str(path), exact)["jsd"]
+    far = measure("2d", str(path), exact + 3 * data.std(axis=0))["jsd"]
+    assert near < 0.01 and far > 0.3
