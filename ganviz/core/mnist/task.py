@@ -114,7 +114,7 @@ class MnistTask(Task):
             try:
                 dataset = load_dataset(cfg.data_dir)
             except DatasetError as exc:
-                raise ConfigError("--data-dir", str(exc)) from exc
+                raise ConfigError("--data", str(exc)) from exc
         self.dataset = dataset
         self.images = self._to_device(torch.as_tensor(dataset.images).unsqueeze(1))  # uint8 (N, 1, 28, 28)
         self.n_images = len(dataset)
@@ -143,6 +143,11 @@ class MnistTask(Task):
         elif len(dataset) < clf.MIN_LABELLED:
             self._note = (f"classifier score and FD are not available: the classifier needs at least "
                           f"{clf.MIN_LABELLED} labelled images (this set has {len(dataset)})")
+        elif dataset.n_classes > clf.CLASSES or len(np.unique(dataset.labels)) < 2:
+            # The classifier is trained on the set's own labels: 2 to 10 classes, or the score means nothing.
+            self._note = (f"classifier score and FD are not available: the metric classifier tells 2 to "
+                          f"{clf.CLASSES} classes (labels 0-{clf.CLASSES - 1}) apart; this set has "
+                          f"{len(np.unique(dataset.labels))} (labels up to {int(dataset.labels.max())})")
         else:
             self._preparation = clf.Preparation(dataset, device)
             # A task dropped without close() still stops its preparation (the thread holds no reference to it).
