@@ -224,7 +224,7 @@ def test_train_mnist_with_a_missing_folder_exits_2(tmp_path, capsys):
     assert main(["train", "--mode", "mnist", "--data-dir", str(tmp_path / "nowhere"), "--steps", "5",
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--data-dir" in err and len(err.splitlines()) == 1
+    assert "--data:" in err and "does not exist" in err and len(err.splitlines()) == 1
     assert not out.exists()
 
 
@@ -448,7 +448,8 @@ sys.exit(main(sys.argv[1:]))
 
 @pytest.mark.parametrize("args, option", [
     (["--mode", "1d", "--spread", "2"], "--spread"),
-    (["--mode", "2d", "--data-dir", "x"], "--data-dir"),
+    (["--mode", "2d", "--data-dir", "x"], "--data"),
+    (["--mode", "1d", "--data", "x"], "--data"),
     (["--mode", "1d", "--grid-every", "10"], "--grid-every"),
 ])
 def test_options_of_another_mode_are_refused(tmp_path, capsys, args, option):

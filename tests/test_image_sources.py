@@ -278,3 +278,22 @@ def test_a_bad_source_is_a_config_error_naming_data(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((2, 3), np.uint8))
     with pytest.raises(ConfigError, match=r"--data: .*shape \(2, 3\)"):
         MnistTask(small_cfg(data_dir=str(tmp_path / "bad.npy")), CPU)
+
+
+def test_ganviz_train_with_data_on_a_folder_of_images(tmp_path, capsys):
+    from ganviz.cli import main
+
+    flower_folder(tmp_path / "flowers", per_class=2)
+    out = tmp_path / "run"
+    assert main(["train", "--mode", "mnist", "--data", str(tmp_path / "flowers"), "--steps", "4", "--log-every", "2",
+                 "--hidden", "8", "--batch", "4", "--device", "cpu", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "P_data: image folder" in err and "6 images, 3 classes" in err and "1 file that is not an image" in err
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("step,")  # steps 0, 2, 4
+    assert '"data_dir": "' + str(tmp_path / "flowers") in (out / "config.json").read_text()
+    data.forget_cached()
+    assert main(["train", "--mode", "mnist", "--data", str(tmp_path / "nothing.npy"), "--steps", "4",
+                 "--out", str(tmp_path / "never")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganviz: error: --data: ") and "does not exist" in err and len(err.splitlines()) == 1
