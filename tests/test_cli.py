@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ganviz.cli import main
+from ganviz.core.config import ConfigError, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -499,3 +500,17 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert err == "ganviz: interrupted"
     assert not (tmp_path / "run").exists()
+
+
+def test_grid_every_not_a_multiple_of_log_every_is_refused(tmp_path, capsys):
+    """Case 31: --grid-every 15 --log-every 10 wrote only grids 0, 30, 60, silently. The check is the
+    config's own (the CLI, the window and sweeps share TrainConfig.validate)."""
+    out = tmp_path / "never"
+    assert main(["train", "--mode", "mnist", "--steps", "60", "--log-every", "10", "--grid-every", "15",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--grid-every" in err and "--log-every 10" in err and "multiple" in err
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="--grid-every: must be a multiple of --log-every"):
+        TrainConfig.for_mode("mnist", log_every=10, grid_every=15)
+    assert TrainConfig.for_mode("mnist", log_every=10, grid_every=30).grid_every == 30
