@@ -69,19 +69,96 @@ def test_view_draws_snapshot(view):
     assert view.grid_item.image.max() == view.grid_item.image.min()
 
 
-def test_use_data_dir_validates_first(view, qtbot, tmp_path):
+def test_load_data_checks_off_the_ui_thread_before_asking_for_a_run(view, qtbot, tmp_path):
     messages = []
     view.message.connect(messages.append)
-    with qtbot.assertNotEmitted(view.restart_requested):
-        assert not view.use_data_dir(str(tmp_path))
-    assert "no training image file" in messages[-1]
+    with qtbot.assertNotEmitted(view.restart_requested, wait=0):
+        view.load_data(str(tmp_path))
+        qtbot.waitUntil(lambda: "cannot use" in messages[-1], timeout=5000)
+    assert not view.loading and not view.load_progress.isVisibleTo(view.extra_controls())
+    assert "no image files" in messages[-1] and "current data stays" in messages[-1]
     assert view.config_changes() == {}
 
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8))
-    with qtbot.waitSignal(view.restart_requested) as blocker:
-        assert view.use_data_dir(str(tmp_path))
+    with qtbot.waitSignal(view.restart_requested, timeout=5000) as blocker:
+        view.load_data(str(tmp_path))
     assert blocker.args == [{"data_dir": str(tmp_path)}]
     assert view.config_changes() == {"data_dir": str(tmp_path)}
+    assert messages[-1].startswith("loaded IDX from") and "3 images, no labels" in messages[-1]
+
+
+def coloured_folder(root, classes=("red", "green", "blue"), per_class=3):
+    from PIL import Image
+
+    for c, colour in zip(classes, ((220, 30, 30), (30, 200, 60), (40, 60, 230))):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (40 + 10 * i, 30), colour).save(root / c / f"{i}.png")
+    return root
+
+
+def test_a_folder_of_images_is_named_with_its_classes(view, qtbot, tmp_path):
+    messages = []
+    view.message.connect(messages.append)
+    folder = coloured_folder(tmp_path / "flowers")
+    with qtbot.waitSignal(view.restart_requested, timeout=5000) as blocker:
+        view.load_data(folder)
+    assert blocker.args == [{"data_dir": str(folder)}]
+    assert "image folder …/" in messages[-1] and "9 images, 3 classes" in messages[-1]
+    assert not view.load_progress.isVisibleTo(view.extra_controls()) and not view.loading
+
+
+def test_unreadable_folder_is_a_message_not_an_exception(view, qtbot, tmp_path, monkeypatch):
+    """Case 22 in the window: "Choose folder…" on a folder that cannot be listed."""
+    import pathlib
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "iterdir", denied)
+    messages = []
+    view.message.connect(messages.append)
+    with qtbot.assertNotEmitted(view.restart_requested, wait=0):
+        view.load_data(tmp_path)
+        qtbot.waitUntil(lambda: not view.loading and "Permission denied" in messages[-1], timeout=5000)
+    assert "cannot" in messages[-1] and "current data stays" in messages[-1]
+
+
+@pytest.fixture
+def slow_decoding(monkeypatch):
+    """Each image takes 50 ms to decode, so a load of 60 lasts 3 s: long enough to watch and to stop."""
+    import time
+
+    from ganviz.core.mnist import data
+
+    data.forget_cached()
+    real = data.to_side
+
+    def slow(image):
+        time.sleep(0.05)
+        return real(image)
+
+    monkeypatch.setattr(data, "to_side", slow)
+    yield
+    data.forget_cached()
+
+
+def test_a_long_load_leaves_the_ui_responsive_and_cancel_joins_it(view, qtbot, tmp_path, slow_decoding):
+    """Case 23 in the window: reading happens on a thread; the UI thread keeps handling events
+    (the progress bar moves, which needs the event loop) and Cancel stops the thread."""
+    folder = coloured_folder(tmp_path / "big", per_class=20)
+    messages = []
+    view.message.connect(messages.append)
+    with qtbot.assertNotEmitted(view.restart_requested, wait=0):
+        view.load_data(folder)
+        assert view.load_progress.isVisibleTo(view.extra_controls()) and view.loading
+        qtbot.waitUntil(lambda: view.load_progress.value() > 0, timeout=5000)
+        assert view.loading  # still reading, and the UI thread has been drawing its progress
+        assert view.cancel_load(timeout=2.0)
+    assert not view.loading and not view.load_progress.isVisibleTo(view.extra_controls())
+    assert "loading cancelled" in messages[-1]
+    qtbot.wait(100)  # what the stopped thread sent last is dropped, not shown as a failure
+    assert "loading cancelled" in messages[-1]
 
 
 class _Files(http.server.BaseHTTPRequestHandler):

@@ -647,7 +647,13 @@ class MainWindow(QMainWindow):
 
     def _restart_with(self, changes: dict[str, Any]) -> None:
         """A view's setting that needs new weights: per-lane ones (noise) start the selected lane
-        again; shared ones (the target, its spread, a data folder) start every lane again."""
+        again; shared ones (the target, its spread, a data folder) start every lane again. A view
+        of another mode (data loaded in the background while the mode was switched) is not obeyed."""
+        sender = self.sender()
+        if isinstance(sender, ModeView) and (sender.mode != self._shown_mode
+                                             or sender.mode != self.mode_combo.currentData()):
+            self.say(f"not applied: the window has left the {modes.spec(sender.mode).label} mode meanwhile")
+            return
         self._error = ""
         if set(changes) <= set(LIVE_SETTINGS) | set(LANE_SETTINGS):
             self._post(Session.set, self.selected, **changes)
@@ -947,6 +953,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.timer.stop()
+        for view in self.views.values():  # a load or download on its own thread: cancelled and joined
+            shutdown = getattr(view, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
         self.worker.stop()
         self.worker.wait()
         super().closeEvent(event)
