@@ -204,3 +204,87 @@ def test_download_button_fetches_then_restarts(view, qtbot, tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# --- the window: closing or switching mode while data loads or MNIST downloads (qa cases 23, 26) ---
+@pytest.fixture
+def mnist_window(qtbot):
+    from ganviz.ui import MainWindow
+
+    w = MainWindow(mode="mnist")
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+    assert w.worker.wait(5000)
+
+
+def test_closing_the_window_mid_load_cancels_and_joins_the_load(mnist_window, qtbot, tmp_path, slow_decoding):
+    import time
+
+    folder = coloured_folder(tmp_path / "big", per_class=20)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    view = mnist_window.views["mnist"]
+    view.load_data(folder)
+    qtbot.waitUntil(lambda: view.load_progress.value() > 0, timeout=5000)
+    thread = view._load
+    start = time.monotonic()
+    mnist_window.close()
+    assert time.monotonic() - start < 2.0 and not thread.is_alive()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no temporary files
+
+
+def test_a_load_that_ends_after_a_mode_switch_is_not_applied(mnist_window, qtbot, tmp_path, slow_decoding):
+    folder = coloured_folder(tmp_path / "few", per_class=4)  # 12 images: ~0.6 s
+    view = mnist_window.views["mnist"]
+    view.load_data(folder)
+    mnist_window.mode_combo.setCurrentIndex(mnist_window.mode_combo.findData("1d"))
+    qtbot.waitUntil(lambda: mnist_window.frame is not None and mnist_window.frame.mode == "1d", timeout=10000)
+    qtbot.waitUntil(lambda: not view.loading, timeout=10000)
+    qtbot.waitUntil(lambda: any("not applied" in e.text for e in mnist_window.log_entries()), timeout=5000)
+    qtbot.wait(200)
+    assert mnist_window.frame.mode == "1d" and mnist_window.worker.session.cfg.data_dir is None
+
+
+class _Stall(http.server.BaseHTTPRequestHandler):
+    """Sends 50 kB of a 10 MB file, then stalls until released."""
+
+    release = threading.Event()
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(10_000_000))
+        self.end_headers()
+        self.wfile.write(bytes(50_000))
+        self.wfile.flush()
+        self.release.wait(30)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_closing_the_window_mid_download_cancels_it_and_leaves_no_part(mnist_window, qtbot, tmp_path):
+    """Case 26 in the window: the download thread is cancelled and joined, its .part removed."""
+    import time
+
+    _Stall.release = threading.Event()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stall)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        view = mnist_window.views["mnist"]
+        view.download_base_url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        view.download_files = {"train-images-idx3-ubyte.gz": "0" * 64}
+        view.download_dir = dest = tmp_path / "dl"
+        view.start_download()
+        qtbot.waitUntil(lambda: dest.is_dir() and any(p.name.endswith(".part") for p in dest.iterdir()),
+                        timeout=10000)
+        thread = view._download
+        start = time.monotonic()
+        mnist_window.close()
+        assert time.monotonic() - start < 3.0 and not thread.is_alive()
+        assert list(dest.iterdir()) == []
+    finally:
+        _Stall.release.set()
+        httpd.shutdown()
+        httpd.server_close()

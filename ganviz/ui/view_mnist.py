@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPro
                                QVBoxLayout, QWidget)
 
 from ganviz.core.mnist.data import IMAGE_SUFFIXES, DatasetError, LoadCancelled, load_images, mnist_cache_dir
-from ganviz.core.mnist.download import MNIST_FILES, MNIST_MIRRORS, DownloadCancelled, download_mnist
+from ganviz.core.mnist.download import MNIST_FILES, MNIST_MIRRORS, DownloadCancelled, abort, download_mnist
 from ganviz.core.mnist.task import GRID, PAD, PAD_LEVEL, STRIP, PictureMnist, tile
 from ganviz.core.snapshot import Snapshot
 from ganviz.ui.base import LaneView, ModeView
@@ -327,7 +327,7 @@ class MnistView(ModeView):
         """The window is closing: cancel a load and a download and join their threads (a cancelled
         download removes its .part file). True when neither thread is left."""
         loaded = self.cancel_load(timeout)
-        self._cancel.set()
+        abort(self._cancel)
         if self._download is not None:
             self._download.join(timeout)
         return loaded and not (self._download is not None and self._download.is_alive())
@@ -384,7 +384,7 @@ class MnistView(ModeView):
         self._download.start()
 
     def cancel_download(self) -> None:
-        self._cancel.set()
+        abort(self._cancel)  # also ends a read that waits on a stalled server
 
     def _end_download(self) -> None:
         self.progress.setVisible(False)
