@@ -195,18 +195,28 @@ def gui(args: argparse.Namespace) -> int:
     from ganviz.core.device import leave_core_for_ui
     from ganviz.ui import MainWindow
 
+    from ganviz.ui.quit_signals import QuitOnSignals
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("ganviz")
     leave_core_for_ui()
+    quit_signals = QuitOnSignals(app)  # Ctrl-C / SIGTERM close the window, from start-up on
     try:
-        window = MainWindow(mode=args.mode, dataset=args.dataset, device=args.device)
-    except (ConfigError, ValueError, OSError) as exc:
-        return fail(str(exc))
-    from ganviz.ui.remember import remember
+        try:
+            window = MainWindow(mode=args.mode, dataset=args.dataset, device=args.device)
+        except (ConfigError, ValueError, OSError) as exc:
+            return fail(str(exc))
+        from ganviz.ui.remember import remember
 
-    remember(window, restore_mode=restore_mode)
-    window.show()
-    return app.exec()
+        remember(window, restore_mode=restore_mode)
+        window.show()
+        code = app.exec()
+    finally:
+        quit_signals.restore()
+    if quit_signals.exit_code is not None:
+        print(f"ganviz: {quit_signals.reason}", file=sys.stderr)
+        return quit_signals.exit_code
+    return code
 
 
 TRAIN_FIELDS = ("dataset", "steps", "k", "k_g", "beta1", "beta2", "lr_d", "lr_g", "loss", "batch", "hidden", "layers", "noise_dim", "noise",

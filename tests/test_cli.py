@@ -514,3 +514,60 @@ def test_grid_every_not_a_multiple_of_log_every_is_refused(tmp_path, capsys):
     with pytest.raises(ConfigError, match="--grid-every: must be a multiple of --log-every"):
         TrainConfig.for_mode("mnist", log_every=10, grid_every=15)
     assert TrainConfig.for_mode("mnist", log_every=10, grid_every=30).grid_every == 30
+
+
+LAUNCH_AND_WAIT = """
+import os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from ganviz.cli import main
+from ganviz.ui import MainWindow
+
+def windows():
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+
+def up():  # the window is shown and training: say so, for the test to send its signal
+    for w in windows():
+        w.play_button.click()
+    print("up", flush=True)
+
+QTimer.singleShot(0, up)
+code = main(["--mode", "1d"])
+print("joined" if windows() and all(w.worker.isFinished() for w in windows()) else "NOT joined", flush=True)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("sig, code, word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_ctrl_c_and_sigterm_close_the_window_app(sig, code, word):
+    """Case 33: Ctrl-C in the terminal that launched the window was ignored."""
+    import select
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH_AND_WAIT], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        line = ""
+        while line != "up" and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            line = proc.stdout.readline().strip()
+            if not line and proc.poll() is not None:
+                break
+        assert line == "up", proc.stderr.read() if proc.poll() is not None else "the window did not come up"
+        sent = time.monotonic()
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert elapsed < 5, elapsed
+    assert out.strip().splitlines()[-1] == "joined"
+    lines = [line for line in err.splitlines() if line.strip() and "propagateSizeHints" not in line]  # offscreen Qt
+    assert lines == [f"ganviz: {word}"], err
