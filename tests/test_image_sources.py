@@ -297,3 +297,4 @@ def test_ganviz_train_with_data_on_a_folder_of_images(tmp_path, capsys):
                  "--out", str(tmp_path / "never")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("ganviz: error: --data: ") and "does not exist" in err and len(err.splitlines()) == 1
+
