@@ -40,7 +40,7 @@ def flower_folder(root, per_class=4):
     """Three class subfolders of coloured images of several sizes and formats, and a stray text file."""
     for name, colour in COLOURS.items():
         for i in range(per_class):
-            save_image(root / name / f"{i}.{('png', 'jpg', 'bmp')[i % 3]}", (30 + 11 * i, 50 - 3 * i), colour)
+            save_image(root / name / f"{i}.{('png', 'jpg', 'bmp')[i % 3]}", (30 + 11 * (i % 5), 50 - 3 * (i % 5)), colour)
     (root / "README.txt").write_text("not an image")
     return root
 
@@ -265,13 +265,49 @@ def test_tiny_sets_of_image_files_train_and_measure_d_on_their_own_images(tmp_pa
     assert task.close()
 
 
+@pytest.fixture
+def digit_classifier(tmp_path, monkeypatch):
+    """A private cache with a briefly trained classifier of the bundled digits (what FD of foreign images uses)."""
+    monkeypatch.setenv("GANVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    clf.load_or_train(data.load_bundled(), CPU, steps=30)
+
+
 def test_labels_the_classifier_cannot_use_are_said_so(tmp_path):
     np.savez(tmp_path / "one.npz", images=np.zeros((120, 28, 28), np.uint8), labels=np.zeros(120, np.int64))
-    task = MnistTask(small_cfg(data_dir=str(tmp_path / "one.npz")), CPU)
-    assert task.classifier is None and "2 to 10 classes" in task.classifier_note and "this set has 1 (labels up to 0)" in task.classifier_note
+    task = MnistTask(small_cfg(data_dir=str(tmp_path / "one.npz")), CPU, classifier=False)
+    assert "2 to 10 classes" in task.classifier_note and "this set has 1 (labels up to 0)" in task.classifier_note
     np.savez(tmp_path / "many.npz", images=np.zeros((120, 28, 28), np.uint8), labels=np.arange(120) % 12)
-    task = MnistTask(small_cfg(data_dir=str(tmp_path / "many.npz")), CPU)
-    assert task.classifier is None and "has 12 (labels up to 11)" in task.classifier_note
+    task = MnistTask(small_cfg(data_dir=str(tmp_path / "many.npz")), CPU, classifier=False)
+    assert "has 12 (labels up to 11)" in task.classifier_note and "not available" in task.classifier_note
+
+
+def test_foreign_unlabelled_images_get_fd_against_their_own_features_and_no_score(tmp_path, digit_classifier):
+    rng = np.random.default_rng(0)
+    for i in range(120):
+        save_image(tmp_path / "photos" / f"{i}.png", (30 + i % 9, 24), tuple(int(v) for v in rng.integers(0, 256, 3)))
+    cfg = small_cfg(data_dir=str(tmp_path / "photos"))
+    task = MnistTask(cfg, CPU)
+    assert task.wait_classifier(60) and task.classifier is not None, task.classifier_note
+    assert task._preparation.real is task.dataset and task._preparation.dataset is not task.dataset
+    assert task.classifier_note.startswith("no labels: score hidden; FD in an MNIST digit classifier's features")
+    trainer = Trainer(cfg, task=task)
+    ev = trainer.evaluate(views=False)
+    assert math.isnan(ev.metrics["score"]) and math.isfinite(ev.metrics["fd"]) and ev.metrics["fd"] > 0
+    # the real statistics are the set's own: its own images are at FD ≈ 0 from them, the digits far away
+    real_stats = task._preparation.real_stats
+    own = clf.probs_and_features(task.classifier, clf.to_unit(torch.as_tensor(task.dataset.images)))[1]
+    digits = clf.probs_and_features(task.classifier, clf.to_unit(torch.as_tensor(data.load_bundled().images[:500])))[1]
+    fd_own = clf.frechet_distance(*real_stats, *clf.gaussian_stats(own))
+    fd_digits = clf.frechet_distance(*real_stats, *clf.gaussian_stats(digits))
+    assert fd_own < 0.05 * fd_digits
+    assert task.close()
+
+
+def test_a_labelled_folder_of_two_to_ten_classes_gets_its_own_classifier(tmp_path, digit_classifier):
+    flower_folder(tmp_path / "flowers", per_class=40)
+    task = MnistTask(small_cfg(data_dir=str(tmp_path / "flowers")), CPU)
+    assert task._preparation is not None and task._preparation.dataset is task.dataset and task._preparation.score
+    assert task.close()
 
 
 def test_a_bad_source_is_a_config_error_naming_data(tmp_path):

@@ -183,9 +183,11 @@ class MnistView(ModeView):
     def _status_text(self, snap: Snapshot) -> str:
         status = snap.views.status if isinstance(snap.views, PictureMnist) else ""
         score, fd = snap.metrics.get("score"), snap.metrics.get("fd")
-        if score is None or not np.isfinite(score):
-            return f"classifier score / FD: n/a — {status}" if status else "classifier score / FD: n/a"
-        return f"classifier score {score:.2f}, FD {fd:.1f} (0 best) — {status}"
+        if score is not None and np.isfinite(score):
+            return f"classifier score {score:.2f}, FD {fd:.1f} (0 best) — {status}"
+        if fd is not None and np.isfinite(fd):  # foreign or unlabelled images: FD only, the score hidden
+            return f"FD {fd:.1f} (0 best) — {status}"
+        return f"classifier score / FD: n/a — {status}" if status else "classifier score / FD: n/a"
 
     def clear(self) -> None:
         for item in (self.grid_item, self.fresh_item):
