@@ -288,3 +288,14 @@ def test_closing_the_window_mid_download_cancels_it_and_leaves_no_part(mnist_win
         _Stall.release.set()
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_the_window_trains_on_a_loaded_folder_and_names_it(mnist_window, qtbot, tmp_path):
+    folder = coloured_folder(tmp_path / "flowers", per_class=3)
+    mnist_window.views["mnist"].load_data(folder)
+    qtbot.waitUntil(lambda: mnist_window.frame is not None and mnist_window.frame.target.startswith("image folder"),
+                    timeout=20000)
+    assert "9 images, 3 classes" in mnist_window.frame.target
+    assert mnist_window.worker.session.cfg.data_dir == str(folder)
+    qtbot.waitUntil(lambda: mnist_window.dataset_combo.currentText() == "own: flowers", timeout=5000)
+    assert any(e.text.startswith("loaded image folder") for e in mnist_window.log_entries())

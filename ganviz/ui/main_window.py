@@ -26,6 +26,7 @@ from ganviz.core.checkpoint import CheckpointError, find_checkpoint
 from ganviz.core.command_line import session_command
 from ganviz.core.config import K_MAX, K_MIN, LOSSES, LR_MAX, LR_MIN, MODES, ConfigError, TrainConfig
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
+from ganviz.core.mnist.data import mnist_cache_dir
 from ganviz.core.session import LANE_SETTINGS, LIVE_SETTINGS, Session
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.tasks import task_class
@@ -607,6 +608,14 @@ class MainWindow(QMainWindow):
         if self.dataset_combo.findData(cfg.dataset) < 0:
             self.dataset_combo.addItem(_short(cfg.dataset), cfg.dataset)
         self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(cfg.dataset))
+        if cfg.mode == "mnist":  # images loaded by the view replace the digits: the combo says whose
+            index = self.dataset_combo.currentIndex()
+            text = _short(cfg.dataset)
+            if cfg.data_dir:
+                downloaded = Path(cfg.data_dir).expanduser().resolve() == mnist_cache_dir().resolve()
+                text = f"{cfg.dataset} (downloaded)" if downloaded else f"own: {_short(Path(cfg.data_dir).name)}"
+            self.dataset_combo.setItemText(index, text)
+            self.dataset_combo.setItemData(index, cfg.data_dir or "", Qt.ItemDataRole.ToolTipRole)
         self.k_slider.setValue(cfg.k)
         self.k_label.setText(str(cfg.k))
         self.k_g_slider.setValue(cfg.k_g)
