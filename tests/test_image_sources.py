@@ -334,3 +334,15 @@ def test_ganviz_train_with_data_on_a_folder_of_images(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("ganviz: error: --data: ") and "does not exist" in err and len(err.splitlines()) == 1
 
+
+
+def test_arrays_are_fitted_like_image_files(tmp_path):
+    """The array path resizes all images at once (torch); it agrees with the per-file path (Pillow)."""
+    rng = np.random.default_rng(3)
+    smooth = np.kron(rng.integers(0, 256, (4, 9, 6)), np.ones((1, 10, 10))).astype(np.uint8)  # (4, 90, 60) blocks
+    np.save(tmp_path / "s.npy", smooth)
+    batch = load_images(tmp_path / "s.npy").images
+    one_by_one = np.stack([to_side(Image.fromarray(im)) for im in smooth])
+    assert batch.shape == (4, 28, 28)
+    np.testing.assert_array_equal(batch[:, :, :4], 0)  # 90×60 → 28×19: columns 0-3 and 23-27 padded
+    assert np.abs(batch.astype(int) - one_by_one.astype(int)).mean() < 6
