@@ -170,7 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         from ganviz.bench import run_bench
 
         return run_bench(args)
-    return gui(args)
+    try:
+        return gui(args)
+    except KeyboardInterrupt:  # Ctrl-C while the window starts (importing Qt and torch), before its handler
+        print("ganviz: interrupted", file=sys.stderr)
+        return 130
 
 
 def fail(message: str) -> int:

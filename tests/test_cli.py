@@ -571,3 +571,15 @@ def test_ctrl_c_and_sigterm_close_the_window_app(sig, code, word):
     assert out.strip().splitlines()[-1] == "joined"
     lines = [line for line in err.splitlines() if line.strip() and "propagateSizeHints" not in line]  # offscreen Qt
     assert lines == [f"ganviz: {word}"], err
+
+
+def test_ctrl_c_while_the_window_starts_is_one_line(monkeypatch, capsys):
+    """Minor qa item: Ctrl-C during start-up printed a traceback (here it arrives while Qt is checked)."""
+    import ganviz.runfiles
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ganviz.runfiles, "qt_unavailable", interrupted)
+    assert main(["--mode", "1d"]) == 130
+    assert capsys.readouterr().err.strip() == "ganviz: interrupted"
