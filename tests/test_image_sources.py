@@ -346,3 +346,12 @@ def test_arrays_are_fitted_like_image_files(tmp_path):
     assert batch.shape == (4, 28, 28)
     np.testing.assert_array_equal(batch[:, :, :4], 0)  # 90×60 → 28×19: columns 0-3 and 23-27 padded
     assert np.abs(batch.astype(int) - one_by_one.astype(int)).mean() < 6
+
+
+def test_listing_a_deep_tree_can_be_cancelled(tmp_path):
+    for i in range(5):
+        save_image(tmp_path / "a" / "b" / f"c{i}" / "0.png")
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(LoadCancelled, match="while listing"):
+        load_images(tmp_path, cancel=cancel)

@@ -329,7 +329,8 @@ def to_side(image) -> np.ndarray:
     return out
 
 
-def _scan_folder(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...] | None, int, int]:
+def _scan_folder(root: Path, cancel: threading.Event | None = None
+                 ) -> tuple[list[tuple[Path, int]], tuple[str, ...] | None, int, int]:
     """The image files of a folder with their label: (files, class names or None, files ignored as
     not images, files ignored for lying beside the class folders). Subfolders (not hidden) that hold
     images are classes, in sorted order, and every image below one has its label; with none, the
@@ -342,6 +343,8 @@ def _scan_folder(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...] | 
         for d in subdirs:
             found: list[Path] = []
             for dirpath, dirnames, filenames in os.walk(d, onerror=_raise):
+                if cancel is not None and cancel.is_set():  # a deep tree (a home folder picked by mistake)
+                    raise LoadCancelled(f"stopped while listing {dirpath}")
                 dirnames[:] = sorted(n for n in dirnames if not n.startswith("."))
                 for n in sorted(filenames):
                     if Path(n).suffix.lower() in IMAGE_SUFFIXES and not n.startswith("."):
@@ -383,7 +386,7 @@ def load_image_folder(path: str | Path, progress: Progress | None = None,
     if root.is_file():
         files, classes, not_images, beside = [(root, -1)], None, 0, 0
     else:
-        files, classes, not_images, beside = _scan_folder(root)
+        files, classes, not_images, beside = _scan_folder(root, cancel)
     if not files:
         what = f" ({not_images:,} other file{'s' if not_images != 1 else ''} ignored)" if not_images else ""
         raise DatasetError(f"no image files (PNG, JPEG, BMP, GIF, TIFF, WebP…), no class subfolders of them "
