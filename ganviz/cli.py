@@ -126,7 +126,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="train only D (G frozen): the CLI form of 'Fit D*'")
     p.add_argument("--max-minutes", type=float, help="stop cleanly after this wall-clock budget")
     p.add_argument("--spread", type=float, help="2d only: multiply the σ of the target's blobs")
-    p.add_argument("--data-dir", help="mnist only: folder with IDX files (train-images-idx3-ubyte[.gz] …)")
+    p.add_argument("--data", "--data-dir", dest="data_dir", metavar="PATH",
+                   help="mnist only: the images P_data is made of: a folder of image files (PNG, JPEG…; class "
+                        "subfolders give labels), a folder of IDX files (train-images-idx3-ubyte[.gz] …), or a "
+                        ".npy/.npz array (N, H, W), uint8 0-255 or float 0-1; all made 28x28 grey")
     p.add_argument("--grid-every", type=int, help="mnist only: also write grid_STEP.png every N iterations")
     # The Dirac-GAN's own settings (TrainConfig.extra; see ganviz.core.dirac): refused in other modes.
     p.add_argument("--update", choices=("simultaneous", "alternating"),
@@ -172,7 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         from ganviz.bench import run_bench
 
         return run_bench(args)
-    return gui(args)
+    try:
+        return gui(args)
+    except KeyboardInterrupt:  # Ctrl-C while the window starts (importing Qt and torch), before its handler
+        print("ganviz: interrupted", file=sys.stderr)
+        return 130
 
 
 def fail(message: str) -> int:
@@ -197,18 +204,28 @@ def gui(args: argparse.Namespace) -> int:
     from ganviz.core.device import leave_core_for_ui
     from ganviz.ui import MainWindow
 
+    from ganviz.ui.quit_signals import QuitOnSignals
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("ganviz")
     leave_core_for_ui()
+    quit_signals = QuitOnSignals(app)  # Ctrl-C / SIGTERM close the window, from start-up on
     try:
-        window = MainWindow(mode=args.mode, dataset=args.dataset, device=args.device)
-    except (ConfigError, ValueError, OSError) as exc:
-        return fail(str(exc))
-    from ganviz.ui.remember import remember
+        try:
+            window = MainWindow(mode=args.mode, dataset=args.dataset, device=args.device)
+        except (ConfigError, ValueError, OSError) as exc:
+            return fail(str(exc))
+        from ganviz.ui.remember import remember
 
-    remember(window, restore_mode=restore_mode)
-    window.show()
-    return app.exec()
+        remember(window, restore_mode=restore_mode)
+        window.show()
+        code = app.exec()
+    finally:
+        quit_signals.restore()
+    if quit_signals.exit_code is not None:
+        print(f"ganviz: {quit_signals.reason}", file=sys.stderr)
+        return quit_signals.exit_code
+    return code
 
 
 TRAIN_FIELDS = ("dataset", "steps", "k", "k_g", "beta1", "beta2", "lr_d", "lr_g", "loss", "batch", "hidden", "layers", "noise_dim", "noise",
@@ -219,6 +236,7 @@ DIRAC_FIELDS = ("update", "reg", "gamma", "noise_std", "theta0", "psi0")  # dira
 
 
 MODE_ONLY = {"spread": ("2d",), "data_dir": ("mnist",), "grid_every": ("mnist",)}
+OPTION_NAMES = {"data_dir": "--data"}  # a field whose option is not its name with dashes (--data-dir: an alias)
 RESUME_ALLOWED = ("steps", "max_minutes", "device")
 
 
@@ -226,7 +244,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The run's validated settings; options of another mode are refused rather than silently ignored."""
     for name, modes_ in MODE_ONLY.items():
         if getattr(args, name) is not None and args.mode not in modes_:
-            raise ConfigError(f"--{name.replace('_', '-')}", f"applies only to --mode {' or '.join(modes_)}")
+            raise ConfigError(OPTION_NAMES.get(name, f"--{name.replace('_', '-')}"),
+                              f"applies only to --mode {' or '.join(modes_)}")
     extra = {}
     for name in DIRAC_FIELDS:  # stored in extra, every one of them, so config.json repeats the run
         if getattr(args, name, None) is not None and args.mode != "dirac":
@@ -255,8 +274,7 @@ def build_session(cfgs: list[TrainConfig]):
     except ConfigError:
         raise
     except (ValueError, OSError) as exc:
-        option = "--data-dir" if cfgs[0].mode == "mnist" and cfgs[0].data_dir else "--dataset"
-        raise ConfigError(option if cfgs[0].mode != "mnist" else "--dataset/--data-dir", str(exc)) from None
+        raise ConfigError("--dataset" if cfgs[0].mode != "mnist" else "--dataset/--data", str(exc)) from None
 
 
 def prepare_session(session) -> None:
@@ -266,6 +284,8 @@ def prepare_session(session) -> None:
     task = session.lanes[0].trainer.task
     if session.message:
         print(f"ganviz: notice: {session.message}", file=sys.stderr)
+    if session.cfg.data_dir is not None:  # what --data was read as (and what it skipped)
+        print(f"ganviz: P_data: {task.describe()}", file=sys.stderr)
     # One toy lane is too small for a second intra-op thread; stacked lanes are not: headless, 16 1-D
     # lanes train ~25% and 9 2-D lanes ~35% faster on both cores of a 2-core machine. (The window keeps
     # one core for painting: there a second training thread made 16 lanes slower.)

@@ -210,7 +210,7 @@ def test_unlabelled_data_gives_nan_scores(tmp_path):
 
 
 def test_bad_data_dir_and_dataset_are_config_errors(tmp_path):
-    with pytest.raises(ConfigError, match="--data-dir.*no training image file"):
+    with pytest.raises(ConfigError, match="--data: no image files.*no IDX files"):
         MnistTask(small_cfg(data_dir=str(tmp_path)), CPU)
     with pytest.raises(ConfigError, match="--dataset"):
         MnistTask(small_cfg(dataset="cifar"), CPU)

@@ -133,3 +133,15 @@ def test_the_window_counts_mass_outside_the_plot():
     m = t.evaluate(HalfFarG(), Discriminator(1, 8, 1), torch.Generator().manual_seed(0), views=True).metrics
     assert m["jsd"] == pytest.approx(0.5 * math.log(4 / 3) + 0.25 * math.log(2 / 3) + 0.25 * math.log(2), abs=0.005)
     assert m["kl"] == pytest.approx(math.log(2), abs=0.02)
+
+
+def test_the_1d_picture_of_a_blown_up_d_warns_of_no_overflow():
+    """Minor qa item: 'RuntimeWarning: overflow encountered in exp' printed at extreme learning rates."""
+    import warnings
+
+    from ganviz.core.toy1d import d_picture
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d, _, label, _ = d_picture("nonsaturating", np.ones(3), np.ones(3), np.array([-1e4, 0.0, 1e4]))
+    assert label == "D(x)" and d.tolist() == [0.0, 0.5, 1.0]

@@ -69,19 +69,96 @@ def test_view_draws_snapshot(view):
     assert view.grid_item.image.max() == view.grid_item.image.min()
 
 
-def test_use_data_dir_validates_first(view, qtbot, tmp_path):
+def test_load_data_checks_off_the_ui_thread_before_asking_for_a_run(view, qtbot, tmp_path):
     messages = []
     view.message.connect(messages.append)
-    with qtbot.assertNotEmitted(view.restart_requested):
-        assert not view.use_data_dir(str(tmp_path))
-    assert "no training image file" in messages[-1]
+    with qtbot.assertNotEmitted(view.restart_requested, wait=0):
+        view.load_data(str(tmp_path))
+        qtbot.waitUntil(lambda: "cannot use" in messages[-1], timeout=5000)
+    assert not view.loading and not view.load_progress.isVisibleTo(view.extra_controls())
+    assert "no image files" in messages[-1] and "current data stays" in messages[-1]
     assert view.config_changes() == {}
 
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8))
-    with qtbot.waitSignal(view.restart_requested) as blocker:
-        assert view.use_data_dir(str(tmp_path))
+    with qtbot.waitSignal(view.restart_requested, timeout=5000) as blocker:
+        view.load_data(str(tmp_path))
     assert blocker.args == [{"data_dir": str(tmp_path)}]
     assert view.config_changes() == {"data_dir": str(tmp_path)}
+    assert messages[-1].startswith("loaded IDX from") and "3 images, no labels" in messages[-1]
+
+
+def coloured_folder(root, classes=("red", "green", "blue"), per_class=3):
+    from PIL import Image
+
+    for c, colour in zip(classes, ((220, 30, 30), (30, 200, 60), (40, 60, 230))):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (40 + 10 * i, 30), colour).save(root / c / f"{i}.png")
+    return root
+
+
+def test_a_folder_of_images_is_named_with_its_classes(view, qtbot, tmp_path):
+    messages = []
+    view.message.connect(messages.append)
+    folder = coloured_folder(tmp_path / "flowers")
+    with qtbot.waitSignal(view.restart_requested, timeout=5000) as blocker:
+        view.load_data(folder)
+    assert blocker.args == [{"data_dir": str(folder)}]
+    assert "image folder …/" in messages[-1] and "9 images, 3 classes" in messages[-1]
+    assert not view.load_progress.isVisibleTo(view.extra_controls()) and not view.loading
+
+
+def test_unreadable_folder_is_a_message_not_an_exception(view, qtbot, tmp_path, monkeypatch):
+    """Case 22 in the window: "Choose folder…" on a folder that cannot be listed."""
+    import pathlib
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "iterdir", denied)
+    messages = []
+    view.message.connect(messages.append)
+    with qtbot.assertNotEmitted(view.restart_requested, wait=0):
+        view.load_data(tmp_path)
+        qtbot.waitUntil(lambda: not view.loading and "Permission denied" in messages[-1], timeout=5000)
+    assert "cannot" in messages[-1] and "current data stays" in messages[-1]
+
+
+@pytest.fixture
+def slow_decoding(monkeypatch):
+    """Each image takes 50 ms to decode, so a load of 60 lasts 3 s: long enough to watch and to stop."""
+    import time
+
+    from ganviz.core.mnist import data
+
+    data.forget_cached()
+    real = data.to_side
+
+    def slow(image):
+        time.sleep(0.05)
+        return real(image)
+
+    monkeypatch.setattr(data, "to_side", slow)
+    yield
+    data.forget_cached()
+
+
+def test_a_long_load_leaves_the_ui_responsive_and_cancel_joins_it(view, qtbot, tmp_path, slow_decoding):
+    """Case 23 in the window: reading happens on a thread; the UI thread keeps handling events
+    (the progress bar moves, which needs the event loop) and Cancel stops the thread."""
+    folder = coloured_folder(tmp_path / "big", per_class=20)
+    messages = []
+    view.message.connect(messages.append)
+    with qtbot.assertNotEmitted(view.restart_requested, wait=0):
+        view.load_data(folder)
+        assert view.load_progress.isVisibleTo(view.extra_controls()) and view.loading
+        qtbot.waitUntil(lambda: view.load_progress.value() > 0, timeout=5000)
+        assert view.loading  # still reading, and the UI thread has been drawing its progress
+        assert view.cancel_load(timeout=2.0)
+    assert not view.loading and not view.load_progress.isVisibleTo(view.extra_controls())
+    assert "loading cancelled" in messages[-1]
+    qtbot.wait(100)  # what the stopped thread sent last is dropped, not shown as a failure
+    assert "loading cancelled" in messages[-1]
 
 
 class _Files(http.server.BaseHTTPRequestHandler):
@@ -127,3 +204,98 @@ def test_download_button_fetches_then_restarts(view, qtbot, tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# --- the window: closing or switching mode while data loads or MNIST downloads (qa cases 23, 26) ---
+@pytest.fixture
+def mnist_window(qtbot):
+    from ganviz.ui import MainWindow
+
+    w = MainWindow(mode="mnist")
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+    assert w.worker.wait(5000)
+
+
+def test_closing_the_window_mid_load_cancels_and_joins_the_load(mnist_window, qtbot, tmp_path, slow_decoding):
+    import time
+
+    folder = coloured_folder(tmp_path / "big", per_class=20)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    view = mnist_window.views["mnist"]
+    view.load_data(folder)
+    qtbot.waitUntil(lambda: view.load_progress.value() > 0, timeout=5000)
+    thread = view._load
+    start = time.monotonic()
+    mnist_window.close()
+    assert time.monotonic() - start < 2.0 and not thread.is_alive()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no temporary files
+
+
+def test_a_load_that_ends_after_a_mode_switch_is_not_applied(mnist_window, qtbot, tmp_path, slow_decoding):
+    folder = coloured_folder(tmp_path / "few", per_class=4)  # 12 images: ~0.6 s
+    view = mnist_window.views["mnist"]
+    view.load_data(folder)
+    mnist_window.mode_combo.setCurrentIndex(mnist_window.mode_combo.findData("1d"))
+    qtbot.waitUntil(lambda: mnist_window.frame is not None and mnist_window.frame.mode == "1d", timeout=10000)
+    qtbot.waitUntil(lambda: not view.loading, timeout=10000)
+    qtbot.waitUntil(lambda: any("not applied" in e.text for e in mnist_window.log_entries()), timeout=5000)
+    qtbot.wait(200)
+    assert mnist_window.frame.mode == "1d" and mnist_window.worker.session.cfg.data_dir is None
+
+
+class _Stall(http.server.BaseHTTPRequestHandler):
+    """Sends 50 kB of a 10 MB file, then stalls until released."""
+
+    release = threading.Event()
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(10_000_000))
+        self.end_headers()
+        self.wfile.write(bytes(50_000))
+        self.wfile.flush()
+        self.release.wait(30)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_closing_the_window_mid_download_cancels_it_and_leaves_no_part(mnist_window, qtbot, tmp_path):
+    """Case 26 in the window: the download thread is cancelled and joined, its .part removed."""
+    import time
+
+    _Stall.release = threading.Event()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stall)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        view = mnist_window.views["mnist"]
+        view.download_base_url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        view.download_files = {"train-images-idx3-ubyte.gz": "0" * 64}
+        view.download_dir = dest = tmp_path / "dl"
+        view.start_download()
+        qtbot.waitUntil(lambda: dest.is_dir() and any(p.name.endswith(".part") for p in dest.iterdir()),
+                        timeout=10000)
+        thread = view._download
+        start = time.monotonic()
+        mnist_window.close()
+        assert time.monotonic() - start < 3.0 and not thread.is_alive()
+        assert list(dest.iterdir()) == []
+    finally:
+        _Stall.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_the_window_trains_on_a_loaded_folder_and_names_it(mnist_window, qtbot, tmp_path):
+    folder = coloured_folder(tmp_path / "flowers", per_class=3)
+    mnist_window.views["mnist"].load_data(folder)
+    qtbot.waitUntil(lambda: mnist_window.frame is not None and mnist_window.frame.target.startswith("image folder"),
+                    timeout=20000)
+    assert "9 images, 3 classes" in mnist_window.frame.target
+    assert mnist_window.worker.session.cfg.data_dir == str(folder)
+    qtbot.waitUntil(lambda: mnist_window.dataset_combo.currentText() == "own: flowers", timeout=5000)
+    assert any(e.text.startswith("loaded image folder") for e in mnist_window.log_entries())

@@ -25,7 +25,7 @@ def value_text(value: Any) -> str:
 
 
 def _flag(key: str) -> str:
-    return "--" + key.replace("_", "-")
+    return "--data" if key == "data_dir" else "--" + key.replace("_", "-")  # --data-dir is its old alias
 
 
 def _options(cfg: TrainConfig, skip: tuple[str, ...] = ()) -> list[str]:

@@ -131,6 +131,11 @@ class TrainConfig:
         _check_positive("--spread", self.spread)
         if self.grid_every is not None:
             _check_int("--grid-every", self.grid_every, 1)
+            if self.grid_every % self.log_every:  # grids are drawn at measured steps: others would be skipped
+                raise ConfigError("--grid-every", f"must be a multiple of --log-every (got --grid-every "
+                                  f"{self.grid_every} with --log-every {self.log_every}: the grids between "
+                                  f"measured steps would be skipped); e.g. --grid-every "
+                                  f"{max(1, self.grid_every // self.log_every) * self.log_every}")
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ConfigError("--dataset", "must name a dataset")
         from ganviz.core import dirac  # the Dirac-GAN's settings (in extra): refused in other modes

@@ -61,7 +61,8 @@ def d_picture(loss: str, p_data: np.ndarray, p_g: np.ndarray, out: np.ndarray) -
     """D as each loss means it, its optimum (NaN where undefined), its label and the span of its values."""
     fam = losses.family(loss)
     if fam == "vanilla":
-        return 1.0 / (1.0 + np.exp(-out)), divergence.d_star(p_data, p_g), "D(x)", (0.0, 1.0)
+        # σ(t) = (1 + tanh(t/2))/2: exact, and no overflow warning for a blown-up D (|t| ≫ 700)
+        return 0.5 * (1.0 + np.tanh(0.5 * out)), divergence.d_star(p_data, p_g), "D(x)", (0.0, 1.0)
     if fam == "lsgan":
         return out, divergence.lsgan_d_star(p_data, p_g), "D(x), LSGAN codes −1 fake / +1 real", (-1.0, 1.0)
     if fam == "hinge":

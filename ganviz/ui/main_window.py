@@ -26,6 +26,7 @@ from ganviz.core.checkpoint import CheckpointError, find_checkpoint
 from ganviz.core.command_line import session_command
 from ganviz.core.config import K_MAX, K_MIN, LOSSES, LR_MAX, LR_MIN, MODES, ConfigError, TrainConfig
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
+from ganviz.core.mnist.data import mnist_cache_dir
 from ganviz.core.session import LANE_SETTINGS, LIVE_SETTINGS, Session
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.tasks import task_class
@@ -633,6 +634,14 @@ class MainWindow(QMainWindow):
         if self.dataset_combo.findData(cfg.dataset) < 0:
             self.dataset_combo.addItem(_short(cfg.dataset), cfg.dataset)
         self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(cfg.dataset))
+        if cfg.mode == "mnist":  # images loaded by the view replace the digits: the combo says whose
+            index = self.dataset_combo.currentIndex()
+            text = _short(cfg.dataset)
+            if cfg.data_dir:
+                downloaded = Path(cfg.data_dir).expanduser().resolve() == mnist_cache_dir().resolve()
+                text = f"{cfg.dataset} (downloaded)" if downloaded else f"own: {_short(Path(cfg.data_dir).name)}"
+            self.dataset_combo.setItemText(index, text)
+            self.dataset_combo.setItemData(index, cfg.data_dir or "", Qt.ItemDataRole.ToolTipRole)
         self.k_slider.setValue(cfg.k)
         self.k_label.setText(str(cfg.k))
         self.k_g_slider.setValue(cfg.k_g)
@@ -673,7 +682,13 @@ class MainWindow(QMainWindow):
 
     def _restart_with(self, changes: dict[str, Any]) -> None:
         """A view's setting that needs new weights: per-lane ones (noise) start the selected lane
-        again; shared ones (the target, its spread, a data folder) start every lane again."""
+        again; shared ones (the target, its spread, a data folder) start every lane again. A view
+        of another mode (data loaded in the background while the mode was switched) is not obeyed."""
+        sender = self.sender()
+        if isinstance(sender, ModeView) and (sender.mode != self._shown_mode
+                                             or sender.mode != self.mode_combo.currentData()):
+            self.say(f"not applied: the window has left the {modes.spec(sender.mode).label} mode meanwhile")
+            return
         self._error = ""
         if set(changes) <= set(LIVE_SETTINGS) | set(LANE_SETTINGS):
             self._post(Session.set, self.selected, **changes)
@@ -1012,6 +1027,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.timer.stop()
+        for view in self.views.values():  # a load or download on its own thread: cancelled and joined
+            shutdown = getattr(view, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
         self.worker.stop()
         self.worker.wait()
         super().closeEvent(event)

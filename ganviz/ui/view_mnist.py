@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
 
-from ganviz.core.mnist.data import DatasetError, load_idx_dir, mnist_cache_dir
-from ganviz.core.mnist.download import MNIST_FILES, MNIST_MIRRORS, DownloadCancelled, download_mnist
+from ganviz.core.mnist.data import IMAGE_SUFFIXES, DatasetError, LoadCancelled, load_images, mnist_cache_dir
+from ganviz.core.mnist.download import MNIST_FILES, MNIST_MIRRORS, DownloadCancelled, abort, download_mnist
 from ganviz.core.mnist.task import GRID, PAD, PAD_LEVEL, STRIP, PictureMnist, tile
 from ganviz.core.snapshot import Snapshot
 from ganviz.ui.base import LaneView, ModeView
@@ -37,12 +38,16 @@ HISTORY_SERIES_MNIST = [
     Series("d_fake", "D(G(z))", COLORS["d_fake"], "d",
            tip="mean D(G(z)) on generated digits (½ at equilibrium; near 0 when D wins and minimax saturates)"),
     Series("score", "classifier score", COLORS["score"], "score",
-           tip="Inception-style score from a small MNIST classifier: 10 when every class appears, sharply"),
+           tip="Inception-style score from a small classifier trained on the data's own labels: the number "
+               "of classes (10 for digits) when every class appears, sharply; the real data's own score is "
+               "under the samples"),
     Series("fd", "Fréchet distance", COLORS["fd"], "fd",
-           tip="Fréchet distance between the classifier's features of real and generated digits (0 best)"),
+           tip="Fréchet distance between the classifier's features of real and generated images (0 best)"),
 ]
 # Short labels keep the curve panel narrow: the samples get the larger share of the width.
-HISTORY_GROUPS_MNIST = {"loss": "loss", "d": "mean D (prob.)", "score": "score (10 best)", "fd": "FD (0 best)"}
+HISTORY_GROUPS_MNIST = {"loss": "loss", "d": "mean D (prob.)", "score": "score (↑ better)", "fd": "FD (0 best)"}
+LOAD_JOIN_TIMEOUT = 5.0  # seconds closing the window waits for a load or download thread (they stop within one file)
+PROGRESS_EVERY = 0.05    # seconds between two progress updates sent to the UI thread
 BLANK_GRID = np.full((GRID * (SIDE + PAD) + PAD,) * 2, PAD_LEVEL, dtype=np.uint8)
 SCORE_ROW = 14  # image pixels of room under a strip for the scores
 BLANK_STRIP = np.full((SIDE + 2 * PAD, STRIP * (SIDE + PAD) + PAD), PAD_LEVEL, dtype=np.uint8)
@@ -69,6 +74,14 @@ class _DownloadSignals(QObject):
     failed = Signal(str)
 
 
+class _LoadSignals(QObject):
+    """Carries the loading thread's news to the UI thread."""
+
+    progress = Signal(object, object, object)  # load number, done, total (files, or bytes of an array or IDX file)
+    finished = Signal(object, str, str)        # load number, the path, what was loaded
+    failed = Signal(object, str, str)          # load number, the path, why not
+
+
 class MnistView(ModeView):
     mode = "mnist"
 
@@ -86,6 +99,14 @@ class MnistView(ModeView):
         self._dl.progress.connect(self._on_download_progress)
         self._dl.finished.connect(self._on_download_finished)
         self._dl.failed.connect(self._on_download_failed)
+        # Loading a folder or an array runs on its own thread (decoding thousands of images takes seconds).
+        self._load: threading.Thread | None = None
+        self._load_cancel = threading.Event()
+        self._load_number = 0  # news of an older load (cancelled or overtaken) is not shown
+        self._ld = _LoadSignals(self)
+        self._ld.progress.connect(self._on_load_progress)
+        self._ld.finished.connect(self._on_load_finished)
+        self._ld.failed.connect(self._on_load_failed)
 
         # Samples: G on the fixed noise (the same z every frame, so the change is G's) and on fresh noise.
         self.grid_widget, self.grid_box, self.grid_item = image_box("G(z) on fixed noise z")
@@ -162,9 +183,11 @@ class MnistView(ModeView):
     def _status_text(self, snap: Snapshot) -> str:
         status = snap.views.status if isinstance(snap.views, PictureMnist) else ""
         score, fd = snap.metrics.get("score"), snap.metrics.get("fd")
-        if score is None or not np.isfinite(score):
-            return f"classifier score / FD: n/a — {status}" if status else "classifier score / FD: n/a"
-        return f"classifier score {score:.2f} (10 best), FD {fd:.1f} (0 best) — {status}"
+        if score is not None and np.isfinite(score):
+            return f"classifier score {score:.2f}, FD {fd:.1f} (0 best) — {status}"
+        if fd is not None and np.isfinite(fd):  # foreign or unlabelled images: FD only, the score hidden
+            return f"FD {fd:.1f} (0 best) — {status}"
+        return f"classifier score / FD: n/a — {status}" if status else "classifier score / FD: n/a"
 
     def clear(self) -> None:
         for item in (self.grid_item, self.fresh_item):
@@ -188,13 +211,26 @@ class MnistView(ModeView):
         self.dataset_label.setWordWrap(True)
         self.choose_button = QPushButton("Choose folder…")
         self.choose_button.setObjectName("chooseDataDirButton")
-        self.choose_button.setToolTip("a folder with train-images-idx3-ubyte[.gz] (and labels), "
-                                      "e.g. MNIST, Fashion-MNIST or KMNIST; <folder>/MNIST/raw works too")
+        self.choose_button.setToolTip("a folder of images (PNG, JPEG…; any size and colour, made 28×28 grey; "
+                                      "class subfolders give labels) or of IDX files (MNIST, Fashion-MNIST, "
+                                      "KMNIST: train-images-idx3-ubyte[.gz]; <folder>/MNIST/raw works too)")
         self.choose_button.clicked.connect(self._choose_folder)
+        self.open_button = QPushButton("Open file…")
+        self.open_button.setObjectName("openDataFileButton")
+        self.open_button.setToolTip("a .npy or .npz array of images (N, H, W), uint8 0–255 or float 0–1, "
+                                    "labels under 'labels' in a .npz; or a single image file")
+        self.open_button.clicked.connect(self._choose_file)
         self.download_button = QPushButton("Download MNIST…")
         self.download_button.setObjectName("downloadMnistButton")
         self.download_button.setToolTip(f"the 60,000 training digits (about 10 MB) into {mnist_cache_dir()}")
         self.download_button.clicked.connect(self.start_download)
+        self.load_progress = QProgressBar()
+        self.load_progress.setObjectName("loadProgress")
+        self.load_progress.setVisible(False)
+        self.cancel_load_button = QPushButton("Cancel loading")
+        self.cancel_load_button.setObjectName("cancelLoadButton")
+        self.cancel_load_button.setVisible(False)
+        self.cancel_load_button.clicked.connect(self.cancel_load)
         self.progress = QProgressBar()
         self.progress.setObjectName("downloadProgress")
         self.progress.setVisible(False)
@@ -204,9 +240,12 @@ class MnistView(ModeView):
         self.cancel_button.clicked.connect(self.cancel_download)
         buttons = QHBoxLayout()
         buttons.addWidget(self.choose_button)
-        buttons.addWidget(self.download_button)
+        buttons.addWidget(self.open_button)
         layout.addWidget(self.dataset_label)
         layout.addLayout(buttons)
+        layout.addWidget(self.load_progress)
+        layout.addWidget(self.cancel_load_button)
+        layout.addWidget(self.download_button)
         layout.addWidget(self.progress)
         layout.addWidget(self.cancel_button)
         return box
@@ -215,22 +254,109 @@ class MnistView(ModeView):
         return {"data_dir": self._data_dir} if self._data_dir is not None else {}
 
     def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder with IDX files (train-images-idx3-ubyte…)",
-                                                self._data_dir or str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, "Folder of images (class subfolders give labels) or of IDX files",
+                                                self._start_dir())
         if path:
-            self.use_data_dir(path)
+            self.load_data(path)
 
-    def use_data_dir(self, path: str | Path) -> bool:
-        """Check the folder with the core loader; ask for a new run on it, or say why it cannot be used."""
-        try:
-            dataset = load_idx_dir(path)
-        except DatasetError as exc:
-            self.message.emit(f"cannot use {path}: {exc}")
-            return False
-        self._data_dir = str(path)
-        self.message.emit(f"loading {dataset.describe()}")
-        self.restart_requested.emit({"data_dir": str(path)})
+    def _choose_file(self) -> None:
+        patterns = " ".join(f"*{suffix}" for suffix in (".npy", ".npz", *sorted(IMAGE_SUFFIXES)))
+        path, _ = QFileDialog.getOpenFileName(self, "Image array (.npy, .npz) or an image", self._start_dir(),
+                                              f"Image data ({patterns});;All files (*)")
+        if path:
+            self.load_data(path)
+
+    def _start_dir(self) -> str:
+        return str(Path(self._data_dir).parent) if self._data_dir else str(Path.home())
+
+    def load_data(self, path: str | Path) -> None:
+        """Read `path` (any image source: `load_images`) on a background thread, with progress and
+        Cancel; once read, name what was loaded and ask for a new run on it. A source that cannot be
+        used is a message and the current data stays. A load already running is cancelled first."""
+        self.extra_controls()
+        self.cancel_load()
+        path = str(path)
+        cancel = self._load_cancel = threading.Event()
+        self._load_number += 1
+        signals, number = self._ld, self._load_number
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:  # at most every PROGRESS_EVERY s, and the last one
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY or done >= total:
+                last[0] = now
+                signals.progress.emit(number, done, total)
+
+        def run() -> None:
+            try:
+                dataset = load_images(path, progress, cancel)
+                signals.finished.emit(number, path, dataset.describe())
+            except LoadCancelled:
+                signals.failed.emit(number, path, "loading cancelled")
+            except DatasetError as exc:
+                signals.failed.emit(number, path, str(exc))
+            except Exception as exc:  # anything else is still a message, never an exception in Qt's loop
+                signals.failed.emit(number, path, f"{type(exc).__name__}: {exc}")
+
+        self.load_progress.setRange(0, 0)
+        self.load_progress.setFormat(f"reading {Path(path).name}… %p%")
+        self.load_progress.setVisible(True)
+        self.cancel_load_button.setVisible(True)
+        self.message.emit(f"reading {path}…")
+        self._load = threading.Thread(target=run, name="ganviz-image-load", daemon=True)
+        self._load.start()
+
+    @property
+    def loading(self) -> bool:
+        return self._load is not None and self._load.is_alive()
+
+    def cancel_load(self, timeout: float = LOAD_JOIN_TIMEOUT) -> bool:
+        """Stop a load that is running and wait for its thread (it stops between two files or chunks);
+        True when no load thread is left."""
+        self._load_cancel.set()
+        if self._load is not None:
+            if self._load.is_alive():
+                self.message.emit("loading cancelled; the current data stays")
+            self._load_number += 1  # what the stopped load still sends is dropped
+            self._load.join(timeout)
+            if self._load.is_alive():
+                return False
+            self._load = None
+        self._end_load()
         return True
+
+    def shutdown(self, timeout: float = LOAD_JOIN_TIMEOUT) -> bool:
+        """The window is closing: cancel a load and a download and join their threads (a cancelled
+        download removes its .part file). True when neither thread is left."""
+        loaded = self.cancel_load(timeout)
+        abort(self._cancel)
+        if self._download is not None:
+            self._download.join(timeout)
+        return loaded and not (self._download is not None and self._download.is_alive())
+
+    def _end_load(self) -> None:
+        if self._controls is not None:
+            self.load_progress.setVisible(False)
+            self.cancel_load_button.setVisible(False)
+
+    def _on_load_progress(self, number: int, done: int, total: int) -> None:
+        if total and number == self._load_number:
+            self.load_progress.setRange(0, 1000)
+            self.load_progress.setValue(int(1000 * done / total))
+
+    def _on_load_finished(self, number: int, path: str, what: str) -> None:
+        if number != self._load_number:
+            return
+        self._end_load()
+        self._data_dir = path
+        self.message.emit(f"loaded {what}")
+        self.restart_requested.emit({"data_dir": path})
+
+    def _on_load_failed(self, number: int, path: str, reason: str) -> None:
+        if number != self._load_number:
+            return
+        self._end_load()
+        self.message.emit(f"cannot use {path}: {reason}; the current data stays")
 
     # --- download -------------------------------------------------------------------------------
     def start_download(self) -> None:
@@ -260,7 +386,7 @@ class MnistView(ModeView):
         self._download.start()
 
     def cancel_download(self) -> None:
-        self._cancel.set()
+        abort(self._cancel)  # also ends a read that waits on a stalled server
 
     def _end_download(self) -> None:
         self.progress.setVisible(False)

@@ -30,6 +30,7 @@ TRAIN_STEPS = 500
 TRAIN_BATCH = 128
 HOLDOUT_FRACTION = 0.1
 MIN_LABELLED = 100      # fewer labelled images cannot train a classifier whose scores mean anything
+MIN_FD_IMAGES = 100     # below this, the real images' 64-dim feature covariance is too poorly estimated for FD
 REAL_FEATURE_SAMPLES = 2000  # real images the real data's score and feature statistics are taken on
 STOP_TIMEOUT = 2.0      # seconds `Preparation.stop` waits for the thread (it stops between two batches)
 EXIT_TIMEOUT = 10.0     # seconds the exit hook waits: a thread left inside torch at exit aborts the process
@@ -236,15 +237,19 @@ class Preparation:
     for any that were stopped but have not finished, so at most one works at a time however often
     the image mode is entered and left."""
 
-    def __init__(self, dataset: ImageDataset, device: torch.device | str = "cpu", steps: int = TRAIN_STEPS):
+    def __init__(self, dataset: ImageDataset, device: torch.device | str = "cpu", steps: int = TRAIN_STEPS,
+                 real: ImageDataset | None = None, score: bool = True, prefix: str = ""):
+        """The classifier of `dataset`'s labels; FD (and, with `score`, the score) compare P_G with
+        `real` (default: `dataset` itself). `prefix` starts every note (what the metrics mean here)."""
         self.dataset, self.device, self.steps = dataset, torch.device(device), steps
+        self.real, self.score, self.prefix = (real if real is not None else dataset), score, prefix
         self.cancel = threading.Event()
         self.done = threading.Event()
         self.model: DigitClassifier | None = None  # set last: once it is set, everything below is too
         self.accuracy = math.nan
         self.real_score = math.nan
         self.real_stats: tuple[np.ndarray, np.ndarray] | None = None
-        self.note = "classifier: training…"
+        self.note = prefix + "classifier: training…"
         self.thread = threading.Thread(target=self._run, name="ganviz-classifier", daemon=True)
         with _LIVE_LOCK:
             stopping = [p for p in _LIVE if p.cancel.is_set()]
@@ -258,19 +263,20 @@ class Preparation:
         try:
             model, acc, note = load_or_train(self.dataset, self.device, self.steps, cancel=self.cancel)
             _check(self.cancel)
-            n = len(self.dataset)
+            n = len(self.real)
             pick = torch.randperm(n, generator=torch.Generator().manual_seed(5))[:REAL_FEATURE_SAMPLES].numpy()
-            real = to_unit(torch.as_tensor(self.dataset.images[pick])).to(self.device)
+            real = to_unit(torch.as_tensor(self.real.images[pick])).to(self.device)
             probs, feats = probs_and_features(model, real)
-            self.real_score = classifier_score(probs)
+            if self.score:
+                self.real_score = classifier_score(probs)
             self.real_stats = gaussian_stats(feats)
             self.accuracy = acc
-            self.note = f"{note}; real data scores {self.real_score:.2f}"
+            self.note = self.prefix + (f"{note}; real data scores {self.real_score:.2f}" if self.score else note)
             self.model = model
         except ClassifierCancelled as exc:
-            self.note = str(exc)
+            self.note = self.prefix + str(exc)
         except Exception as exc:  # metrics become NaN; training must go on
-            self.note = f"classifier failed: {exc}"
+            self.note = f"{self.prefix}classifier failed: {exc}"
         finally:
             self.done.set()
             with _LIVE_LOCK:

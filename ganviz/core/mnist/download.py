@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import socket
 import tempfile
 import threading
 import urllib.error
@@ -35,6 +36,22 @@ ProgressCallback = Callable[[int, int], None]
 # exit hook below cancels it and removes its .part file, so none outlives the process.
 _PARTS: dict[Path, threading.Event | None] = {}
 _PARTS_LOCK = threading.Lock()
+# The socket each download with a cancel Event is reading from: `abort` shuts it down, so a read
+# waiting on a stalled server returns at once instead of after the timeout.
+_SOCKETS: dict[int, object] = {}
+
+
+def abort(cancel: threading.Event) -> None:
+    """Cancel the download of `cancel` now, even while it waits for data: set the Event and shut its
+    connection down (the download then ends with DownloadCancelled, its .part removed)."""
+    cancel.set()
+    with _PARTS_LOCK:
+        sock = _SOCKETS.get(id(cancel))
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
 
 
 class DownloadError(RuntimeError):
@@ -135,6 +152,9 @@ def _fetch(url: str, target: Path, checksum: str, report: ProgressCallback,
         try:
             # Unbuffered, so that a full disk shows in the write of its chunk, not as a broken connection.
             with os.fdopen(fd, "wb", buffering=0) as out, urllib.request.urlopen(request, timeout=timeout) as response:
+                if cancel is not None:  # http.client keeps it at response.fp.raw._sock (CPython 3.x)
+                    with _PARTS_LOCK:
+                        _SOCKETS[id(cancel)] = getattr(getattr(response.fp, "raw", None), "_sock", None)
                 size = int(response.headers.get("Content-Length") or 0)
                 done = 0
                 report(0, size)
@@ -142,6 +162,8 @@ def _fetch(url: str, target: Path, checksum: str, report: ProgressCallback,
                     if cancel is not None and cancel.is_set():
                         raise DownloadCancelled("download cancelled")
                     block = response.read(CHUNK)
+                    if cancel is not None and cancel.is_set():  # `abort` may have ended the read
+                        raise DownloadCancelled("download cancelled")
                     if not block:
                         break
                     try:
@@ -159,6 +181,8 @@ def _fetch(url: str, target: Path, checksum: str, report: ProgressCallback,
         except urllib.error.URLError as exc:
             raise DownloadError(f"cannot connect ({exc.reason})") from exc
         except (OSError, ValueError) as exc:  # includes http.client.IncompleteRead, timeouts, resets
+            if cancel is not None and cancel.is_set():
+                raise DownloadCancelled("download cancelled") from None
             raise DownloadError(f"the connection broke off ({type(exc).__name__}: {exc})") from exc
         if size and done != size:
             raise DownloadError(f"the connection broke off after {done:,} of {size:,} bytes")
@@ -173,6 +197,8 @@ def _fetch(url: str, target: Path, checksum: str, report: ProgressCallback,
         tmp.unlink(missing_ok=True)
         with _PARTS_LOCK:
             _PARTS.pop(tmp, None)
+            if cancel is not None:
+                _SOCKETS.pop(id(cancel), None)
 
 
 @atexit.register

@@ -7,7 +7,7 @@ import io
 import math
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -25,14 +25,22 @@ class DatasetError(ValueError):
 # images, more than any MNIST-like set; a header declaring more is refused before anything is read.
 MAX_IDX_BYTES = 1 << 30
 GZIP_TAIL = 1 << 20  # bytes read past the declared data to reach the gzip trailer (and check its CRC)
+CHUNK = 1 << 22      # bytes read at a time: between two chunks a load reports progress and may be cancelled
 
 
-def read_idx(path: str | Path) -> np.ndarray:
+class ReadCancelled(Exception):
+    """A read stopped because its `cancel` Event was set."""
+
+
+def read_idx(path: str | Path, progress: Callable[[int, int], None] | None = None,
+             cancel=None) -> np.ndarray:
     """Read one IDX file (e.g. train-images-idx3-ubyte[.gz]) as a numpy array of its declared shape.
 
     Gzip (by `.gz` suffix or by the gzip magic) is decompressed as it is read, straight into the
     array, and never past the size the header declares (at most MAX_IDX_BYTES): a small file that
-    expands to gigabytes is refused once it outgrows its header, having cost one array at most."""
+    expands to gigabytes is refused once it outgrows its header, having cost one array at most.
+    `progress(bytes done, bytes declared)` is called between chunks; setting the `cancel` Event stops
+    the read there with ReadCancelled."""
     path = Path(path)
     try:
         f = open(path, "rb")
@@ -43,9 +51,9 @@ def read_idx(path: str | Path) -> np.ndarray:
             compressed = path.suffix == ".gz" or f.read(2) == GZIP_MAGIC
             f.seek(0)
             if not compressed:
-                return _read_stream(f, str(path))
+                return _read_stream(f, str(path), progress=progress, cancel=cancel)
             with gzip.GzipFile(fileobj=f, mode="rb") as stream:
-                return _read_stream(stream, str(path), tail=True)
+                return _read_stream(stream, str(path), tail=True, progress=progress, cancel=cancel)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise DatasetError(f"{path} is not a valid gzip file (corrupt or truncated download?): {exc}") from exc
         except OSError as exc:
@@ -57,7 +65,7 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     return _read_stream(io.BytesIO(data), name)
 
 
-def _read_stream(stream: BinaryIO, name: str, tail: bool = False) -> np.ndarray:
+def _read_stream(stream: BinaryIO, name: str, tail: bool = False, progress=None, cancel=None) -> np.ndarray:
     """Decode IDX from a file-like object, reading the header, then exactly the data it declares.
     With `tail` (gzip), read on to the end of the stream, which must come within GZIP_TAIL bytes."""
     head = stream.read(4)
@@ -77,7 +85,7 @@ def _read_stream(stream: BinaryIO, name: str, tail: bool = False) -> np.ndarray:
         out = np.empty(shape, dtype=dtype)  # writable: torch refuses to share memory with read-only buffers
     except MemoryError:
         raise DatasetError(f"not enough memory for {name} ({expected:,} bytes)") from None
-    got = _read_into(stream, memoryview(out.reshape(-1).view(np.uint8)))
+    got = read_into(stream, memoryview(out.reshape(-1).view(np.uint8)), progress, cancel)
     if got < expected:
         raise DatasetError(f"{name} is truncated: the header promises shape {shape} ({expected} bytes of data) "
                            f"but only {got} bytes follow")
@@ -87,14 +95,21 @@ def _read_stream(stream: BinaryIO, name: str, tail: bool = False) -> np.ndarray:
     return out
 
 
-def _read_into(stream: BinaryIO, buffer: memoryview) -> int:
-    """Fill `buffer` from `stream`; the number of bytes read (fewer only at the end of the stream)."""
+def read_into(stream: BinaryIO, buffer: memoryview, progress: Callable[[int, int], None] | None = None,
+              cancel=None) -> int:
+    """Fill `buffer` from `stream` CHUNK bytes at a time; the number of bytes read (fewer only at the
+    end of the stream). Between chunks: `progress(done, len(buffer))`, and ReadCancelled once the
+    `cancel` Event is set."""
     done = 0
     while done < len(buffer):
-        n = stream.readinto(buffer[done:])
+        if cancel is not None and cancel.is_set():
+            raise ReadCancelled(f"stopped after {done:,} of {len(buffer):,} bytes")
+        n = stream.readinto(buffer[done:done + CHUNK])
         if not n:
             break
         done += n
+        if progress is not None:
+            progress(done, len(buffer))
     return done
 
 

@@ -17,7 +17,7 @@ from ganviz.core import losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Images
 from ganviz.core.mnist import classifier as clf
-from ganviz.core.mnist.data import DatasetError, ImageDataset, load_dataset
+from ganviz.core.mnist.data import DatasetError, ImageDataset, load_bundled, load_dataset
 from ganviz.core.mnist.models import ARCHS, SIDE, build_discriminator, build_generator
 from ganviz.core.task import Evaluation, Task
 
@@ -114,7 +114,7 @@ class MnistTask(Task):
             try:
                 dataset = load_dataset(cfg.data_dir)
             except DatasetError as exc:
-                raise ConfigError("--data-dir", str(exc)) from exc
+                raise ConfigError("--data", str(exc)) from exc
         self.dataset = dataset
         self.images = self._to_device(torch.as_tensor(dataset.images).unsqueeze(1))  # uint8 (N, 1, 28, 28)
         self.n_images = len(dataset)
@@ -136,17 +136,45 @@ class MnistTask(Task):
         self._last: Evaluation | None = None
         self.eval_seconds = {"cheap": 0.0, "score": 0.0}  # time spent measuring, for the overhead figure
         self._preparation: clf.Preparation | None = None
-        if not dataset.has_labels:
-            self._note = "no labels: classifier score and FD are not available"
-        elif not classifier:
-            self._note = "classifier not requested"
-        elif len(dataset) < clf.MIN_LABELLED:
-            self._note = (f"classifier score and FD are not available: the classifier needs at least "
-                          f"{clf.MIN_LABELLED} labelled images (this set has {len(dataset)})")
-        else:
-            self._preparation = clf.Preparation(dataset, device)
+        self._note = self._prepare_metrics(dataset, classifier, device)
+        if self._preparation is not None:
             # A task dropped without close() still stops its preparation (the thread holds no reference to it).
             weakref.finalize(self, self._preparation.cancel.set)
+
+    def _prepare_metrics(self, dataset: ImageDataset, classifier: bool, device: torch.device) -> str:
+        """Start the metric classifier the data allows; the note that says what score and FD mean.
+
+        With labels of 2-10 classes on at least MIN_LABELLED images: a classifier of the set's own
+        labels gives score and FD. Otherwise, from MIN_FD_IMAGES images on, FD is measured in the
+        features of the digit classifier of the bundled MNIST subset, against the set's own features
+        (as FID uses ImageNet features for any images); the score is hidden, since the classes of an
+        MNIST classifier mean nothing for other images."""
+        if not dataset.has_labels:
+            why = "no labels"
+        elif len(dataset) < clf.MIN_LABELLED:
+            why = (f"the classifier needs at least {clf.MIN_LABELLED} labelled images (this set has "
+                   f"{len(dataset)})")
+        elif dataset.n_classes > clf.CLASSES or len(np.unique(dataset.labels)) < 2:
+            why = (f"the metric classifier tells 2 to {clf.CLASSES} classes (labels 0-{clf.CLASSES - 1}) apart; "
+                   f"this set has {len(np.unique(dataset.labels))} (labels up to {int(dataset.labels.max())})")
+        else:
+            why = None
+        if not classifier:
+            return f"{why}: classifier score and FD are not available" if why else "classifier not requested"
+        if why is None:
+            self._preparation = clf.Preparation(dataset, device)
+            return self._preparation.note
+        if len(dataset) < clf.MIN_FD_IMAGES:
+            return (f"{why}: classifier score and FD are not available (FD needs at least {clf.MIN_FD_IMAGES} "
+                    f"images; this set has {len(dataset)})")
+        try:
+            digits = load_bundled()
+        except DatasetError as exc:
+            return f"{why}: classifier score and FD are not available ({exc})"
+        self._preparation = clf.Preparation(
+            digits, device, real=dataset, score=False,
+            prefix=f"{why}: score hidden; FD in an MNIST digit classifier's features, against this set's own — ")
+        return self._preparation.note
 
     def _generator_has_batchnorm(self) -> bool:
         """Built on the meta device: no memory, however wide --hidden is."""
@@ -296,7 +324,7 @@ class MnistTask(Task):
             return dict(self._score)
         fake = self.generate(G, self.z_score)
         probs, feats = clf.probs_and_features(model, fake)
-        self._score = {"score": clf.classifier_score(probs),
+        self._score = {"score": clf.classifier_score(probs) if self._preparation.score else math.nan,
                        "fd": clf.frechet_distance(*self._preparation.real_stats, *clf.gaussian_stats(feats))}
         end = time.perf_counter()
         self.score_budget.record(key, now, end)
