@@ -102,6 +102,8 @@ class HistoryPlot(QWidget):
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setMinimumHeight(70)
+            # Iterations are whole and never negative: a new run's single point at 0 gets 0 … 10, not −0.4 … 0.4.
+            plot.setLimits(xMin=0, minXRange=10)
             if first is None:
                 first = plot
             else:
