@@ -17,3 +17,27 @@ def test_a_fresh_iteration_axis_starts_at_zero_with_whole_iterations(qtbot):
             qtbot.waitUntil(lambda: item.viewRange()[0][1] >= 10, timeout=3000)
             lo, hi = item.viewRange()[0]
             assert lo >= 0 and hi - lo >= 10, (group, lo, hi)
+
+
+def test_a_long_status_message_is_cut_before_the_permanent_labels(window, qtbot):
+    """The status message ends before the iteration label and the Record button (review defect 11:
+    "clipped by the permanent iteration label"); the whole of it is in the tooltip and the log."""
+    from PySide6.QtWidgets import QWidget
+
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.lanes[0].iteration >= 0, timeout=5000)
+    window.play_button.click()
+    qtbot.waitUntil(lambda: window.frame.state == "running" and window.frame.lanes[0].iteration > 100, timeout=10000)
+    bar = window.statusBar()
+    permanent = [w for w in bar.findChildren(QWidget) if w.parent() is bar and w.isVisible() and w.x() > 0]
+    qtbot.waitUntil(lambda: len(permanent) >= 3 and all(w.width() > 0 for w in permanent), timeout=3000)
+    text = "Fit D* done: " + "the bound stays far below the JSD because D cannot represent D* " * 3
+    window.say(text)
+    qtbot.waitUntil(lambda: bar.currentMessage() != "", timeout=3000)
+    window.play_button.click()
+    qtbot.waitUntil(lambda: window.frame.state == "paused", timeout=5000)
+    qtbot.waitUntil(lambda: window.rate_label.text().endswith("paused"), timeout=3000)
+    shown = bar.fontMetrics().horizontalAdvance(bar.currentMessage())
+    first = min(w.x() for w in permanent)
+    assert bar.currentMessage().endswith("…") and shown + 8 < first, (shown, first)
+    assert text in [e.text for e in window.log_entries()] and bar.toolTip() == text

@@ -489,6 +489,9 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("", objectName="deviceLabel")
         bar.addPermanentWidget(self.rate_label)
         bar.addPermanentWidget(self.device_label)
+        # Room for the usual text, so the label does not grow past a message already cut to fit.
+        self.rate_label.setMinimumWidth(self.rate_label.fontMetrics().horizontalAdvance(
+            "iteration 99,999 · 9,999 it/s · running") + 4)
         self._status_text = ""
 
     def _show_status(self, text: str, timeout: int = 15000) -> None:
@@ -498,7 +501,9 @@ class MainWindow(QMainWindow):
         if not text:
             return
         bar = self.statusBar()
-        room = bar.width() - self.rate_label.sizeHint().width() - self.device_label.sizeHint().width() - 40
+        permanent = [w for w in bar.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+                     if not w.isHidden()]  # the labels, the Record button, the size grip
+        room = bar.width() - sum(max(w.sizeHint().width(), w.minimumWidth()) + 8 for w in permanent) - 24
         shown = bar.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(room, 80))
         if shown != bar.currentMessage():
             bar.showMessage(shown, timeout)
