@@ -1,6 +1,7 @@
 """Issue 10's audit, as a user sees the window: what the new-user review found and a test shows fixed."""
 
 import numpy as np
+import pytest
 
 
 def test_a_fresh_iteration_axis_starts_at_zero_with_whole_iterations(qtbot):
@@ -41,3 +42,26 @@ def test_a_long_status_message_is_cut_before_the_permanent_labels(window, qtbot)
     first = min(w.x() for w in permanent)
     assert bar.currentMessage().endswith("…") and shown + 8 < first, (shown, first)
     assert text in [e.text for e in window.log_entries()] and bar.toolTip() == text
+
+
+@pytest.mark.parametrize("size", [(1280, 820), (1024, 700)])
+def test_slow_motion_and_step_d_bring_the_phase_line_and_the_model_overview_into_view(window, qtbot, size):
+    """Turning slow motion on (or Step D) scrolls the side panel so the phase line and the model
+    overview can be read: they sat below the fold at 1280×820 and out of sight at 1024×700."""
+    window.resize(*size)
+    qtbot.waitUntil(lambda: window.frame is not None, timeout=5000)
+    viewport = window.panel_scroll.viewport()
+
+    def in_view(widget) -> bool:
+        top = widget.mapTo(viewport, widget.rect().topLeft()).y()
+        return top >= 0 and top + widget.height() <= viewport.height()
+
+    panel = window.phase_panel
+    window.panel_scroll.verticalScrollBar().setValue(0)
+    panel.check.setChecked(True)
+    qtbot.waitUntil(lambda: in_view(panel.label) and in_view(panel.overview), timeout=3000)
+    panel.check.setChecked(False)
+    window.panel_scroll.verticalScrollBar().setValue(0)
+    window.step_d_button.click()
+    qtbot.waitUntil(lambda: in_view(panel.label) and in_view(panel.overview), timeout=3000)
+    qtbot.waitUntil(lambda: "D update" in panel.label.text(), timeout=5000)

@@ -347,6 +347,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(play_box)
         self.phase_panel = PhasePanel()
         self.phase_panel.slow_motion_changed.connect(lambda rate: self._post(Session.set_slow_motion, rate))
+        self.phase_panel.slow_motion_changed.connect(lambda rate: self._show_phase_panel() if rate else None)
         layout.addWidget(self.phase_panel)
 
         self.mode_box = QGroupBox("Mode settings")
@@ -704,10 +705,17 @@ class MainWindow(QMainWindow):
     def _step_d(self) -> None:
         self._show_stopped()
         self._post(Session.step_d)
+        self._show_phase_panel()
 
     def _step_g(self) -> None:
         self._show_stopped()
         self._post(Session.step_g)
+        self._show_phase_panel()
+
+    def _show_phase_panel(self) -> None:
+        """Scroll the side panel to the phase line and the model overview: slow motion and Step D/G are
+        about them, and below 1280×820 they sit under the fold."""
+        self.panel_scroll.ensureWidgetVisible(self.phase_panel, 0, 0)
 
     def _reset_defaults(self) -> None:
         self._show_stopped()
