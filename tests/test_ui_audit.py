@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 
 def test_a_fresh_iteration_axis_starts_at_zero_with_whole_iterations(qtbot):
@@ -65,3 +66,41 @@ def test_slow_motion_and_step_d_bring_the_phase_line_and_the_model_overview_into
     window.step_d_button.click()
     qtbot.waitUntil(lambda: in_view(panel.label) and in_view(panel.overview), timeout=3000)
     qtbot.waitUntil(lambda: "D update" in panel.label.text(), timeout=5000)
+
+
+class _ShiftedG(torch.nn.Module):
+    """A 'generator' that returns exact samples of P_data moved by `offset` (whatever z is)."""
+
+    def __init__(self, task, offset):
+        super().__init__()
+        self.task, self.offset = task, torch.tensor(offset)
+        self.gen = torch.Generator().manual_seed(1)
+
+    def forward(self, z):
+        return self.task.sample_real(len(z), self.gen) + self.offset
+
+
+def test_the_d_heatmap_covers_the_fakes_that_leave_the_region():
+    """Review defect 15: D's heatmap was drawn on the target's region only, so there was no D where
+    the fakes were. Now it grows to hold them, and returns to the region when they come back."""
+    from ganviz.core.config import TrainConfig
+    from ganviz.core.toy2d import Toy2DTask
+
+    task = Toy2DTask(TrainConfig.for_mode("2d", dataset="ring8"), torch.device("cpu"))
+    D, gen = task.build_discriminator(), torch.Generator().manual_seed(0)
+    G = _ShiftedG(task, (0.0, 0.0))
+    with torch.no_grad():
+        inside = task.evaluate(G, D, gen).picture
+    assert tuple(inside.d.extent) == tuple(task.region)
+    G.offset = torch.tensor((2.5, -1.0))
+    with torch.no_grad():
+        outside = task.evaluate(G, D, gen).picture
+    x0, x1, y0, y1 = outside.d.extent
+    fakes = outside.fake.points
+    held = (fakes[:, 0] >= x0) & (fakes[:, 0] <= x1) & (fakes[:, 1] >= y0) & (fakes[:, 1] <= y1)
+    assert held.mean() >= 0.99 and x1 - x0 > task.region[1] - task.region[0]
+    assert np.isfinite(outside.d.values).all()
+    G.offset = torch.tensor((0.0, 0.0))
+    with torch.no_grad():
+        back = task.evaluate(G, D, gen).picture
+    assert tuple(back.d.extent) == tuple(task.region)

@@ -32,6 +32,7 @@ checks < 0.02). Shifting exact samples by 3σ reads 0.1–0.3.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,8 @@ PILOT_CELLS = 0.75
 COVERAGE_SAMPLES = 2500  # VEEGAN/PacGAN convention (THEORY.md §5)
 HQ_SIGMAS = 3.0          # a sample within 3σ of its nearest centre is high quality
 SHOWN = 1000            # real and generated points drawn in the view
+VIEW_GROWTH = 1.5       # the D heatmap's square grows by this factor, up to VIEW_MAX_GROWTHS times, to
+VIEW_MAX_GROWTHS = 4    # cover the shown fakes when they leave the region (D where the fakes are)
 ARROWS = 100            # gradient arrows drawn (on the first generated points): a readable subset
 D_MEAN_SAMPLES = 2048   # real samples for mean D(x): ±0.01
 MANIFOLD_LINES = 11     # lines per noise coordinate, at equal-mass quantiles of P_z
@@ -349,6 +352,7 @@ class Toy2DTask(Task):
         self._centres_scatter = None if self.target.modes is None else Scatter(self.target.modes.copy())
         self._real_mean: torch.Tensor | None = None
         self._z_manifold = self._manifold_noise()
+        self._view_growths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per G (lanes share a task)
 
     def describe(self) -> str:
         return self.target.description
@@ -511,6 +515,13 @@ class Toy2DTask(Task):
             return Evaluation(metrics)
         shown = fake[:SHOWN]
         shown_np = shown.double().cpu().numpy()
+        extent = self._view_extent(G, shown_np)
+        if extent is not self.extent:  # the fakes left the region: D on a larger square, so it shows there too
+            x0, x1, y0, y1 = extent
+            c = (np.arange(GRID) + 0.5) / GRID
+            gx, gy = np.meshgrid(x0 + c * (x1 - x0), y0 + c * (y1 - y0))
+            logits = D(torch.as_tensor(np.column_stack((gx.ravel(), gy.ravel())), dtype=torch.float32,
+                                       device=self.device))
         field = torch.sigmoid(logits) if fam == "vanilla" else logits
         d_grid = np.ascontiguousarray(field.reshape(GRID, GRID).cpu().numpy(), dtype=np.float32)
         if fam == "vanilla":
@@ -521,7 +532,7 @@ class Toy2DTask(Task):
             bound = float(np.abs(d_grid).max()) or 1.0
             label, span = "critic f(x)", (-bound, bound)
         return Evaluation(metrics, Picture2D(
-            d=Field(d_grid, self.extent.copy()),
+            d=Field(d_grid, extent.copy()),
             real=self._real_scatter,
             fake=Scatter(shown_np),
             manifold=Polylines(self._manifold(G)),
@@ -531,6 +542,24 @@ class Toy2DTask(Task):
             d_label=label,
             d_range=span,
         ))
+
+    def _view_extent(self, G, shown: np.ndarray) -> np.ndarray:
+        """The square the D heatmap covers: the region, or (when 1% of the shown fakes lie outside it) the
+        region grown by VIEW_GROWTH steps until it holds them. It shrinks back only when they are well
+        inside a smaller square, so fakes on an edge do not make the view jump back and forth."""
+        x0, x1, y0, y1 = self.region
+        centre, half = np.array([0.5 * (x0 + x1), 0.5 * (y0 + y1)]), 0.5 * (x1 - x0)
+        finite = shown[np.isfinite(shown).all(axis=1)]
+        reach = float(np.quantile(np.abs(finite - centre).max(axis=1), 0.99)) / half if len(finite) else 0.0
+        need = 0 if reach <= 1.0 else min(VIEW_MAX_GROWTHS, math.ceil(math.log(reach) / math.log(VIEW_GROWTH)))
+        growths = self._view_growths.get(G, 0)
+        if need > growths or 1.2 * reach <= VIEW_GROWTH ** need:
+            growths = need
+        self._view_growths[G] = growths
+        if growths == 0:
+            return self.extent
+        h = half * VIEW_GROWTH ** growths
+        return np.array([centre[0] - h, centre[0] + h, centre[1] - h, centre[1] + h])
 
     def generator_gradient(self, D: nn.Module, x: torch.Tensor, loss: str | None = None) -> np.ndarray:
         """−∇ₓ of the generator loss (cfg.loss) at each point: the direction D pushes each fake."""
