@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from PySide6.QtCore import Qt
 
 
 def test_a_fresh_iteration_axis_starts_at_zero_with_whole_iterations(qtbot):
@@ -104,3 +105,47 @@ def test_the_d_heatmap_covers_the_fakes_that_leave_the_region():
     with torch.no_grad():
         back = task.evaluate(G, D, gen).picture
     assert tuple(back.d.extent) == tuple(task.region)
+
+
+def test_d_g_s_and_r_work_with_the_focus_in_the_noise_dimension_box(window, qtbot):
+    """Review defect 4: after typing in a spin box the training keys did nothing. D and G step one
+    phase, S one iteration, R resets; the digit typed before them still counts."""
+    qtbot.waitUntil(lambda: window.frame is not None, timeout=5000)
+    spin = window.view.noise.dim_spin
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "2")
+    qtbot.keyClick(spin, Qt.Key.Key_D)
+    qtbot.waitUntil(lambda: window.frame.lanes[0].cfg.noise_dim == 2 and window.frame.lanes[0].phase_kind == "d",
+                    timeout=5000)
+    assert window.frame.lanes[0].iteration == 0 and spin.text() == "2"
+    qtbot.keyClick(spin, Qt.Key.Key_G)
+    qtbot.waitUntil(lambda: window.frame.lanes[0].iteration == 1 and window.frame.lanes[0].phase_kind == "g",
+                    timeout=5000)
+    qtbot.keyClick(spin, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window.frame.lanes[0].iteration == 2, timeout=5000)
+    qtbot.keyClick(spin, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: window.frame.lanes[0].iteration == 0, timeout=5000)
+    assert spin.text() == "2" and window.frame.lanes[0].cfg.noise_dim == 2
+
+
+def test_the_now_box_never_shows_the_previous_modes_numbers_after_a_mode_switch(window, qtbot):
+    """Review defect 17: while the new mode's run was being built the "Now" box went on showing the
+    old run's iteration and JSD. It shows "—" until the new mode's first frame."""
+    window.play_button.click()
+    qtbot.waitUntil(lambda: window.frame.lanes[0].iteration > 50, timeout=10000)
+    window.play_button.click()
+    qtbot.waitUntil(lambda: window.frame.state == "paused" and window.jsd_label.text() != "—", timeout=5000)
+    old = (window.step_label.text(), window.jsd_label.text())
+    window.mode_combo.setCurrentIndex(window.mode_combo.findData("2d"))
+    seen = []
+
+    def new_mode_shown() -> bool:
+        seen.append((window.frame.mode, window.step_label.text(), window.jsd_label.text()))
+        return window.frame.mode == "2d"
+
+    qtbot.waitUntil(new_mode_shown, timeout=20000)
+    stale = [s for s in seen if s[0] == "1d" and (s[1], s[2]) == old]
+    assert not stale, stale
+    assert window.step_label.text() == "0" and window.jsd_label.text() != "—"

@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
         self._drawn: tuple = ()
         self.log_dialog: QDialog | None = None
         self._status_text = ""
+        self._readout_after = 0           # the Now box shows frames that applied this command (a new mode or target)
 
         self._build_controls()
         self.stack = QStackedWidget()
@@ -639,7 +640,8 @@ class MainWindow(QMainWindow):
         mode = self.mode_combo.currentData()
         if mode != self._shown_mode:
             self._error = ""
-            self._post(Session.configure, mode=mode)
+            self._readout_after = self._post(Session.configure, mode=mode)  # until then, no old run's numbers
+            self._blank_readout()
             d = TrainConfig.for_mode(mode)
             self.say(f"Mode {modes.spec(mode).label}: every lane starts again with this mode's defaults "
                      f"(k = {d.k}, k_G = {d.k_g}, lr_D = {d.lr_d:g}, lr_G = {d.lr_g:g}, loss {d.loss}, "
@@ -649,7 +651,13 @@ class MainWindow(QMainWindow):
         dataset = self.dataset_combo.currentData()
         if dataset and dataset != self.cfg.dataset:
             self._error = ""
-            self._post(Session.configure, dataset=dataset)
+            self._readout_after = self._post(Session.configure, dataset=dataset)
+            self._blank_readout()
+
+    def _blank_readout(self) -> None:
+        """The Now box while a new mode's or target's run is being built: "—", not the old run's numbers."""
+        for label in (self.step_label, self.jsd_label, self.bound_label):
+            label.setText("—")
 
     def _restart_with(self, changes: dict[str, Any]) -> None:
         """A view's setting that needs new weights: per-lane ones (noise) start the selected lane
@@ -905,10 +913,11 @@ class MainWindow(QMainWindow):
                 self._drawn = ()
             self.lane_grid.show_frame(frame, self.selected)
 
-        self.step_label.setText(str(lane.iteration))
-        jsd = lane.metrics.get("jsd", math.nan)
+        stale = frame.applied < self._readout_after  # the old run's frame after a new mode or target was chosen
+        self.step_label.setText("—" if stale else str(lane.iteration))
+        jsd = math.nan if stale else lane.metrics.get("jsd", math.nan)
         self.jsd_label.setText(f"{jsd:.4f}" if math.isfinite(jsd) else "—")
-        bound = lane.metrics.get("jsd_d", math.nan)
+        bound = math.nan if stale else lane.metrics.get("jsd_d", math.nan)
         self.bound_label.setText(f"{bound:.4f}" + (" (negative: D far from D*)" if bound < 0 else "")
                                  if math.isfinite(bound) else "—")
         loose = math.isfinite(bound) and math.isfinite(jsd) and (bound < 0 or bound < 0.5 * jsd)
