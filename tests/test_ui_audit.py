@@ -149,3 +149,12 @@ def test_the_now_box_never_shows_the_previous_modes_numbers_after_a_mode_switch(
     stale = [s for s in seen if s[0] == "1d" and (s[1], s[2]) == old]
     assert not stale, stale
     assert window.step_label.text() == "0" and window.jsd_label.text() != "—"
+
+
+def test_fit_d_star_on_images_says_what_it_means_there():
+    """Review defect 16: Fit D* on MNIST ended with the bare value, not what a fit means for images."""
+    from ganviz.core.config import TrainConfig
+    from ganviz.core.session import fit_message
+
+    text = fit_message({"v": -0.9, "d_real": 0.93, "d_fake": 0.05}, TrainConfig.for_mode("mnist"))
+    assert "no JSD" in text and "D(x) on real" in text and "0.93" in text and "0.05" in text
