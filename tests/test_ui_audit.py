@@ -158,3 +158,15 @@ def test_fit_d_star_on_images_says_what_it_means_there():
 
     text = fit_message({"v": -0.9, "d_real": 0.93, "d_fake": 0.05}, TrainConfig.for_mode("mnist"))
     assert "no JSD" in text and "D(x) on real" in text and "0.93" in text and "0.05" in text
+
+
+def test_pressing_play_does_not_widen_the_side_panel(window, qtbot):
+    """"❚❚ Pause (Space)" is wider than "▶ Play (Space)": the side panel grew and every plot jumped
+    sideways each time Play was pressed."""
+    window.resize(1280, 820)
+    qtbot.waitUntil(lambda: window.frame is not None, timeout=5000)
+    before = window.panel_scroll.minimumSizeHint().width()  # the panel's width: the views take the rest
+    window.play_button.click()
+    qtbot.waitUntil(lambda: window.frame.state == "running" and window.play_button.text().startswith("❚❚"),
+                    timeout=5000)
+    assert window.panel_scroll.minimumSizeHint().width() == before

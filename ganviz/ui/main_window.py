@@ -303,6 +303,9 @@ class MainWindow(QMainWindow):
         self.play_button.setToolTip("train every lane: repeat Algorithm 1's iteration (k D updates, then a G update) "
                                     "until paused (Space)")
         self.play_button.setCheckable(True)
+        self.play_button.setText(PAUSE_TEXT)  # as wide as its wider text, so Play does not widen the panel
+        self.play_button.setMinimumWidth(self.play_button.sizeHint().width())
+        self.play_button.setText(PLAY_TEXT)
         self.play_button.toggled.connect(self._play_toggled)
         self.step_button = QPushButton("Step (S)", objectName="stepButton")
         self.step_button.setToolTip("one iteration of Algorithm 1: k D updates, then one G update (S)")
@@ -319,10 +322,11 @@ class MainWindow(QMainWindow):
         self.reset_button.setToolTip("new weights from each lane's seed: the same runs again (R)")
         self.reset_button.clicked.connect(self._reset)
         self.step_button.setText("Step (S)")
-        for button in (self.play_button, self.step_button, self.reset_button):
-            row.addWidget(button)
+        for button in (self.play_button, self.reset_button):  # the steps in one row below: with them here,
+            row.addWidget(button)                              # "❚❚ Pause" made this row the panel's widest
         grid.addLayout(row)
         phase_row = QHBoxLayout()
+        phase_row.addWidget(self.step_button)
         phase_row.addWidget(self.step_d_button)
         phase_row.addWidget(self.step_g_button)
         grid.addLayout(phase_row)
