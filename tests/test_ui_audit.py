@@ -170,3 +170,42 @@ def test_pressing_play_does_not_widen_the_side_panel(window, qtbot):
     qtbot.waitUntil(lambda: window.frame.state == "running" and window.play_button.text().startswith("❚❚"),
                     timeout=5000)
     assert window.panel_scroll.minimumSizeHint().width() == before
+
+
+class _SpikeG(torch.nn.Module):
+    """A 1-D 'generator' whose P_G is a narrow spike at `at` (far above the plot's top)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def forward(self, z):
+        return self.at + 0.002 * z[:, :1]
+
+
+@pytest.mark.parametrize("at", [-4.5, 0.0, 4.5])
+@pytest.mark.parametrize("width", [1024, 700])
+def test_the_off_scale_note_of_p_g_keeps_clear_of_the_legend_and_the_title(qtbot, at, width):
+    """"↑ P_G peaks at …" was drawn under the legend (a spike at x < −2.5, e.g. a folding 1-D G) or
+    over the target's title (a narrow window), where neither could be read."""
+    from ganviz.core.config import TrainConfig
+    from ganviz.core.snapshot import Snapshot
+    from ganviz.core.toy1d import Toy1DTask
+    from ganviz.ui.view1d import View1D
+
+    task = Toy1DTask(TrainConfig.for_mode("1d"), torch.device("cpu"))
+    with torch.no_grad():
+        pic = task.evaluate(_SpikeG(at), task.build_discriminator(), torch.Generator().manual_seed(0)).picture
+    view = View1D()
+    qtbot.addWidget(view)
+    view.resize(width, 560)
+    view.show()
+    qtbot.waitUntil(lambda: view.plot.vb.width() > 0, timeout=3000)
+    view.show_snapshot(Snapshot(mode="1d", views=pic, target=task.describe()))
+    qtbot.waitUntil(lambda: view.off_scale.textItem.toPlainText().startswith("↑ P_G peaks"), timeout=3000)
+    view.grab()  # painted, as on screen: text items place themselves when drawn
+    note = view.off_scale.sceneBoundingRect()
+    assert not note.intersects(view.plot.legend.sceneBoundingRect())
+    assert not note.intersects(view.title.sceneBoundingRect())
+    box = view.plot.vb.sceneBoundingRect()
+    assert box.left() <= note.left() and note.right() <= box.right()

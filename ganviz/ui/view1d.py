@@ -204,7 +204,7 @@ class View1D(ModeView):
             peak = int(np.nanargmax(pic.p_g.y)) if np.isfinite(pic.p_g.y).any() else -1
             if peak >= 0 and pic.p_g.y[peak] > top:
                 self.off_scale.setText(f"↑ P_G peaks at {pic.p_g.y[peak]:.3g}")
-                self.off_scale.setPos(float(x[peak]), top)
+                self._place_off_scale(float(x[peak]), top, snap.target)
             else:
                 self.off_scale.setText("")
             self.d_curve.setData(x, d_on_axis(pic.d.y, pic.d_range))
@@ -227,8 +227,27 @@ class View1D(ModeView):
             seg_y = np.empty_like(seg_x)
             seg_y[0::2], seg_y[1::2] = Z_LEVEL, X_LEVEL
             self.mapping.setData(seg_x, seg_y)
-        self.title.setText(snap.target)
+        if self.title.textItem.toPlainText() != snap.target:
+            self.title.setText(snap.target)
         self.history.update_history(snap.history)
+
+    def _place_off_scale(self, x_peak: float, top: float, title: str) -> None:
+        """The "↑ P_G peaks at …" note above the peak, moved sideways to stay between the legend (top
+        left) and the target's title (top right); under the title when there is no room between."""
+        if self.title.textItem.toPlainText() != title:  # the title's width decides where the note goes
+            self.title.setText(title)
+        vb = self.plot.vb
+        px, py = vb.viewPixelSize()
+        half = 0.5 * self.off_scale.boundingRect().width() * px
+        lo = vb.viewRange()[0][0] + (10 + self.plot.legend.boundingRect().width() + 4) * px + half
+        title_right = X_RANGE[1] - 0.05
+        hi = title_right - self.title.boundingRect().width() * px - 4 * px - half
+        if lo <= hi:
+            self.off_scale.setAnchor((0.5, 0))
+            self.off_scale.setPos(min(max(x_peak, lo), hi), top)
+        else:
+            self.off_scale.setAnchor((1, 0))
+            self.off_scale.setPos(title_right, 1.11 - self.title.boundingRect().height() * py)
 
     def clear(self) -> None:
         for item in (self.p_data_curve, self.p_g_curve, self.d_curve, self.d_star_curve, self.mapping):
