@@ -202,8 +202,19 @@ def gui(args: argparse.Namespace) -> int:
     from ganviz.ui.remember import remember
 
     remember(window, restore_mode=restore_mode)
+    close_on_sigint(window)
     window.show()
     return app.exec()
+
+
+def close_on_sigint(window) -> None:
+    """Ctrl-C in the terminal closes the window as File › Quit does (Qt's loop would ignore it). The
+    window's 60 Hz refresh runs Python often enough for the handler to run at once."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
 
 
 TRAIN_FIELDS = ("dataset", "steps", "k", "k_g", "beta1", "beta2", "lr_d", "lr_g", "loss", "batch", "hidden", "layers", "noise_dim", "noise",

@@ -209,3 +209,21 @@ def test_the_off_scale_note_of_p_g_keeps_clear_of_the_legend_and_the_title(qtbot
     assert not note.intersects(view.title.sceneBoundingRect())
     box = view.plot.vb.sceneBoundingRect()
     assert box.left() <= note.left() and note.right() <= box.right()
+
+
+def test_ctrl_c_in_the_terminal_closes_the_window(window, qtbot):
+    """Review defect 18: Ctrl-C in the terminal that started `ganviz` was ignored."""
+    import os
+    import signal
+
+    from ganviz.cli import close_on_sigint
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        close_on_sigint(window)
+        qtbot.waitUntil(lambda: window.frame is not None, timeout=5000)
+        os.kill(os.getpid(), signal.SIGINT)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+        assert window.worker.wait(5000)
+    finally:
+        signal.signal(signal.SIGINT, previous)
