@@ -227,3 +227,21 @@ def test_ctrl_c_in_the_terminal_closes_the_window(window, qtbot):
         assert window.worker.wait(5000)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("width", [1280, 700])
+def test_the_1d_legend_lies_off_the_plot_and_is_not_clipped(qtbot, width):
+    """The 1-D legend sat in the plot's top-left corner, over D and D* where they are near 1 (e.g. after
+    Fit D* with 1-D noise). It now lies under the x axis, whole, at a 1024-px window's plot width too."""
+    from ganviz.ui.view1d import View1D
+
+    view = View1D()
+    qtbot.addWidget(view)
+    view.resize(width, 560)
+    view.show()
+    qtbot.waitUntil(lambda: view.plot.vb.width() > 0, timeout=3000)
+    view.grab()
+    legend = view.plot.legend.sceneBoundingRect()
+    assert not legend.intersects(view.plot.vb.sceneBoundingRect())
+    assert view.plot_widget.sceneRect().contains(legend) and legend.width() > 0
+    assert view.plot.legend.getLabel(view.d_curve).text == "D(x)"

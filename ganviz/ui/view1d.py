@@ -112,7 +112,12 @@ class View1D(ModeView):
         self.d_axis.setTextPen(pg.mkPen(COLORS["d"]))
         plot.setXRange(*X_RANGE, padding=0)
         plot.setYRange(Z_LEVEL - 0.06, 1.12, padding=0)  # room above D = 1 for the target's title
-        plot.addLegend(offset=(10, 10), labelTextSize="9pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN)
+        # The key in one row under the x axis: inside the plot's corner it hid D and D* where they are near 1.
+        plot.legend = pg.LegendItem(labelTextSize="9pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN, colCount=4,
+                                    verSpacing=-4, horSpacing=14)
+        plot.legend.layout.setContentsMargins(4, 1, 4, 1)  # one text line high: the plot keeps its height
+        plot.layout.addItem(plot.legend, plot.layout.rowCount(), 1)
+        plot.layout.setAlignment(plot.legend, Qt.AlignmentFlag.AlignHCenter)
         plot.setMouseEnabled(x=True, y=True)
         cache_axes(plot)
         self.plot_widget.setToolTip(PLOT_TIP)
@@ -232,14 +237,14 @@ class View1D(ModeView):
         self.history.update_history(snap.history)
 
     def _place_off_scale(self, x_peak: float, top: float, title: str) -> None:
-        """The "↑ P_G peaks at …" note above the peak, moved sideways to stay between the legend (top
-        left) and the target's title (top right); under the title when there is no room between."""
+        """The "↑ P_G peaks at …" note above the peak, moved sideways to stay inside the plot and clear of
+        the target's title (top right); under the title when there is no room beside it."""
         if self.title.textItem.toPlainText() != title:  # the title's width decides where the note goes
             self.title.setText(title)
         vb = self.plot.vb
         px, py = vb.viewPixelSize()
         half = 0.5 * self.off_scale.boundingRect().width() * px
-        lo = vb.viewRange()[0][0] + (10 + self.plot.legend.boundingRect().width() + 4) * px + half
+        lo = vb.viewRange()[0][0] + 4 * px + half
         title_right = X_RANGE[1] - 0.05
         hi = title_right - self.title.boundingRect().width() * px - 4 * px - half
         if lo <= hi:
