@@ -245,3 +245,24 @@ def test_the_1d_legend_lies_off_the_plot_and_is_not_clipped(qtbot, width):
     assert not legend.intersects(view.plot.vb.sceneBoundingRect())
     assert view.plot_widget.sceneRect().contains(legend) and legend.width() > 0
     assert view.plot.legend.getLabel(view.d_curve).text == "D(x)"
+
+
+def test_slow_motion_in_2d_shows_the_gradient_arrows(qtbot):
+    """Issue 10: in 2-D slow motion shows the samples move with the gradient arrows that push them; the
+    arrows layer is off by default (a still picture reads better without it), so slow motion turns it on."""
+    from ganviz.ui import MainWindow
+
+    window = MainWindow(mode="2d")
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        qtbot.waitUntil(lambda: window.frame is not None and window.frame.mode == "2d", timeout=10000)
+        arrows = window.view.layer_boxes["showArrows"]
+        assert not arrows.isChecked()
+        window.phase_panel.check.setChecked(True)
+        qtbot.waitUntil(lambda: arrows.isChecked() and window.view.arrows.isVisible(), timeout=3000)
+        qtbot.waitUntil(lambda: window.view.arrows.getData()[0] is not None and len(window.view.arrows.getData()[0]) > 0,
+                        timeout=5000)
+    finally:
+        window.close()
+        assert window.worker.wait(5000)

@@ -352,7 +352,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(play_box)
         self.phase_panel = PhasePanel()
         self.phase_panel.slow_motion_changed.connect(lambda rate: self._post(Session.set_slow_motion, rate))
-        self.phase_panel.slow_motion_changed.connect(lambda rate: self._show_phase_panel() if rate else None)
+        self.phase_panel.slow_motion_changed.connect(lambda rate: self._slow_motion_on() if rate else None)
         layout.addWidget(self.phase_panel)
 
         self.mode_box = QGroupBox("Mode settings")
@@ -723,6 +723,14 @@ class MainWindow(QMainWindow):
         self._show_stopped()
         self._post(Session.step_g)
         self._show_phase_panel()
+
+    def _slow_motion_on(self) -> None:
+        """Slow motion shows the phases: the phase line in view, and in 2-D the gradient arrows that push
+        the samples in each G update (a layer that is off by default)."""
+        self._show_phase_panel()
+        arrows = getattr(self.view, "layer_boxes", {}).get("showArrows")
+        if arrows is not None:
+            arrows.setChecked(True)
 
     def _show_phase_panel(self) -> None:
         """Scroll the side panel to the phase line and the model overview: slow motion and Step D/G are
