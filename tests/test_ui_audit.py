@@ -266,3 +266,18 @@ def test_slow_motion_in_2d_shows_the_gradient_arrows(qtbot):
     finally:
         window.close()
         assert window.worker.wait(5000)
+
+
+def test_the_dirac_gan_opens_at_a_speed_that_can_be_followed(qtbot):
+    """Issue 10: the toy modes open slow enough to follow (max one click away); the Dirac-GAN opened
+    at max speed, its spiral drawn in under a second."""
+    from ganviz.ui import MainWindow
+
+    window = MainWindow(mode="dirac")
+    qtbot.addWidget(window)
+    try:
+        assert window.speed_combo.currentData() == 100.0
+        qtbot.waitUntil(lambda: window.worker.session.max_rate == 100.0, timeout=5000)
+    finally:
+        window.close()
+        assert window.worker.wait(5000)

@@ -78,7 +78,7 @@ SPEEDS = [("max", None), ("1000 it/s", 1000.0), ("300 it/s", 300.0), ("100 it/s"
           ("10 it/s", 10.0), ("3 it/s", 3.0), ("1 it/s", 1.0)]
 # The toy modes start slow enough to follow (a bimodal 1-D run converges in ~2 s at max speed);
 # "max" is the first entry of the speed list. MNIST starts at max.
-DEFAULT_SPEED = {"1d": "30 it/s", "2d": "100 it/s"}
+DEFAULT_SPEED = {"1d": "30 it/s", "2d": "100 it/s", "dirac": "100 it/s"}
 
 
 def view_class(mode: str) -> type[ModeView]:
