@@ -281,3 +281,17 @@ def test_the_dirac_gan_opens_at_a_speed_that_can_be_followed(qtbot):
     finally:
         window.close()
         assert window.worker.wait(5000)
+
+
+def test_the_dirac_curves_keep_the_width_of_their_column(window, qtbot):
+    """At 1024×700 the Dirac-GAN's curves shared their narrow column with their legends (about half
+    each); the legends now go above the plots, as in 2-D and MNIST."""
+    window.resize(1024, 700)
+    window.mode_combo.setCurrentIndex(window.mode_combo.findData("dirac"))
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.mode == "dirac", timeout=10000)
+    history = window.view.history
+    qtbot.waitUntil(lambda: history.layout_widget.width() > 0, timeout=3000)
+    window.grab()
+    for group, plot in history.plots.items():
+        if plot.isVisible():
+            assert plot.width() >= 0.8 * history.layout_widget.width(), (group, plot.width())
