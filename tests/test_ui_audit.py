@@ -295,3 +295,12 @@ def test_the_dirac_curves_keep_the_width_of_their_column(window, qtbot):
     for group, plot in history.plots.items():
         if plot.isVisible():
             assert plot.width() >= 0.8 * history.layout_widget.width(), (group, plot.width())
+
+
+def test_help_keys_lists_every_training_key(window, qtbot):
+    """Help › Keys named Space, S, R and F but not D and G (Step D, Step G)."""
+    help_menu = [a.menu() for a in window.menuBar().actions() if a.text() == "&Help"][0]
+    [a for a in help_menu.actions() if a.text() == "Keys"][0].trigger()
+    text = window.log_entries()[-1].text
+    for key in ("Space", "S one iteration", "R reset", "F fit D*", "D one D update", "G one G update", "Ctrl+Q"):
+        assert key in text, key

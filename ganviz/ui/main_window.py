@@ -547,7 +547,8 @@ class MainWindow(QMainWindow):
         help_menu.addAction(QWhatsThis.createAction(self))
         action = QAction("Keys", self)
         action.triggered.connect(lambda: self.say(
-            "Keys: Space play/pause · S one iteration · R reset · F fit D* · Ctrl+S save · Ctrl+O open · Ctrl+Q quit"))
+            "Keys: Space play/pause · S one iteration · D one D update · G one G update · R reset · F fit D* · "
+            "Ctrl+S save · Ctrl+O open · Ctrl+Q quit"))
         help_menu.addAction(action)
 
     # --- modes ----------------------------------------------------------------------------------
