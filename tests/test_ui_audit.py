@@ -304,3 +304,14 @@ def test_help_keys_lists_every_training_key(window, qtbot):
     text = window.log_entries()[-1].text
     for key in ("Space", "S one iteration", "R reset", "F fit D*", "D one D update", "G one G update", "Ctrl+Q"):
         assert key in text, key
+
+
+@pytest.mark.parametrize("size", [(1280, 820), (1024, 700)])
+def test_every_g_loss_reads_whole_in_its_box(window, qtbot, size):
+    """The G loss box showed "non-saturating  −lc": its 140-px field cut every loss's formula."""
+    window.resize(*size)
+    qtbot.waitUntil(lambda: window.frame is not None and window.loss_combo.width() > 0, timeout=5000)
+    window.grab()
+    combo = window.loss_combo
+    widest = max(combo.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(combo.count()))
+    assert combo.width() >= widest + 24, (combo.width(), widest)

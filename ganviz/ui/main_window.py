@@ -288,7 +288,8 @@ class MainWindow(QMainWindow):
                                    "strong gradients early")
         self.loss_combo.currentIndexChanged.connect(
             lambda _: self._live_change(loss=self.loss_combo.currentData()))
-        form.addRow("G loss", self.loss_combo)
+        form.addRow(QLabel("G loss"))
+        form.addRow(self.loss_combo)  # the whole width: beside its name the losses' formulas were cut off
         self.restore_button = QPushButton("Restore defaults", objectName="restoreDefaultsButton")
         self.restore_button.setToolTip("set the selected lane's k, k_G, learning rates, loss and noise back to its "
                                        "mode's defaults (a changed noise or seed starts the lane again)")
