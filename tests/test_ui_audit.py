@@ -315,3 +315,20 @@ def test_every_g_loss_reads_whole_in_its_box(window, qtbot, size):
     combo = window.loss_combo
     widest = max(combo.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(combo.count()))
     assert combo.width() >= widest + 24, (combo.width(), widest)
+
+
+def test_a_short_curve_panel_keeps_its_value_labels_apart(qtbot):
+    """At 1024×700 the 1-D loss panel is ~35 px tall and pyqtgraph put four labels (0.8 0.6 0.4 0.2)
+    on it, one over the other. Major labels now keep a label's height apart."""
+    from ganviz.ui.history_plot import LABEL_PX
+    from ganviz.ui.view1d import HISTORY_GROUPS_TOY, HISTORY_SERIES_TOY, HistoryPlot
+
+    plot = HistoryPlot(HISTORY_SERIES_TOY, HISTORY_GROUPS_TOY)
+    qtbot.addWidget(plot)
+    for group, item in plot.plots.items():
+        axis = item.getAxis("left")
+        lo, hi = 0.0, 1.0
+        for size in (35.0, 60.0, 300.0):
+            major = axis.tickValues(lo, hi, size)[0][1]
+            assert len(major) >= 2 or size < 2 * LABEL_PX, (group, size, major)
+            assert (len(major) - 1) * LABEL_PX <= size, (group, size, major)
