@@ -35,6 +35,7 @@ checks < 0.02). Shifting exact samples by 3σ reads 0.1–0.3.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,8 @@ PILOT_CELLS = 0.75
 COVERAGE_SAMPLES = 2500  # VEEGAN/PacGAN convention (THEORY.md §5)
 HQ_SIGMAS = 3.0          # a sample within 3σ of its nearest centre is high quality
 SHOWN = 1000            # real and generated points drawn in the view
+VIEW_GROWTH = 1.5       # the D heatmap's square grows by this factor, up to VIEW_MAX_GROWTHS times, to
+VIEW_MAX_GROWTHS = 4    # cover the shown fakes when they leave the region (D where the fakes are)
 ARROWS = 100            # gradient arrows drawn (on the first generated points): a readable subset
 D_MEAN_SAMPLES = 2048   # real samples for mean D(x): ±0.01
 MANIFOLD_LINES = 11     # lines per noise coordinate, at equal-mass quantiles of P_z
@@ -385,6 +388,7 @@ class Toy2DTask(Task):
         self._real_mean: torch.Tensor | None = None
         self._z_manifold = self._manifold_noise()
         self._axis_names = self.target.columns if self.target.columns != ("x1", "x2") else ("x₁", "x₂")
+        self._view_growths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per G (lanes share a task)
 
     def describe(self) -> str:
         return self.target.description
@@ -568,6 +572,16 @@ class Toy2DTask(Task):
             return Evaluation(metrics)
         shown = fake[:SHOWN]
         shown_np = shown.double().cpu().numpy()
+        extent = self.extent
+        grown = self._view_region(G, shown_np)
+        if grown is not None:  # the fakes left the region: D on a larger square, so it shows there too
+            x0, x1, y0, y1 = grown
+            c = (np.arange(GRID) + 0.5) / GRID
+            gx, gy = np.meshgrid(x0 + c * (x1 - x0), y0 + c * (y1 - y0))
+            logits = D(torch.as_tensor(np.column_stack((gx.ravel(), gy.ravel())), dtype=torch.float32,
+                                       device=self.device))
+            (ex0, ey0), (ex1, ey1) = self.to_data(np.array([[x0, y0], [x1, y1]]))
+            extent = np.array([ex0, ex1, ey0, ey1])
         arrows = self.generator_gradient(D, shown[:ARROWS], loss or self.cfg.loss)
         if self.units is not None:  # everything shown in the data's own units
             shown_np, arrows = self.units.to_data(shown_np), self.units.vectors_to_data(arrows)
@@ -581,7 +595,7 @@ class Toy2DTask(Task):
             bound = float(np.abs(d_grid).max()) or 1.0
             label, span = "critic f(x)", (-bound, bound)
         return Evaluation(metrics, Picture2D(
-            d=Field(d_grid, self.extent.copy()),
+            d=Field(d_grid, extent.copy()),
             real=self._real_scatter,
             fake=Scatter(shown_np),
             manifold=Polylines(self.to_data(self._manifold(G))),
@@ -593,6 +607,24 @@ class Toy2DTask(Task):
             axis_names=self._axis_names,
             target_note=self.target.note,
         ))
+
+    def _view_region(self, G, shown: np.ndarray) -> np.ndarray | None:
+        """The square the D heatmap covers, in the task's coordinates: None for the region itself, or (when
+        1% of the shown fakes lie outside it) the region grown by VIEW_GROWTH steps until it holds them. It shrinks back only when they are well
+        inside a smaller square, so fakes on an edge do not make the view jump back and forth."""
+        x0, x1, y0, y1 = self.region
+        centre, half = np.array([0.5 * (x0 + x1), 0.5 * (y0 + y1)]), 0.5 * (x1 - x0)
+        finite = shown[np.isfinite(shown).all(axis=1)]
+        reach = float(np.quantile(np.abs(finite - centre).max(axis=1), 0.99)) / half if len(finite) else 0.0
+        need = 0 if reach <= 1.0 else min(VIEW_MAX_GROWTHS, math.ceil(math.log(reach) / math.log(VIEW_GROWTH)))
+        growths = self._view_growths.get(G, 0)
+        if need > growths or 1.2 * reach <= VIEW_GROWTH ** need:
+            growths = need
+        self._view_growths[G] = growths
+        if growths == 0:
+            return None
+        h = half * VIEW_GROWTH ** growths
+        return np.array([centre[0] - h, centre[0] + h, centre[1] - h, centre[1] + h])
 
     def generator_gradient(self, D: nn.Module, x: torch.Tensor, loss: str | None = None) -> np.ndarray:
         """−∇ₓ of the generator loss (cfg.loss) at each point: the direction D pushes each fake."""

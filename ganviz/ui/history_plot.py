@@ -32,6 +32,23 @@ LEGEND_PEN = pg.mkPen(200, 200, 200)
 
 
 TOGGLE_COLUMNS = 4
+LABEL_PX = 14  # the height a value label needs on the left axis (8-9 pt text)
+
+
+class ValueAxis(pg.AxisItem):
+    """A left axis whose major labels keep LABEL_PX apart: pyqtgraph asks for at least 2.25 intervals
+    whatever the height, four labels one over another on a 35-px panel (a 1024×700 window)."""
+
+    def tickSpacing(self, minVal, maxVal, size):
+        levels = super().tickSpacing(minVal, maxVal, size)
+        if not levels or size <= 0 or self._tickSpacing is not None:
+            return levels
+        room = LABEL_PX * abs(maxVal - minVal) / size  # the value span one label needs
+        major = levels[0][0]
+        for factor in (1, 2, 5, 10, 20, 50, 100):
+            if major * factor >= room:
+                break
+        return levels if factor == 1 else [(major * factor, 0), (major, 0)]
 
 
 @dataclass(frozen=True)
@@ -83,7 +100,7 @@ class HistoryPlot(QWidget):
         self._shown_groups: tuple[str, ...] = ()
         first = None
         for group, ylabel in groups.items():
-            plot = pg.PlotItem()
+            plot = pg.PlotItem(axisItems={"left": ValueAxis("left")})
             plot.setLabel("left", ylabel, **{"font-size": "8pt"})
             for name in ("left", "bottom"):
                 plot.getAxis(name).enableAutoSIPrefix(False)
@@ -102,6 +119,8 @@ class HistoryPlot(QWidget):
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setMinimumHeight(70)
+            # Iterations are whole and never negative: a new run's single point at 0 gets 0 … 10, not −0.4 … 0.4.
+            plot.setLimits(xMin=0, minXRange=10)
             if first is None:
                 first = plot
             else:

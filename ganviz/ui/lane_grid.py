@@ -74,6 +74,7 @@ class LaneGrid(QWidget):
         self.compare.setLabel("bottom", "iteration")
         for name in ("left", "bottom"):  # no "×0.001" iteration axis
             self.compare.getAxis(name).enableAutoSIPrefix(False)
+        self.compare.setLimits(xMin=0, minXRange=10)  # whole, non-negative iterations (as the history plots)
         self.compare.setClipToView(True)
         self.compare.setDownsampling(auto=True, mode="peak")
         # Half-transparent: with many lanes the legend lies over lines that must stay visible.

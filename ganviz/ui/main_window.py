@@ -80,7 +80,7 @@ SPEEDS = [("max", None), ("1000 it/s", 1000.0), ("300 it/s", 300.0), ("100 it/s"
           ("10 it/s", 10.0), ("3 it/s", 3.0), ("1 it/s", 1.0)]
 # The toy modes start slow enough to follow (a bimodal 1-D run converges in ~2 s at max speed);
 # "max" is the first entry of the speed list. MNIST starts at max.
-DEFAULT_SPEED = {"1d": "30 it/s", "2d": "100 it/s"}
+DEFAULT_SPEED = {"1d": "30 it/s", "2d": "100 it/s", "dirac": "100 it/s"}
 
 
 def view_class(mode: str) -> type[ModeView]:
@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         self._drawn: tuple = ()
         self.log_dialog: QDialog | None = None
         self._status_text = ""
+        self._readout_after = 0           # the Now box shows frames that applied this command (a new mode or target)
 
         self._build_controls()
         self.stack = QStackedWidget()
@@ -310,7 +311,8 @@ class MainWindow(QMainWindow):
                                    "strong gradients early")
         self.loss_combo.currentIndexChanged.connect(
             lambda _: self._live_change(loss=self.loss_combo.currentData()))
-        form.addRow("G loss", self.loss_combo)
+        form.addRow(QLabel("G loss"))
+        form.addRow(self.loss_combo)  # the whole width: beside its name the losses' formulas were cut off
         self.restore_button = QPushButton("Restore defaults", objectName="restoreDefaultsButton")
         self.restore_button.setToolTip("set the selected lane's k, k_G, learning rates, loss and noise back to its "
                                        "mode's defaults (a changed noise or seed starts the lane again)")
@@ -325,6 +327,9 @@ class MainWindow(QMainWindow):
         self.play_button.setToolTip("train every lane: repeat Algorithm 1's iteration (k D updates, then a G update) "
                                     "until paused (Space)")
         self.play_button.setCheckable(True)
+        self.play_button.setText(PAUSE_TEXT)  # as wide as its wider text, so Play does not widen the panel
+        self.play_button.setMinimumWidth(self.play_button.sizeHint().width())
+        self.play_button.setText(PLAY_TEXT)
         self.play_button.toggled.connect(self._play_toggled)
         self.step_button = QPushButton("Step (S)", objectName="stepButton")
         self.step_button.setToolTip("one iteration of Algorithm 1: k D updates, then one G update (S)")
@@ -341,10 +346,11 @@ class MainWindow(QMainWindow):
         self.reset_button.setToolTip("new weights from each lane's seed: the same runs again (R)")
         self.reset_button.clicked.connect(self._reset)
         self.step_button.setText("Step (S)")
-        for button in (self.play_button, self.step_button, self.reset_button):
-            row.addWidget(button)
+        for button in (self.play_button, self.reset_button):  # the steps in one row below: with them here,
+            row.addWidget(button)                              # "❚❚ Pause" made this row the panel's widest
         grid.addLayout(row)
         phase_row = QHBoxLayout()
+        phase_row.addWidget(self.step_button)
         phase_row.addWidget(self.step_d_button)
         phase_row.addWidget(self.step_g_button)
         grid.addLayout(phase_row)
@@ -370,6 +376,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(play_box)
         self.phase_panel = PhasePanel()
         self.phase_panel.slow_motion_changed.connect(lambda rate: self._post(Session.set_slow_motion, rate))
+        self.phase_panel.slow_motion_changed.connect(lambda rate: self._slow_motion_on() if rate else None)
         layout.addWidget(self.phase_panel)
 
         self.mode_box = QGroupBox("Mode settings")
@@ -512,6 +519,9 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("", objectName="deviceLabel")
         bar.addPermanentWidget(self.rate_label)
         bar.addPermanentWidget(self.device_label)
+        # Room for the usual text, so the label does not grow past a message already cut to fit.
+        self.rate_label.setMinimumWidth(self.rate_label.fontMetrics().horizontalAdvance(
+            "iteration 99,999 · 9,999 it/s · running") + 4)
         self._status_text = ""
 
     def _show_status(self, text: str, timeout: int = 15000) -> None:
@@ -521,7 +531,9 @@ class MainWindow(QMainWindow):
         if not text:
             return
         bar = self.statusBar()
-        room = bar.width() - self.rate_label.sizeHint().width() - self.device_label.sizeHint().width() - 40
+        permanent = [w for w in bar.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+                     if not w.isHidden()]  # the labels, the Record button, the size grip
+        room = bar.width() - sum(max(w.sizeHint().width(), w.minimumWidth()) + 8 for w in permanent) - 24
         shown = bar.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(room, 80))
         if shown != bar.currentMessage():
             bar.showMessage(shown, timeout)
@@ -560,7 +572,8 @@ class MainWindow(QMainWindow):
         help_menu.addAction(QWhatsThis.createAction(self))
         action = QAction("Keys", self)
         action.triggered.connect(lambda: self.say(
-            "Keys: Space play/pause · S one iteration · R reset · F fit D* · Ctrl+S save · Ctrl+O open · Ctrl+Q quit"))
+            "Keys: Space play/pause · S one iteration · D one D update · G one G update · R reset · F fit D* · "
+            "Ctrl+S save · Ctrl+O open · Ctrl+Q quit"))
         help_menu.addAction(action)
 
     # --- modes ----------------------------------------------------------------------------------
@@ -668,7 +681,8 @@ class MainWindow(QMainWindow):
         mode = self.mode_combo.currentData()
         if mode != self._shown_mode:
             self._error = ""
-            self._post(Session.configure, mode=mode)
+            self._readout_after = self._post(Session.configure, mode=mode)  # until then, no old run's numbers
+            self._blank_readout()
             d = TrainConfig.for_mode(mode)
             self.say(f"Mode {modes.spec(mode).label}: every lane starts again with this mode's defaults "
                      f"(k = {d.k}, k_G = {d.k_g}, lr_D = {d.lr_d:g}, lr_G = {d.lr_g:g}, loss {d.loss}, "
@@ -678,7 +692,13 @@ class MainWindow(QMainWindow):
         dataset = self.dataset_combo.currentData()
         if dataset and dataset != self.cfg.dataset:
             self._error = ""
-            self._post(Session.configure, dataset=dataset)
+            self._readout_after = self._post(Session.configure, dataset=dataset)
+            self._blank_readout()
+
+    def _blank_readout(self) -> None:
+        """The Now box while a new mode's or target's run is being built: "—", not the old run's numbers."""
+        for label in (self.step_label, self.jsd_label, self.bound_label):
+            label.setText("—")
 
     def _restart_with(self, changes: dict[str, Any]) -> None:
         """A view's setting that needs new weights: per-lane ones (noise) start the selected lane
@@ -740,10 +760,25 @@ class MainWindow(QMainWindow):
     def _step_d(self) -> None:
         self._show_stopped()
         self._post(Session.step_d)
+        self._show_phase_panel()
 
     def _step_g(self) -> None:
         self._show_stopped()
         self._post(Session.step_g)
+        self._show_phase_panel()
+
+    def _slow_motion_on(self) -> None:
+        """Slow motion shows the phases: the phase line in view, and in 2-D the gradient arrows that push
+        the samples in each G update (a layer that is off by default)."""
+        self._show_phase_panel()
+        arrows = getattr(self.view, "layer_boxes", {}).get("showArrows")
+        if arrows is not None:
+            arrows.setChecked(True)
+
+    def _show_phase_panel(self) -> None:
+        """Scroll the side panel to the phase line and the model overview: slow motion and Step D/G are
+        about them, and below 1280×820 they sit under the fold."""
+        self.panel_scroll.ensureWidgetVisible(self.phase_panel, 0, 0)
 
     def _reset_defaults(self) -> None:
         self._show_stopped()
@@ -949,10 +984,11 @@ class MainWindow(QMainWindow):
 
         self._draw_mle(frame, lane, settled)
 
-        self.step_label.setText(str(lane.iteration))
-        jsd = lane.metrics.get("jsd", math.nan)
+        stale = frame.applied < self._readout_after  # the old run's frame after a new mode or target was chosen
+        self.step_label.setText("—" if stale else str(lane.iteration))
+        jsd = math.nan if stale else lane.metrics.get("jsd", math.nan)
         self.jsd_label.setText(f"{jsd:.4f}" if math.isfinite(jsd) else "—")
-        bound = lane.metrics.get("jsd_d", math.nan)
+        bound = math.nan if stale else lane.metrics.get("jsd_d", math.nan)
         self.bound_label.setText(f"{bound:.4f}" + (" (negative: D far from D*)" if bound < 0 else "")
                                  if math.isfinite(bound) else "—")
         loose = math.isfinite(bound) and math.isfinite(jsd) and (bound < 0 or bound < 0.5 * jsd)

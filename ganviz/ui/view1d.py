@@ -170,7 +170,12 @@ class View1D(ModeView):
         self.d_axis.setTextPen(pg.mkPen(COLORS["d"]))
         plot.setXRange(*X_RANGE, padding=0)
         plot.setYRange(Z_LEVEL - 0.06, 1.12, padding=0)  # room above D = 1 for the target's title
-        plot.addLegend(offset=(10, 10), labelTextSize="9pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN)
+        # The key in one row under the x axis: inside the plot's corner it hid D and D* where they are near 1.
+        plot.legend = pg.LegendItem(labelTextSize="9pt", brush=LEGEND_BRUSH, pen=LEGEND_PEN, colCount=4,
+                                    verSpacing=-4, horSpacing=14)
+        plot.legend.layout.setContentsMargins(4, 1, 4, 1)  # one text line high: the plot keeps its height
+        plot.layout.addItem(plot.legend, plot.layout.rowCount(), 1)
+        plot.layout.setAlignment(plot.legend, Qt.AlignmentFlag.AlignHCenter)
         plot.setMouseEnabled(x=True, y=True)
         cache_axes(plot)
         self.plot_widget.setToolTip(PLOT_TIP)
@@ -324,7 +329,7 @@ class View1D(ModeView):
             peak = int(np.nanargmax(pic.p_g.y)) if np.isfinite(pic.p_g.y).any() else -1
             if peak >= 0 and pic.p_g.y[peak] > top:
                 self.off_scale.setText(f"↑ P_G peaks at {pic.p_g.y[peak]:.3g}")
-                self.off_scale.setPos(float(x[peak]), top)
+                self._place_off_scale(float(x[peak]), top, snap.target)
             else:
                 self.off_scale.setText("")
             self.d_curve.setData(x, d_on_axis(pic.d.y, pic.d_range))
@@ -347,8 +352,27 @@ class View1D(ModeView):
             seg_y = np.empty_like(seg_x)
             seg_y[0::2], seg_y[1::2] = Z_LEVEL, X_LEVEL
             self.mapping.setData(seg_x, seg_y)
-        self.title.setText(snap.target)
+        if self.title.textItem.toPlainText() != snap.target:
+            self.title.setText(snap.target)
         self.history.update_history(snap.history)
+
+    def _place_off_scale(self, x_peak: float, top: float, title: str) -> None:
+        """The "↑ P_G peaks at …" note above the peak, moved sideways to stay inside the plot and clear of
+        the target's title (top right); under the title when there is no room beside it."""
+        if self.title.textItem.toPlainText() != title:  # the title's width decides where the note goes
+            self.title.setText(title)
+        vb = self.plot.vb
+        px, py = vb.viewPixelSize()
+        half = 0.5 * self.off_scale.boundingRect().width() * px
+        lo = vb.viewRange()[0][0] + 4 * px + half
+        title_right = X_RANGE[1] - 0.05
+        hi = title_right - self.title.boundingRect().width() * px - 4 * px - half
+        if lo <= hi:
+            self.off_scale.setAnchor((0.5, 0))
+            self.off_scale.setPos(min(max(x_peak, lo), hi), top)
+        else:
+            self.off_scale.setAnchor((1, 0))
+            self.off_scale.setPos(title_right, 1.11 - self.title.boundingRect().height() * py)
 
     def clear(self) -> None:
         for item in (self.p_data_curve, self.p_g_curve, self.d_curve, self.d_star_curve, self.mapping):

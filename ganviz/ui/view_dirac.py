@@ -129,7 +129,7 @@ class ViewDirac(ModeView):
         self.legend.setParentItem(plot.vb)
         plot.vb.sigResized.connect(self._place_legend)
         self.plot_widget.scene().sigMouseClicked.connect(self._clicked)
-        self.history = HistoryPlot(HISTORY_SERIES, HISTORY_GROUPS, smoothing=1)
+        self.history = HistoryPlot(HISTORY_SERIES, HISTORY_GROUPS, smoothing=1, legend_above=True, toggle_columns=3)
         splitter = self._place_beside(self.plot_widget, self.history)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 1)
