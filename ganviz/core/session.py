@@ -32,7 +32,7 @@ from ganviz.core.lanes import BatchedGroup, SequentialGroup, make_groups
 from ganviz.core.metrics_log import MetricsLog
 from ganviz.core.trainer import FitDStar, NonFiniteError, OutOfRangeError, Trainer
 
-LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g")
+LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g", "d_oracle")
 # Settings a lane may have of its own that need new weights (a new run of that lane).
 LANE_SETTINGS = ("seed", "noise_dim", "noise", "hidden", "layers", "batch", "optimizer", "beta1", "beta2")
 # Settings every lane shares (what is learned and where): changing them starts every lane again.
@@ -42,12 +42,14 @@ CHUNK_SECONDS = 0.004  # train in chunks this long, so a command waits at most a
 LOG_LIMIT = 200
 SHORT = {"k": "k", "k_g": "k_G", "beta1": "β1", "beta2": "β2", "lr_d": "lr_D", "lr_g": "lr_G", "loss": "loss", "seed": "seed", "noise_dim": "noise dim",
          "noise": "noise", "hidden": "hidden", "layers": "layers", "batch": "batch", "optimizer": "optimizer",
-         "freeze_g": "G frozen"}
+         "freeze_g": "G frozen", "d_oracle": "G against"}
 
 
 def format_value(key: str, value: Any) -> str:
     if key in ("lr_d", "lr_g"):
         return f"{value:.3g}"
+    if key == "d_oracle":
+        return "exact D*" if value else "network D"
     if key == "loss":
         return {"nonsaturating": "non-saturating", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP"}.get(value, value)
     return str(value)
@@ -191,7 +193,7 @@ class Session:
         self._forget_unused_tasks()
 
     def set(self, lane_id: int, **changes: Any) -> None:
-        """Change settings of one lane. Live settings (k, lr_d, lr_g, loss, freeze_g) apply at the
+        """Change settings of one lane. Live settings (k, lr_d, lr_g, loss, freeze_g, d_oracle) apply at the
         next iteration and keep weights and optimizer state; seed, noise, noise_dim, hidden, layers,
         batch and optimizer start a new run of that lane. Other lanes are untouched."""
         lane = self.lane(lane_id)
