@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganviz.core import losses, modes, phases
+from ganviz.core import losses, modes, phases, saturation
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.device import choose_device, describe, pick_device
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
@@ -96,6 +96,7 @@ class Lane:
     phase_kind: str = ""             # d | g | "" (the part of the model that phase updated)
     ghost: object | None = None      # the picture before that phase (drawn faintly)
     diverged_by: Exception | None = None
+    saturation: saturation.SaturationLog | None = None  # D(G(z)) and both losses' gradient norms (THEORY §4)
     _history: dict[str, np.ndarray] = field(default_factory=dict)
     _history_rows: int = -1
 
@@ -414,6 +415,7 @@ class Session:
             lane.log = MetricsLog(lane.log.columns, max_rows=self.history_rows)
             lane.state, lane.message, lane.picture, lane.measured_at = "ok", "", None, -1
             lane.fits, lane.phase, lane.phase_kind, lane.ghost = [], "", "", None
+            lane.saturation = None
             lane._history_rows = -1
         self.notice("reset: new weights from each lane's seed")
         self._new_generation()
@@ -546,6 +548,10 @@ class Session:
         lane.measured_at = lane.trainer.iteration
         if views:
             lane.picture = ev.picture
+            if saturation.applies(lane.cfg):  # with the picture only: the training step never pays for it
+                if lane.saturation is None:
+                    lane.saturation = saturation.SaturationLog()
+                lane.saturation.add(lane.trainer)
         for listener in self.on_row:
             listener(lane, row)
         return row
@@ -595,7 +601,9 @@ class Session:
             phase=lane.phase, phase_kind=lane.phase_kind, ghost=lane.ghost,
             fit_spans=tuple((fit.start_iteration, fit.d_updates_done) for fit in lane.fits),
             diverged_kind="range" if isinstance(lane.diverged_by, OutOfRangeError) else
-                          ("nan" if lane.state == "diverged" else ""))
+                          ("nan" if lane.state == "diverged" else ""),
+            saturation=lane.saturation.frame(lane.cfg)
+            if lane.saturation is not None and saturation.applies(lane.cfg) else None)
             for lane in self.lanes)
         return Frame(mode=self.mode, state=self.state, lanes=lanes, target=self.lanes[0].trainer.task.describe(),
                      device=describe(self.device), steps_per_s=rate, message=self.message,
