@@ -162,6 +162,7 @@ def test_batched_oracle_lanes_update_as_lone_trainers(mode):
     for t, lane in zip(lone, session.lanes):
         assert max_diff(params(t.G), params(lane.trainer.G)) < 1e-5
     assert max_diff(before, params(session.lanes[0].trainer.G)) > 0
+    assert "against the exact D*" in session.lanes[0].phase and "exact D*" not in session.lanes[2].phase
     assert "exact D*" in session.frame().lanes[0].label
 
 

@@ -384,7 +384,8 @@ class Session:
                 else:
                     done = t.d_phase
                     t.step_g(cfg.k_g if kind is None else 1)
-                    lane.phase = phases.g_phase(done, cfg.k, cfg.loss) + f" (iteration {t.iteration} done)"
+                    against = " against the exact D* of the current P_G" if cfg.d_oracle else ""
+                    lane.phase = phases.g_phase(done, cfg.k, cfg.loss) + f"{against} (iteration {t.iteration} done)"
             except Exception as exc:
                 self.error(f"training stopped: {type(exc).__name__}: {exc}")
                 self.state = "paused"

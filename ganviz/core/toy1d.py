@@ -194,6 +194,8 @@ class Toy1DTask(Task):
         self.p_data = self.target.pdf(self.x)
         self.estimator = estimator.Estimator1D(estimator.mixture_log_pdf(self.target.weights, self.target.components))
         self._x_t = torch.as_tensor(self.x, dtype=torch.float32, device=device).unsqueeze(1)
+        self._p_quad = torch.as_tensor(self.estimator.p)  # exact p_data on the quadrature cells, for D*
+        self._no_data = torch.zeros(1, device=device)
         self._real_eval = None
         self._kde_noise = None
         self._z_line = self._noise_quantiles(MAPPING_LINES)
@@ -243,9 +245,6 @@ class Toy1DTask(Task):
     def d_star_grid(self, G) -> DStarGrid:
         """D* = p_data/(p_data + p_G) of G's current P_G on the estimator's quadrature cells (THEORY.md §7):
         exact p_data, p_G as estimate_generator reads it; 0 beyond them, where p_data has no mass."""
-        if getattr(self, "_p_quad", None) is None:
-            self._p_quad = torch.as_tensor(self.estimator.p)
-            self._no_data = torch.zeros(1, device=self.device)
         q = torch.as_tensor(self.estimate_generator(G)[0].q)
         values = d_star_cells(self._p_quad, q).to(device=self.device, dtype=torch.float32).view(1, 1, -1)
         lo, hi = estimator.QUAD_RANGE
