@@ -124,6 +124,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-every", type=int, help="iterations between rows of metrics.csv")
     p.add_argument("--freeze-g", action="store_true", default=None,
                    help="train only D (G frozen): the CLI form of 'Fit D*'")
+    p.add_argument("--d-oracle", action="store_true", default=None,
+                   help="1d/2d: train G against the exact D* = p_data/(p_data + p_G) of its current P_G (the grid "
+                        "estimate, interpolated at G(z)) instead of the network D, which keeps training "
+                        "(THEORY.md §7: gradient descent on the JSD itself)")
     p.add_argument("--max-minutes", type=float, help="stop cleanly after this wall-clock budget")
     p.add_argument("--spread", type=float, help="2d only: multiply the σ of the target's blobs")
     p.add_argument("--data", "--data-dir", dest="data_dir", metavar="PATH",
@@ -229,7 +233,7 @@ def gui(args: argparse.Namespace) -> int:
 
 
 TRAIN_FIELDS = ("dataset", "steps", "k", "k_g", "beta1", "beta2", "lr_d", "lr_g", "loss", "batch", "hidden", "layers", "noise_dim", "noise",
-                "optimizer", "seed", "device", "log_every", "freeze_g", "max_minutes", "spread", "data_dir",
+                "optimizer", "seed", "device", "log_every", "freeze_g", "d_oracle", "max_minutes", "spread", "data_dir",
                 "grid_every")
 
 DIRAC_FIELDS = ("update", "reg", "gamma", "noise_std", "theta0", "psi0")  # dirac only, kept in extra

@@ -12,7 +12,7 @@ from ganviz.core.config import TrainConfig
 
 # TrainConfig fields in the order `ganviz train` lists its flags; mode, dataset, seed and steps always go.
 FLAGS = ("mode", "dataset", "steps", "k", "k_g", "lr_d", "lr_g", "loss", "batch", "hidden", "layers", "noise_dim",
-         "noise", "optimizer", "beta1", "beta2", "seed", "device", "log_every", "freeze_g", "max_minutes", "spread", "data_dir",
+         "noise", "optimizer", "beta1", "beta2", "seed", "device", "log_every", "freeze_g", "d_oracle", "max_minutes", "spread", "data_dir",
          "grid_every")
 ALWAYS = ("mode", "dataset", "seed", "steps")
 NOT_ON_THE_LINE = "  # a drawn target cannot be given on the command line"
@@ -38,9 +38,9 @@ def _options(cfg: TrainConfig, skip: tuple[str, ...] = ()) -> list[str]:
         value = getattr(cfg, key)
         if key not in ALWAYS and value == getattr(defaults, key):
             continue
-        if key == "freeze_g":
+        if key in ("freeze_g", "d_oracle"):  # switches: the flag alone
             if value:
-                parts.append("--freeze-g")
+                parts.append(_flag(key))
             continue
         if value is None:
             continue

@@ -69,6 +69,7 @@ class TrainConfig:
     device: str = "auto"
     log_every: int = 50
     freeze_g: bool = False
+    d_oracle: bool = False         # G against the exact D* = p_data/(p_data + p_G) of the grid estimate (THEORY.md §7)
     max_minutes: float | None = None
     spread: float = 1.0            # 2-D: multiplies the σ of mixture targets
     data_dir: str | None = None    # MNIST: folder with IDX files
@@ -126,6 +127,7 @@ class TrainConfig:
         _check_int("--seed", self.seed, 0, 2**63 - 1)
         _check_choice("--device", self.device, DEVICES)
         _check_int("--log-every", self.log_every, 1)
+        _check_d_oracle(self)
         if self.max_minutes is not None:
             _check_positive("--max-minutes", self.max_minutes)
         _check_positive("--spread", self.spread)
@@ -156,6 +158,23 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+ORACLE_MODES = ("1d", "2d")  # the modes whose densities are known on a grid, so D* is too
+
+
+def _check_d_oracle(cfg: "TrainConfig") -> None:
+    """G against the exact D* needs D* on a grid (the toy modes) and the vanilla D it replaces."""
+    if not isinstance(cfg.d_oracle, bool):
+        raise ConfigError("--d-oracle", f"must be true or false (got {cfg.d_oracle!r})")
+    if not cfg.d_oracle:
+        return
+    if cfg.mode not in ORACLE_MODES:
+        raise ConfigError("--d-oracle", f"applies only to --mode 1d or 2d, where p_data and p_G are known on a grid "
+                                        f"(not {cfg.mode})")
+    if cfg.loss not in ("minimax", "nonsaturating"):
+        raise ConfigError("--d-oracle", "needs the minimax or non-saturating loss: D* = p_data/(p_data + p_G) is "
+                                        f"the optimum of their D, not of {cfg.loss}'s")
 
 
 def _check_int(option: str, value: Any, lo: int, hi: int | None = None) -> None:

@@ -80,6 +80,20 @@ class MLELayer:
     density: Curve | None = None  # 1-D: p_MLE on the plotted grid; 2-D: None (the view draws ellipses)
 
 
+@dataclass(frozen=True)
+class Saturation:
+    """THEORY.md §4 made visible: D(G(z)) on the newest batch (D* with d_oracle), and over training the norm of
+    ∂loss/∂θ_G under the minimax loss log(1 − D(G(z))) and the non-saturating −log D(G(z)), both measured at
+    publish time on the same batch (ganviz.core.saturation)."""
+
+    d_fake: np.ndarray              # (m,) in (0, 1)
+    steps: np.ndarray               # iterations of the gradient-norm measurements
+    grad_minimax: np.ndarray
+    grad_nonsaturating: np.ndarray
+    loss: str                       # the loss G trains with
+    d_oracle: bool = False          # G's loss sees the exact D*, not the network D
+
+
 # --- what the session publishes -------------------------------------------------------------------
 @dataclass(frozen=True)
 class LaneFrame:
@@ -100,6 +114,7 @@ class LaneFrame:
     # Fit D* spans: (training iteration where it ran, its D-only updates); they are not iterations
     fit_spans: tuple[tuple[int, int], ...] = ()
     diverged_kind: str = ""         # "" | nan (NaN/inf) | range (losses or |G(z)| far out of range)
+    saturation: Saturation | None = None  # the toy modes with the minimax / non-saturating loss, else None
 
 
 @dataclass(frozen=True)

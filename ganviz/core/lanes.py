@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganviz.core import losses
+from ganviz.core.oracle import DStarGrid
 from ganviz.core.trainer import Trainer
 
 
@@ -235,6 +236,8 @@ class BatchedGroup:
         no_loss = torch.zeros((), device=device)
         gp_t = torch.tensor(penalised, dtype=torch.float32, device=device)
         by_loss = {loss: torch.tensor([l == loss for l in lane_losses], device=device) for loss in set(lane_losses)}
+        oracle = [t.cfg.d_oracle for t in trainers]  # lanes whose G trains against the exact D* (THEORY.md §7)
+        oracle_t = torch.tensor(oracle, device=device)
         first = lane_losses[0]  # one family per group: the same D objective for every lane
         critic = lambda x: self.D.forward(x).squeeze(-1)  # noqa: E731
         for _ in range(n):
@@ -259,11 +262,20 @@ class BatchedGroup:
                 self._d_sum += loss_d.detach() * mask_t.to(loss_d.dtype)
             # (2) k_G times for lane l (once in the paper), unless G is frozen: descend the lane's
             #     generator loss, e.g. log(1 - D(G(z))) (minimax) or -log D(G(z)) (non-saturating).
+            #     With d_oracle, against each lane's own exact D* of its current P_G, fixed during the update.
             for mask, mask_t in zip(g_masks, g_mask_t):
+                d_star = self._d_star(oracle, mask)
                 noise = self._stack_inputs(lambda t: t.task.sample_noise(m, t.gen), mask, self._zero_noise)
-                out = critic(self.G.forward(noise))
-                loss_g = sum(torch.where(on, losses.g_loss(out, loss), no_loss)
-                             for loss, on in by_loss.items())
+                fake = self.G.forward(noise)
+                loss_g = no_loss
+                if not all(o for o, on in zip(oracle, mask) if on):
+                    out = critic(fake)
+                    loss_g = sum(torch.where(on, losses.g_loss(out, loss), no_loss) for loss, on in by_loss.items())
+                if d_star is not None:
+                    d = d_star(fake)
+                    loss_o = sum(torch.where(on, losses.g_loss_of_probability(d, loss), no_loss)
+                                 for loss, on in by_loss.items())
+                    loss_g = torch.where(oracle_t, loss_o, loss_g)
                 (grad,) = torch.autograd.grad(loss_g.sum(), [self.G.flat])
                 self.G.update(grad, mask_t, lr_g, self.adam, betas)
                 self._g_sum += loss_g.detach() * mask_t.to(loss_g.dtype)
@@ -282,6 +294,16 @@ class BatchedGroup:
                 t.iteration += n
         self._d_sum.zero_()
         self._g_sum.zero_()
+
+    def _d_star(self, oracle: list[bool], mask: list[bool]) -> DStarGrid | None:
+        """The exact D* of every oracle lane in `mask` (its own P_G, read through its own G, whose weights are
+        views of its row), stacked for the batched step; other lanes get a table of zeros they never use."""
+        grids = {l: t.task.d_star_grid(t.G) for l, (t, o, on) in enumerate(zip(self.trainers, oracle, mask)) if o and on}
+        if not grids:
+            return None
+        some = next(iter(grids.values()))
+        blank = DStarGrid(torch.zeros_like(some.values), some.lo, some.hi, torch.zeros_like(some.outside))
+        return DStarGrid.stack([grids.get(l, blank) for l in range(len(self.trainers))])
 
     def write_back(self, detach: bool = False) -> None:
         """Each lane's optimizer gets its Adam state; with `detach` the lanes stop sharing storage

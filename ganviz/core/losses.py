@@ -74,6 +74,21 @@ def g_loss(fake: torch.Tensor, loss: str) -> torch.Tensor:
     raise ValueError(f"unknown generator loss {loss!r}")
 
 
+# G's loss on a probability D*(G(z)) from the oracle (ganviz.core.oracle) rather than on a logit: D* is clamped
+# to [D_FLOOR, 1 − D_FLOOR], so where D* is 0 (P_G's mass where p_data has none) or 1 the loss is finite and flat.
+D_FLOOR = 1e-12
+
+
+def g_loss_of_probability(d: torch.Tensor, loss: str) -> torch.Tensor:
+    """minimax: E[log(1 − D*(G(z)))]; nonsaturating: −E[log D*(G(z))], for probabilities `d` (reduced over the last dim)."""
+    d = d.clamp(D_FLOOR, 1 - D_FLOOR)
+    if loss == "minimax":
+        return torch.log1p(-d).mean(-1)
+    if loss == "nonsaturating":
+        return -torch.log(d).mean(-1)
+    raise ValueError(f"the exact D* takes the minimax or non-saturating loss, not {loss!r}")
+
+
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      eps: torch.Tensor, sample_dims: int = 1) -> torch.Tensor:
     """λ·E[max(0, ‖∇f(x̂)‖ − 1)²] at x̂ = ε·real + (1 − ε)·fake; `sample_dims` trailing dims are one sample's

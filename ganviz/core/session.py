@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganviz.core import losses, mle, modes, phases
+from ganviz.core import losses, mle, modes, phases, saturation
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.device import choose_device, describe, keep_freed_memory, pick_device
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
@@ -32,7 +32,7 @@ from ganviz.core.lanes import BatchedGroup, SequentialGroup, make_groups
 from ganviz.core.metrics_log import MetricsLog
 from ganviz.core.trainer import FitDStar, NonFiniteError, OutOfRangeError, Trainer
 
-LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g")
+LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g", "d_oracle")
 # Settings a lane may have of its own that need new weights (a new run of that lane).
 LANE_SETTINGS = ("seed", "noise_dim", "noise", "hidden", "layers", "batch", "optimizer", "beta1", "beta2")
 # Settings every lane shares (what is learned and where): changing them starts every lane again.
@@ -42,12 +42,14 @@ CHUNK_SECONDS = 0.004  # train in chunks this long, so a command waits at most a
 LOG_LIMIT = 200
 SHORT = {"k": "k", "k_g": "k_G", "beta1": "β1", "beta2": "β2", "lr_d": "lr_D", "lr_g": "lr_G", "loss": "loss", "seed": "seed", "noise_dim": "noise dim",
          "noise": "noise", "hidden": "hidden", "layers": "layers", "batch": "batch", "optimizer": "optimizer",
-         "freeze_g": "G frozen"}
+         "freeze_g": "G frozen", "d_oracle": "G against"}
 
 
 def format_value(key: str, value: Any) -> str:
     if key in ("lr_d", "lr_g"):
         return f"{value:.3g}"
+    if key == "d_oracle":
+        return "exact D*" if value else "network D"
     if key == "loss":
         return {"nonsaturating": "non-saturating", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP"}.get(value, value)
     return str(value)
@@ -94,6 +96,7 @@ class Lane:
     phase_kind: str = ""             # d | g | "" (the part of the model that phase updated)
     ghost: object | None = None      # the picture before that phase (drawn faintly)
     diverged_by: Exception | None = None
+    saturation: saturation.SaturationLog | None = None  # D(G(z)) and both losses' gradient norms (THEORY §4)
     _history: dict[str, np.ndarray] = field(default_factory=dict)
     _history_rows: int = -1
 
@@ -195,7 +198,7 @@ class Session:
         self._forget_unused_tasks()
 
     def set(self, lane_id: int, **changes: Any) -> None:
-        """Change settings of one lane. Live settings (k, lr_d, lr_g, loss, freeze_g) apply at the
+        """Change settings of one lane. Live settings (k, lr_d, lr_g, loss, freeze_g, d_oracle) apply at the
         next iteration and keep weights and optimizer state; seed, noise, noise_dim, hidden, layers,
         batch and optimizer start a new run of that lane. Other lanes are untouched."""
         lane = self.lane(lane_id)
@@ -415,7 +418,8 @@ class Session:
                 else:
                     done = t.d_phase
                     t.step_g(cfg.k_g if kind is None else 1)
-                    lane.phase = phases.g_phase(done, cfg.k, cfg.loss) + f" (iteration {t.iteration} done)"
+                    against = " against the exact D* of the current P_G" if cfg.d_oracle else ""
+                    lane.phase = phases.g_phase(done, cfg.k, cfg.loss) + f"{against} (iteration {t.iteration} done)"
             except Exception as exc:
                 self.error(f"training stopped: {type(exc).__name__}: {exc}")
                 self.state = "paused"
@@ -446,6 +450,7 @@ class Session:
             lane.log = MetricsLog(lane.log.columns, max_rows=self.history_rows)
             lane.state, lane.message, lane.picture, lane.measured_at = "ok", "", None, -1
             lane.fits, lane.phase, lane.phase_kind, lane.ghost = [], "", "", None
+            lane.saturation = None
             lane._history_rows = -1
         self.notice("reset: new weights from each lane's seed")
         self._new_generation()
@@ -578,6 +583,10 @@ class Session:
         lane.measured_at = lane.trainer.iteration
         if views:
             lane.picture = ev.picture
+            if saturation.applies(lane.cfg):  # with the picture only: the training step never pays for it
+                if lane.saturation is None:
+                    lane.saturation = saturation.SaturationLog()
+                lane.saturation.add(lane.trainer)
         for listener in self.on_row:
             listener(lane, row)
         return row
@@ -627,7 +636,9 @@ class Session:
             phase=lane.phase, phase_kind=lane.phase_kind, ghost=lane.ghost,
             fit_spans=tuple((fit.start_iteration, fit.d_updates_done) for fit in lane.fits),
             diverged_kind="range" if isinstance(lane.diverged_by, OutOfRangeError) else
-                          ("nan" if lane.state == "diverged" else ""))
+                          ("nan" if lane.state == "diverged" else ""),
+            saturation=lane.saturation.frame(lane.cfg)
+            if lane.saturation is not None and saturation.applies(lane.cfg) else None)
             for lane in self.lanes)
         mle_layer, mle_state = self._mle_layer()
         return Frame(mode=self.mode, state=self.state, lanes=lanes, target=self.lanes[0].trainer.task.describe(),

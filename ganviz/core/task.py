@@ -65,6 +65,11 @@ class Task:
         only called when `steps_itself` is True."""
         raise NotImplementedError
 
+    def d_star_grid(self, G: nn.Module):
+        """D* = p_data/(p_data + p_G) of G's current P_G as a `ganviz.core.oracle.DStarGrid` (the toy modes,
+        whose densities are known on a grid: TrainConfig's d_oracle is refused elsewhere)."""
+        raise NotImplementedError(f"{self.mode}: no D* on a grid")
+
     # --- sampling (the hot path: no host syncs, reuse buffers where possible) -------------------
     def sample_real(self, m: int, gen: torch.Generator) -> torch.Tensor:
         raise NotImplementedError

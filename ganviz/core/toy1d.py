@@ -14,6 +14,7 @@ from ganviz.core import divergence, estimator, losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Curve, Segments
 from ganviz.core.models import Discriminator, Generator
+from ganviz.core.oracle import DStarGrid, d_star_cells
 from ganviz.core.points import Standardisation, column_name, is_points_file, read_point_set, spread_problem
 from ganviz.core.task import Evaluation, Task
 
@@ -282,6 +283,8 @@ class Toy1DTask(Task):
         self.p_data = self.target.pdf(self.x)
         self.estimator = estimator.Estimator1D(log_pdf)
         self._x_t = torch.as_tensor(self.x, dtype=torch.float32, device=device).unsqueeze(1)
+        self._p_quad = torch.as_tensor(self.estimator.p)  # exact p_data on the quadrature cells, for D*
+        self._no_data = torch.zeros(1, device=device)
         self._real_eval = None
         self._kde_noise = None
         self._z_line = self._noise_quantiles(MAPPING_LINES)
@@ -347,6 +350,15 @@ class Toy1DTask(Task):
         t = torch.arange(SUBDIVIDE, device=x.device, dtype=x.dtype) / SUBDIVIDE
         points = (x[:-1, None] + (x[1:] - x[:-1])[:, None] * t).reshape(-1)
         return self._estimate(points)
+
+    @torch.no_grad()
+    def d_star_grid(self, G) -> DStarGrid:
+        """D* = p_data/(p_data + p_G) of G's current P_G on the estimator's quadrature cells (THEORY.md §7):
+        exact p_data, p_G as estimate_generator reads it; 0 beyond them, where p_data has no mass."""
+        q = torch.as_tensor(self.estimate_generator(G)[0].q)
+        values = d_star_cells(self._p_quad, q).to(device=self.device, dtype=torch.float32).view(1, 1, -1)
+        lo, hi = estimator.QUAD_RANGE
+        return DStarGrid(values, (lo,), (hi,), self._no_data)
 
     def density_of_generator(self, G) -> np.ndarray:
         """p_G on the plotted grid (see estimate_generator)."""

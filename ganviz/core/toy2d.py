@@ -47,6 +47,7 @@ from ganviz.core import divergence, losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Arrows, Field, Polylines, Scatter
 from ganviz.core.models import Discriminator, Generator
+from ganviz.core.oracle import DStarGrid, d_star_cells
 from ganviz.core.points import (MAX_ABS, Standardisation, column_name, is_points_file, read_point_set,
                                  spread_problem)
 from ganviz.core.task import Evaluation, Task
@@ -625,6 +626,21 @@ class Toy2DTask(Task):
             return None
         h = half * VIEW_GROWTH ** growths
         return np.array([centre[0] - h, centre[0] + h, centre[1] - h, centre[1] + h])
+
+    # --- G against the exact D* (THEORY.md §7) ---------------------------------------------------
+    @torch.no_grad()
+    def d_star_grid(self, G) -> DStarGrid:
+        """D* = p_data/(p_data + p_G) per cell of the metric grid, p_G from EVAL_SAMPLES samples of G on one
+        fixed noise draw (the training stream untouched), estimated as density_of_samples does; outside
+        the region, D* of the mass outside it."""
+        if getattr(self, "_oracle_noise", None) is None:
+            gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 4)
+            self._oracle_noise = self.sample_noise(EVAL_SAMPLES, gen)
+            self._p_data_t = torch.as_tensor(self._p_data_flat)
+        d = d_star_cells(self._p_data_t, torch.as_tensor(self.density_of_samples(G(self._oracle_noise))))
+        d = d.to(device=self.device, dtype=torch.float32)
+        x0, x1, y0, y1 = self.region
+        return DStarGrid(d[:-1].view(1, GRID, GRID), (x0, y0), (x1, y1), d[-1:])
 
     def generator_gradient(self, D: nn.Module, x: torch.Tensor, loss: str | None = None) -> np.ndarray:
         """−∇ₓ of the generator loss (cfg.loss) at each point: the direction D pushes each fake."""

@@ -2,7 +2,7 @@
 
 The trainer knows nothing about the mode: a Task supplies P_data, P_z, G, D and the metrics.
 Settings the user may turn while training (k, the two learning rates, the generator loss,
-freezing G) are applied between iterations with `update()` and never reset optimizer state.
+freezing G, training G against the exact D*) are applied between iterations with `update()` and never reset optimizer state.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ganviz.core.config import TrainConfig
 from ganviz.core.device import describe, pick_device
 from ganviz.core.task import Evaluation, Task
 
-LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g")
+LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g", "d_oracle")
 
 
 class NonFiniteError(RuntimeError):
@@ -109,7 +109,7 @@ class Trainer:
         return opt
 
     def update(self, **changes) -> None:
-        """Apply live settings (k, k_g, lr_d, lr_g, loss within its family, freeze_g) between iterations,
+        """Apply live settings (k, k_g, lr_d, lr_g, loss within its family, freeze_g, d_oracle) between iterations,
         keeping optimizer state."""
         unknown = set(changes) - set(LIVE_SETTINGS)
         if unknown:
@@ -178,8 +178,14 @@ class Trainer:
         self.d_updates += 1
 
     def _g_update(self) -> None:
-        """One update of G (step 2 of Algorithm 1) on a fresh minibatch of noise."""
-        loss_g = losses.g_loss(self.D(self.G(self.task.sample_noise(self.cfg.batch, self.gen))), self.cfg.loss)
+        """One update of G (step 2 of Algorithm 1) on a fresh minibatch of noise; with d_oracle against the
+        exact D* of the current P_G (THEORY.md §7), computed before the update and fixed during it."""
+        cfg, task = self.cfg, self.task
+        if cfg.d_oracle:
+            d_star = task.d_star_grid(self.G)
+            loss_g = losses.g_loss_of_probability(d_star(self.G(task.sample_noise(cfg.batch, self.gen))), cfg.loss)
+        else:
+            loss_g = losses.g_loss(self.D(self.G(task.sample_noise(cfg.batch, self.gen))), cfg.loss)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()

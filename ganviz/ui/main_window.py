@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QDoubleValidator, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractSpinBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox,
+    QAbstractSpinBox, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox,
     QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPlainTextEdit, QPushButton, QScrollArea, QSlider, QSpinBox,
     QStackedWidget, QToolButton, QVBoxLayout, QWhatsThis, QWidget,
 )
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from ganviz.core import modes
 from ganviz.core.checkpoint import CheckpointError, find_checkpoint
 from ganviz.core.command_line import session_command
-from ganviz.core.config import K_MAX, K_MIN, LOSSES, LR_MAX, LR_MIN, MODES, ConfigError, TrainConfig
+from ganviz.core.config import K_MAX, K_MIN, LOSSES, LR_MAX, LR_MIN, MODES, ORACLE_MODES, ConfigError, TrainConfig
 from ganviz.core.frame import Frame, LaneFrame, LogEntry
 from ganviz.core.mnist.data import mnist_cache_dir
 from ganviz.core.session import LANE_SETTINGS, LIVE_SETTINGS, Session
@@ -36,6 +36,7 @@ from ganviz.ui.phase import PhasePanel, show_fit_spans, show_ghost
 from ganviz.ui.lessons_panel import install_lessons_panel
 from ganviz.ui.mle_table import MLETable
 from ganviz.ui.record_button import install_record_button
+from ganviz.ui.saturation import install_saturation_dock
 from ganviz.ui.worker import TrainWorker
 
 LOSS_LABELS = {"nonsaturating": "non-saturating  −log D(G(z))", "minimax": "minimax  log(1 − D(G(z)))",
@@ -72,6 +73,11 @@ PLAY_TEXT, PAUSE_TEXT = "▶ Play (Space)", "❚❚ Pause (Space)"  # ❚❚: De
 K_TIP = ("k: how many discriminator updates Algorithm 1 makes before each generator update. The theory "
          "(Prop. 1) assumes D is optimal, D = D* = p_data/(p_data+p_G); a larger k keeps D closer to D*, so the "
          "bound (V+log 4)/2 stays near the JSD — at k times the cost per iteration.")
+ORACLE_TIP = ("train G against the exact optimal discriminator D* = p_data/(p_data + p_G) of the current P_G "
+              "(from the grid estimate, held fixed during each G update) instead of the network D: the lecture's "
+              "idealised algorithm, gradient descent on the JSD itself. D keeps training, so its distance to D* "
+              "stays visible. Where P_G and P_data do not overlap, D* is 0 on P_G's support, the JSD is flat at "
+              "log 2 and G gets no gradient. 1-D and 2-D, minimax or non-saturating loss")
 K_G_TIP = ("k_G: generator updates per iteration (1 in the paper's Algorithm 1; GAN Lab's counterpart of k). "
            "More G steps against a fixed D overshoot: G chases where D is wrong now, not where P_data is.")
 LR_TIP = ("the {who}'s Adam step size, 1e-5 … 1 (log slider; type an exact value such as 3e-4 in the box). "
@@ -216,6 +222,8 @@ class MainWindow(QMainWindow):
         self.worker.start()
         install_lessons_panel(self)  # the Lessons dock and menu (ganviz.ui.lessons_panel)
         install_record_button(self)  # Record in the status bar (ganviz.ui.record_button)
+        install_saturation_dock(self)  # View › Saturation panel (ganviz.ui.saturation)
+        self.saturation_dock.visibilityChanged.connect(lambda _: self._draw_saturation())
 
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / 60))  # poll faster than the worker publishes
@@ -309,10 +317,13 @@ class MainWindow(QMainWindow):
                                    "when D confidently rejects the fakes (D(G(z)) ≈ 0), i.e. at the beginning: it "
                                    "saturates. non-saturating ascends log D(G(z)) instead: the same fixed point, "
                                    "strong gradients early")
-        self.loss_combo.currentIndexChanged.connect(
-            lambda _: self._live_change(loss=self.loss_combo.currentData()))
+        self.loss_combo.currentIndexChanged.connect(lambda _: self._loss_chosen(self.loss_combo.currentData()))
         form.addRow(QLabel("G loss"))
         form.addRow(self.loss_combo)  # the whole width: beside its name the losses' formulas were cut off
+        self.oracle_check = QCheckBox("G against the exact D*", objectName="dOracleCheck")
+        self.oracle_check.setToolTip(ORACLE_TIP)
+        self.oracle_check.toggled.connect(lambda on: self._live_change(d_oracle=on))
+        form.addRow(self.oracle_check)
         self.restore_button = QPushButton("Restore defaults", objectName="restoreDefaultsButton")
         self.restore_button.setToolTip("set the selected lane's k, k_G, learning rates, loss and noise back to its "
                                        "mode's defaults (a changed noise or seed starts the lane again)")
@@ -557,7 +568,7 @@ class MainWindow(QMainWindow):
         self.quit_action.triggered.connect(self.close)
         file_menu.addAction(self.quit_action)
         self.addAction(self.quit_action)  # works with the menu bar hidden (e.g. offscreen) too
-        view_menu = self.menuBar().addMenu("&View")
+        view_menu = self.view_menu = self.menuBar().addMenu("&View")
         action = QAction("Message log", self)
         action.triggered.connect(self.show_log)
         view_menu.addAction(action)
@@ -640,7 +651,7 @@ class MainWindow(QMainWindow):
             return
         self._synced = (lane_id, cfg)
         widgets = (self.mode_combo, self.dataset_combo, self.k_slider, self.k_g_slider, self.lr_d_slider,
-                   self.lr_g_slider, self.loss_combo, self.seed_spin)
+                   self.lr_g_slider, self.loss_combo, self.seed_spin, self.oracle_check)
         for w in widgets:
             w.blockSignals(True)
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(cfg.mode))
@@ -666,6 +677,8 @@ class MainWindow(QMainWindow):
                 edit.setText(f"{lr:.3g}" if float(f"{lr:.3g}") == lr else repr(lr))
         self.loss_combo.setCurrentIndex(self.loss_combo.findData(cfg.loss))
         self.seed_spin.setValue(cfg.seed)
+        self.oracle_check.setChecked(cfg.d_oracle)
+        self.oracle_check.setEnabled(cfg.mode in ORACLE_MODES and cfg.loss in ("minimax", "nonsaturating"))
         for w in widgets:
             w.blockSignals(False)
         sync = getattr(self.views.get(cfg.mode), "sync_to_config", None)
@@ -738,6 +751,13 @@ class MainWindow(QMainWindow):
     def _live_change(self, **changes: Any) -> None:
         assert set(changes) <= set(LIVE_SETTINGS)
         self._post(Session.set, self.selected, **changes)
+
+    def _loss_chosen(self, loss: str) -> None:
+        """A loss whose D is not the paper's has no D* to train G against: the oracle goes off with it."""
+        if self.cfg.d_oracle and loss not in ("minimax", "nonsaturating"):
+            self._live_change(loss=loss, d_oracle=False)
+        else:
+            self._live_change(loss=loss)
 
     def _k_changed(self, k: int) -> None:
         self.k_label.setText(str(k))
@@ -998,6 +1018,7 @@ class MainWindow(QMainWindow):
             self.bound_label.setToolTip(self._bound_tip + ("\n\nNow far below the JSD: D is far from D*, so this "
                                                            "number says little (press Fit D*)." if loose else ""))
         self.phase_panel.show_phase(lane.phase, lane.phase_kind, frame.state)
+        self._draw_saturation()
         if len(frame.lanes) == 1:
             show_ghost(self.view, lane.ghost)
             history = getattr(self.view, "history", None)
@@ -1039,6 +1060,14 @@ class MainWindow(QMainWindow):
             self.mle_table.setVisible(on)
         if on:
             self.mle_table.show_frame(frame, lane)
+
+    def _draw_saturation(self) -> None:
+        """The selected lane's Saturation layer in the dock, while the dock is shown."""
+        dock = getattr(self, "saturation_dock", None)
+        if dock is None or not dock.isVisible() or self.frame is None:
+            return
+        lane = self.frame.lane(self.selected)
+        dock.panel.show_saturation(lane.saturation if lane is not None else None)
 
     def _show_banner(self) -> None:
         frame = self.frame
