@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import torch
 
 QUAD_RANGE = (-24.0, 24.0)
 QUAD_CELLS = 4096
@@ -231,3 +232,279 @@ def mixture_log_pdf(weights: np.ndarray, components) -> Callable[[np.ndarray], n
             return np.where(np.isfinite(top), safe + np.log(np.exp(terms - safe).sum(axis=0)), -np.inf)
 
     return log_pdf
+
+
+# --- 2-D ------------------------------------------------------------------------------------------
+GRID_2D = 128            # coarse cells a side: the window's D grid, V(G, D) and the cells no sample refines
+FINE_PER_SIGMA = 3       # fine cells per target σ where P_data has mass (at most MAX_REFINE a coarse side)
+MAX_REFINE = 16
+BANDWIDTH_2D = 0.7       # a sample's kernel σ: this many times its pilot radius ...
+CAP_2D = 0.4             # ... and at most this fraction of the 2-D Silverman bandwidth std·n^(−1/6)
+PILOT_EXPONENT = 0.35    # the pilot radius holds k = n^0.35 samples (n = 10⁴: 25; 10⁵: 56)
+MIN_PILOT = 8
+STAMP_SIGMAS = 3.0       # narrow kernels are stamped on the fine cells out to 3σ (mass renormalised)
+DATA_FLOOR = 1e-12      # coarse cells where P_data has more mass than this are refined
+
+
+def pilot_size_2d(n: int) -> int:
+    return max(MIN_PILOT, int(round(n ** PILOT_EXPONENT)))
+
+
+def _cell_gaussian(sigma: float, half: int, normalise: bool = True) -> np.ndarray:
+    """The mass of N(0, σ²) (σ in cells) in the cells −half..half around a cell's centre, summing to 1
+    when `normalise` (a point mass for σ = 0)."""
+    if sigma <= 0:
+        w = np.zeros(2 * half + 1)
+        w[half] = 1.0
+        return w
+    edges = (np.arange(-half, half + 2) - 0.5) / (sigma * math.sqrt(2.0))
+    w = np.diff(0.5 * np.array([math.erf(e) for e in edges]))
+    return w / w.sum() if normalise else w
+
+
+def _morton(iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
+    """Interleaved bits of two non-negative 16-bit cell indices: cells of 2^l × 2^l fine cells are runs
+    of equal code >> 2l once sorted."""
+    def spread(v):
+        v = v.astype(np.uint64) & np.uint64(0xFFFF)
+        for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
+            v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+        return v
+    return spread(iy) << np.uint64(1) | spread(ix)
+
+
+@dataclass(frozen=True)
+class Estimate2D:
+    jsd: float
+    kl: float        # KL(P_data ‖ P_G)
+    kl_rev: float    # KL(P_G ‖ P_data)
+    outside: float   # P_G's mass outside the region (samples, non-finite ones, kernels' spill)
+    k: int           # samples per pilot disc
+    n: int
+    p: np.ndarray    # P_data's coarse cell probabilities, GRID_2D² (rows y) + the outside cell
+    q: np.ndarray    # P_G's, the same cells
+
+
+class Estimator2D:
+    """The 2-D estimator for one target, given a function that returns its exact cell probabilities
+    on a grid (cell_mass(edges_x, edges_y) → (rows y, columns x)), its σ and its region."""
+
+    def __init__(self, cell_mass: Callable[[np.ndarray, np.ndarray], np.ndarray], sigma: float,
+                 region: tuple[float, float, float, float], grid: int = GRID_2D):
+        x0, x1, y0, y1 = (float(v) for v in region)
+        self.region, self.grid = (x0, x1, y0, y1), grid
+        self.cell = np.array([(x1 - x0) / grid, (y1 - y0) / grid])          # coarse cell (x, y)
+        ratio = float(self.cell.max()) * FINE_PER_SIGMA / sigma if sigma > 0 else math.inf
+        # fine cells: a power of 2 a coarse side, σ/FINE_PER_SIGMA rounded in log (σ/2.8 … σ/5.7)
+        self.depth = M = int(min(math.log2(MAX_REFINE), max(0, round(math.log2(ratio))))) if math.isfinite(ratio) \
+            else int(math.log2(MAX_REFINE))
+        self.refine = r = 2 ** M
+        self.fine = self.cell / r
+        C, F = grid, grid * r
+        self.sigma0 = 0.5 * float(self.fine.min())  # the narrowest kernel level; narrower: binned as is
+        p = np.asarray(cell_mass(np.linspace(x0, x1, C + 1), np.linspace(y0, y1, C + 1)), dtype=np.float64)
+        p_coarse = np.clip(p.reshape(-1), 0.0, None)
+        self.data_cells = D = np.flatnonzero(p_coarse > DATA_FLOOR)  # refined: where P_data has mass
+        dy, dx = D // C, D % C
+        if r > 1:  # exact fine probabilities, one coarse row at a time
+            ex = np.linspace(x0, x1, F + 1)
+            fine = np.zeros((len(D), r * r))
+            for row in np.unique(dy).tolist():
+                ey = np.linspace(y0 + row * self.cell[1], y0 + (row + 1) * self.cell[1], r + 1)
+                m = np.asarray(cell_mass(ex, ey), dtype=np.float64).reshape(r, C, r).transpose(1, 0, 2)
+                at = np.flatnonzero(dy == row)
+                fine[at] = np.clip(m[dx[at]].reshape(len(at), r * r), 0.0, None)
+            p_coarse[D] = fine.sum(axis=1)  # the coarse cells are exactly the sums of their fine cells
+            self.p_fine = fine
+        else:
+            self.p_fine = p_coarse[D][:, None].copy()
+        self.p_coarse = p_coarse
+        self.p_out = max(0.0, 1.0 - float(p_coarse.sum()))
+        self._data_slot = np.full(C * C, -1, dtype=np.int64)
+        self._data_slot[D] = np.arange(len(D))
+        self._rest = np.ones(C * C, dtype=bool)
+        self._rest[D] = False
+        # the data cells' fine cells: row and column on the fine grid
+        sub = np.arange(r)
+        self._fy = (dy[:, None, None] * r + sub[None, :, None] + 0 * sub[None, None, :]).reshape(len(D), -1)
+        self._fx = (dx[:, None, None] * r + sub[None, None, :] + 0 * sub[None, :, None]).reshape(len(D), -1)
+        self._interp = [self._bilinear(m) for m in range(M + 1)]
+        self._blur: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _bilinear(self, m: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Gather indices into the edge-padded level-m grid (cells of 2^m fine cells) and weights that
+        interpolate it bilinearly at the data cells' fine-cell centres."""
+        if m == 0:
+            return None
+        size = 2 ** m
+        side = self.grid * self.refine // size + 2
+        parts = []
+        for f in (self._fy, self._fx):
+            u = (f + 0.5) / size - 0.5
+            lo = np.floor(u).astype(np.int64)
+            parts.append((lo + 1, u - lo))
+        (ly, ty), (lx, tx) = parts
+        idx = np.stack([(ly + a) * side + lx + b for a in (0, 1) for b in (0, 1)], axis=-1)
+        w = np.stack([(ty if a else 1 - ty) * (tx if b else 1 - tx) for a in (0, 1) for b in (0, 1)], axis=-1)
+        return idx, w
+
+    def settings(self) -> dict:
+        return {"estimator": "exact p_data cell probabilities vs a sample-point adaptive Gaussian KDE of P_G "
+                             "(kernel sigma = bandwidth x the radius of a disc of k = n^0.35 samples under a "
+                             "quadtree pilot, at most cap x std n^-1/6), on the coarse grid, refined to fine cells "
+                             "where p_data has mass; outside the region as one cell",
+                "grid": self.grid, "refine": self.refine, "cell": self.cell.tolist(), "fine_cell": self.fine.tolist(),
+                "bandwidth": BANDWIDTH_2D, "cap": CAP_2D, "pilot_exponent": PILOT_EXPONENT,
+                "region": list(self.region)}
+
+    def level_sigma(self, level: int) -> float:
+        return 0.0 if level == 0 else self.sigma0 * 2.0 ** ((level - 1) / LEVELS_PER_OCTAVE)
+
+    def _pilot_radius(self, iy: np.ndarray, ix: np.ndarray, k: int) -> np.ndarray:
+        """Each sample's pilot radius (data units): the disc that holds k samples at the density of the
+        smallest quadtree cell (2^l × 2^l fine cells) around it that holds at least k samples."""
+        n = len(iy)
+        code = _morton(iy, ix)
+        order = np.argsort(code, kind="stable")
+        code = code[order]
+        r2 = np.full(n, np.nan)
+        area0 = float(self.fine[0] * self.fine[1])
+        levels = int(math.ceil(math.log2(self.grid * self.refine))) + 1
+        for lv in range(levels):
+            key = code >> np.uint64(2 * lv)
+            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            counts = np.diff(np.r_[starts, n])
+            per = np.repeat(counts, counts)
+            pick = np.isnan(r2) & ((per >= k) | (lv == levels - 1))
+            r2[pick] = k * area0 * 4.0 ** lv / (math.pi * per[pick])
+            if not np.isnan(r2).any():
+                break
+        out = np.empty(n)
+        out[order] = np.sqrt(r2)
+        return out
+
+    def _coarse_blur(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B_y, B_x): the masses of the level's Gaussian (less the binning's c²/12), centred on each coarse
+        cell's centre, in every coarse cell (column → rows); mass beyond the grid is not kept."""
+        if level not in self._blur:
+            C = self.grid
+            idx = np.arange(C)
+            mats = []
+            for axis in (1, 0):
+                s = math.sqrt(max(self.level_sigma(level) ** 2 - self.cell[axis] ** 2 / 12, 0.0)) / self.cell[axis]
+                w = _cell_gaussian(s, C - 1, normalise=False)
+                mats.append(torch.from_numpy(w[idx[:, None] - idx[None, :] + C - 1]))
+            self._blur[level] = (mats[0], mats[1])
+        return self._blur[level]
+
+    def _stamp(self, lv: int, m: int, cy: np.ndarray, cx: np.ndarray, c: np.ndarray):
+        """Counts c in cells (cy, cx) of the level-m grid spread by the level's Gaussian (less the binning's
+        g²/12), out to STAMP_SIGMAS: (rows, columns, masses) of the cells inside that grid."""
+        g = self.fine * 2 ** m
+        side = self.grid * self.refine // 2 ** m
+        s = self.level_sigma(lv)
+        sy = math.sqrt(max(s * s - g[1] ** 2 / 12, 0.0)) / g[1]
+        sx = math.sqrt(max(s * s - g[0] ** 2 / 12, 0.0)) / g[0]
+        hy, hx = int(math.ceil(STAMP_SIGMAS * sy)), int(math.ceil(STAMP_SIGMAS * sx))
+        wy, wx = _cell_gaussian(sy, hy), _cell_gaussian(sx, hx)
+        shape = (len(cy), 2 * hy + 1, 2 * hx + 1)
+        ty = np.broadcast_to(cy[:, None, None] + np.arange(-hy, hy + 1)[None, :, None], shape)
+        tx = np.broadcast_to(cx[:, None, None] + np.arange(-hx, hx + 1)[None, None, :], shape)
+        w = c[:, None, None] * wy[None, :, None] * wx[None, None, :]
+        ok = (ty >= 0) & (ty < side) & (tx >= 0) & (tx < side)
+        return ty[ok], tx[ok], w[ok]
+
+    def estimate(self, samples: np.ndarray) -> Estimate2D:
+        """JSD, KL and reverse KL (nats) between P_data and the samples' P_G, and both as coarse cell
+        probabilities (non-finite samples count as mass outside the region)."""
+        x = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
+        n = len(x)
+        C, r, M = self.grid, self.refine, self.depth
+        F = C * r
+        x0, _, y0, _ = self.region
+        k = pilot_size_2d(n)
+        finite = np.isfinite(x).all(axis=1)
+        with np.errstate(invalid="ignore"):
+            fx = np.floor((x[:, 0] - x0) / self.fine[0])
+            fy = np.floor((x[:, 1] - y0) / self.fine[1])
+            inside = finite & (fx >= 0) & (fx < F) & (fy >= 0) & (fy < F)
+        ix, iy = fx[inside].astype(np.int64), fy[inside].astype(np.int64)
+        n_in = len(ix)
+        q_coarse = np.zeros(C * C)        # P_G's mass (in samples) per coarse cell
+        q_fine = np.zeros(self.p_fine.shape)  # ... and per fine cell of the data cells
+        if n_in:
+            xf = x[finite]
+            spread = float(np.sqrt(0.5 * xf.var(axis=0).sum())) if len(xf) > 1 else 0.0
+            h = BANDWIDTH_2D * self._pilot_radius(iy, ix, k)
+            cap = CAP_2D * spread * n ** (-1 / 6)
+            if cap > 0:
+                h = np.minimum(h, cap)
+            with np.errstate(divide="ignore"):
+                steps = np.rint(np.log2(np.maximum(h, 1e-300) / self.sigma0) * LEVELS_PER_OCTAVE)
+            level = (np.clip(steps, -1, 80) + 1).astype(np.int64)
+            # each level on the coarsest grid (cells of 2^m fine cells) whose cell is at most 2σ
+            sig = np.array([self.level_sigma(lv) for lv in range(int(level.max()) + 1)])
+            res = np.clip(np.floor(np.log2(np.maximum(sig, 1e-300) / (0.5 * float(self.fine.max())))), 0, M)
+            res = res.astype(np.int64)[level]
+            for m in range(M + 1):
+                at = res == m
+                if not at.any():
+                    continue
+                side = F // 2 ** m
+                key, cnt = np.unique((level[at] * side + (iy[at] >> m)) * side + (ix[at] >> m), return_counts=True)
+                lvs, cell = key // (side * side), key % (side * side)
+                if m == M:  # coarse: each level blurred as B_y H B_xᵀ
+                    present, slot = np.unique(lvs, return_inverse=True)
+                    hist = np.bincount(slot * (C * C) + cell, weights=cnt.astype(np.float64),
+                                       minlength=len(present) * C * C).reshape(-1, C, C)
+                    by = torch.stack([self._coarse_blur(lv)[0] for lv in present.tolist()])
+                    bx = torch.stack([self._coarse_blur(lv)[1] for lv in present.tolist()])
+                    field = (by @ torch.from_numpy(hist) @ bx.transpose(1, 2)).sum(dim=0).numpy()
+                else:
+                    parts = [self._stamp(lv, m, cell[lvs == lv] // side, cell[lvs == lv] % side,
+                                         cnt[lvs == lv].astype(np.float64)) for lv in np.unique(lvs).tolist()]
+                    ty, tx, w = (np.concatenate(a) for a in zip(*parts))
+                    if m == 0:  # fine cells: the data cells' own, the rest summed per coarse cell
+                        cid = (ty // r) * C + tx // r
+                        q_coarse += np.bincount(cid, weights=w, minlength=C * C)
+                        ds = self._data_slot[cid]
+                        keep = ds >= 0
+                        q_fine += np.bincount(ds[keep] * (r * r) + (ty[keep] % r) * r + tx[keep] % r,
+                                              weights=w[keep], minlength=q_fine.size).reshape(q_fine.shape)
+                        continue
+                    field = np.bincount(ty * side + tx, weights=w, minlength=side * side).reshape(side, side)
+                self._add_field(field, m, q_coarse, q_fine)
+        lost = max(float(n_in) - float(q_coarse.sum()), 0.0)  # kernels' mass beyond the grid
+        q_out = (n - n_in + lost) / max(n, 1)
+        q_coarse /= max(n, 1)
+        q_fine /= max(n, 1)
+        p_all = np.concatenate((self.p_fine.reshape(-1), self.p_coarse[self._rest], [self.p_out]))
+        q_all = np.concatenate((q_fine.reshape(-1), q_coarse[self._rest], [q_out]))
+        from ganviz.core import divergence
+
+        jsd = divergence.jsd(p_all, q_all, 1.0)
+        kl = divergence.kl(p_all, q_all, 1.0, floor=KL_FLOOR)
+        kl_rev = divergence.kl(q_all, p_all, 1.0, floor=KL_FLOOR)
+        return Estimate2D(jsd, kl, kl_rev, float(q_out), k, n, np.append(self.p_coarse, self.p_out),
+                          np.append(q_coarse, q_out))
+
+    def _add_field(self, field: np.ndarray, m: int, q_coarse: np.ndarray, q_fine: np.ndarray) -> None:
+        """Add a level-m field (masses on cells of 2^m fine cells): summed per coarse cell, and spread over
+        the data cells' fine cells by bilinear interpolation, each data cell keeping its mass."""
+        per = 2 ** (self.depth - m)
+        C = self.grid
+        coarse = field.reshape(C, per, C, per).sum(axis=(1, 3)).reshape(-1)
+        q_coarse += coarse
+        if len(self.data_cells) == 0:
+            return
+        if m == 0 or self.refine == 1:
+            q_fine += coarse[self.data_cells][:, None] if self.refine == 1 else \
+                field.reshape(C, per, C, per).transpose(0, 2, 1, 3).reshape(C * C, -1)[self.data_cells]
+            return
+        idx, w = self._interp[m]
+        vals = (np.pad(field, 1, mode="edge").reshape(-1)[idx] * w).sum(axis=-1)
+        total = vals.sum(axis=1)
+        mass = coarse[self.data_cells]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.where(total > 0, mass / total, 0.0)
+        q_fine += vals * scale[:, None]
