@@ -324,27 +324,34 @@ class Estimator2D:
         self._data_slot[D] = np.arange(len(D))
         self._rest = np.ones(C * C, dtype=bool)
         self._rest[D] = False
+        # P_data on the estimator's cells (the data cells' fine cells, the other coarse cells, outside)
+        self._p_all = np.concatenate((self.p_fine.reshape(-1), p_coarse[self._rest], [self.p_out]))
+        with np.errstate(divide="ignore"):
+            self._log_p = np.log(self._p_all)
+        self._log_p_floored = np.log(np.maximum(self._p_all, KL_FLOOR))
         # the data cells' fine cells: row and column on the fine grid
         sub = np.arange(r)
         self._fy = (dy[:, None, None] * r + sub[None, :, None] + 0 * sub[None, None, :]).reshape(len(D), -1)
         self._fx = (dx[:, None, None] * r + sub[None, None, :] + 0 * sub[None, :, None]).reshape(len(D), -1)
         self._interp = [self._bilinear(m) for m in range(M + 1)]
         self._blur: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._stamps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _bilinear(self, m: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Gather indices into the edge-padded level-m grid (cells of 2^m fine cells) and weights that
-        interpolate it bilinearly at the data cells' fine-cell centres."""
+        """Gather indices into the level-m grid (cells of 2^m fine cells; beyond its edge, the edge cell)
+        and weights that interpolate it bilinearly at the data cells' fine-cell centres."""
         if m == 0:
             return None
         size = 2 ** m
-        side = self.grid * self.refine // size + 2
+        side = self.grid * self.refine // size
         parts = []
         for f in (self._fy, self._fx):
             u = (f + 0.5) / size - 0.5
             lo = np.floor(u).astype(np.int64)
-            parts.append((lo + 1, u - lo))
+            parts.append((lo, u - lo))
         (ly, ty), (lx, tx) = parts
-        idx = np.stack([(ly + a) * side + lx + b for a in (0, 1) for b in (0, 1)], axis=-1)
+        idx = np.stack([np.clip(ly + a, 0, side - 1) * side + np.clip(lx + b, 0, side - 1)
+                        for a in (0, 1) for b in (0, 1)], axis=-1)
         w = np.stack([(ty if a else 1 - ty) * (tx if b else 1 - tx) for a in (0, 1) for b in (0, 1)], axis=-1)
         return idx, w
 
@@ -400,13 +407,16 @@ class Estimator2D:
     def _stamp(self, lv: int, m: int, cy: np.ndarray, cx: np.ndarray, c: np.ndarray):
         """Counts c in cells (cy, cx) of the level-m grid spread by the level's Gaussian (less the binning's
         g²/12), out to STAMP_SIGMAS: (rows, columns, masses) of the cells inside that grid."""
-        g = self.fine * 2 ** m
         side = self.grid * self.refine // 2 ** m
-        s = self.level_sigma(lv)
-        sy = math.sqrt(max(s * s - g[1] ** 2 / 12, 0.0)) / g[1]
-        sx = math.sqrt(max(s * s - g[0] ** 2 / 12, 0.0)) / g[0]
-        hy, hx = int(math.ceil(STAMP_SIGMAS * sy)), int(math.ceil(STAMP_SIGMAS * sx))
-        wy, wx = _cell_gaussian(sy, hy), _cell_gaussian(sx, hx)
+        if (lv, m) not in self._stamps:
+            g = self.fine * 2 ** m
+            s = self.level_sigma(lv)
+            sy = math.sqrt(max(s * s - g[1] ** 2 / 12, 0.0)) / g[1]
+            sx = math.sqrt(max(s * s - g[0] ** 2 / 12, 0.0)) / g[0]
+            self._stamps[lv, m] = (_cell_gaussian(sy, int(math.ceil(STAMP_SIGMAS * sy))),
+                                   _cell_gaussian(sx, int(math.ceil(STAMP_SIGMAS * sx))))
+        wy, wx = self._stamps[lv, m]
+        hy, hx = len(wy) // 2, len(wx) // 2
         shape = (len(cy), 2 * hy + 1, 2 * hx + 1)
         ty = np.broadcast_to(cy[:, None, None] + np.arange(-hy, hy + 1)[None, :, None], shape)
         tx = np.broadcast_to(cx[:, None, None] + np.arange(-hx, hx + 1)[None, None, :], shape)
@@ -478,15 +488,26 @@ class Estimator2D:
         q_out = (n - n_in + lost) / max(n, 1)
         q_coarse /= max(n, 1)
         q_fine /= max(n, 1)
-        p_all = np.concatenate((self.p_fine.reshape(-1), self.p_coarse[self._rest], [self.p_out]))
         q_all = np.concatenate((q_fine.reshape(-1), q_coarse[self._rest], [q_out]))
-        from ganviz.core import divergence
-
-        jsd = divergence.jsd(p_all, q_all, 1.0)
-        kl = divergence.kl(p_all, q_all, 1.0, floor=KL_FLOOR)
-        kl_rev = divergence.kl(q_all, p_all, 1.0, floor=KL_FLOOR)
+        jsd, kl, kl_rev = self._divergences(q_all)
         return Estimate2D(jsd, kl, kl_rev, float(q_out), k, n, np.append(self.p_coarse, self.p_out),
                           np.append(q_coarse, q_out))
+
+    def _divergences(self, q: np.ndarray) -> tuple[float, float, float]:
+        """JSD, KL(P‖Q), KL(Q‖P) between P_data and cell probabilities q on the estimator's cells, in one
+        pass (0 log 0 = 0; where a cell's probability is 0 the other side's log counts it as KL_FLOOR)."""
+        p, log_p = self._p_all, self._log_p
+        q = np.clip(q, 0.0, None)
+        q = q / q.sum()
+        on_p, on_q = p > 0, q > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_q = np.log(q)
+            log_m = np.log(0.5 * (p + q))
+            jsd = 0.5 * (float((p[on_p] * (log_p[on_p] - log_m[on_p])).sum())
+                         + float((q[on_q] * (log_q[on_q] - log_m[on_q])).sum()))
+            kl = float((p[on_p] * (log_p[on_p] - np.log(np.maximum(q[on_p], KL_FLOOR)))).sum())
+            kl_rev = float((q[on_q] * (log_q[on_q] - self._log_p_floored[on_q])).sum())
+        return min(max(jsd, 0.0), LOG2), max(kl, 0.0), max(kl_rev, 0.0)
 
     def _add_field(self, field: np.ndarray, m: int, q_coarse: np.ndarray, q_fine: np.ndarray) -> None:
         """Add a level-m field (masses on cells of 2^m fine cells): summed per coarse cell, and spread over
@@ -502,7 +523,7 @@ class Estimator2D:
                 field.reshape(C, per, C, per).transpose(0, 2, 1, 3).reshape(C * C, -1)[self.data_cells]
             return
         idx, w = self._interp[m]
-        vals = (np.pad(field, 1, mode="edge").reshape(-1)[idx] * w).sum(axis=-1)
+        vals = (field.reshape(-1)[idx] * w).sum(axis=-1)
         total = vals.sum(axis=1)
         mass = coarse[self.data_cells]
         with np.errstate(invalid="ignore", divide="ignore"):
