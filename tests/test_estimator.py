@@ -1,4 +1,4 @@
-"""The shared 1-D estimator and `ganviz measure` against values computed independently here:
+"""The shared 1-D and 2-D estimators and `ganviz measure` against values computed independently here:
 closed forms and numpy quadrature on a fine grid (1-D) or Monte Carlo with exact densities (2-D)."""
 
 import json
@@ -277,8 +277,9 @@ def test_2d_window_and_measure_read_alike(tmp_path, capsys):
     assert code == 0 and json.loads(out)["jsd"] == pytest.approx(t.jsd_of_samples(torch.as_tensor(x)), abs=1e-12)
 
 
-# with exact samples: measured with 10⁵ (10⁴, the window's count) samples, seed 0
-FLOOR_2D = {"ring8": 0.0044, "grid25": 0.0083, "moons": 0.0041, "spiral": 0.0044, "gaussian": 0.0039}
+# JSD with exact samples, worst of 3 seeds with 10⁵ samples (of 5 with the window's 10⁴: ring8 0.011,
+# grid25 0.024, moons 0.012, spiral 0.017, gaussian 0.007)
+FLOOR_2D = {"ring8": 0.0047, "grid25": 0.0086, "moons": 0.0044, "spiral": 0.0045, "gaussian": 0.0042}
 
 
 @pytest.mark.parametrize("dataset", list(FLOOR_2D))
@@ -286,7 +287,7 @@ def test_2d_noise_floor(dataset):
     t = task_2d(dataset)
     x = t.sample_real(N, torch.Generator().manual_seed(0))
     r = t.estimate_samples(x)
-    assert r["jsd"] < 0.01 and r["kl"] < 0.05 and r["kl_rev"] < 0.05
+    assert r["jsd"] < 1.5 * FLOOR_2D[dataset] and r["kl"] < 0.05 and r["kl_rev"] < 0.05
     assert t.jsd_of_samples(x[:10_000]) < 0.03  # the window's sample count
     if t.target.modes is not None:
         assert r["modes"] == len(t.target.modes) and r["hq"] == pytest.approx(1 - math.exp(-4.5), abs=0.02)

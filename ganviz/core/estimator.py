@@ -1,6 +1,6 @@
-"""The 1-D divergence estimator the window, `ganviz train` and `ganviz measure` share.
+"""The divergence estimators (1-D, 2-D) the window, `ganviz train`, sweeps and `ganviz measure` share.
 
-P_data's density is known exactly; P_G only by samples. The estimator:
+P_data's density is known exactly; P_G only by samples. The 1-D estimator (Estimator1D):
 
 - p_G is a sample-point adaptive Gaussian KDE. Pilot: the sorted samples are cut into blocks of
   k = √n consecutive order statistics (n = 10⁴: 100, 10⁵: 316); a sample's pilot density is its
@@ -235,6 +235,27 @@ def mixture_log_pdf(weights: np.ndarray, components) -> Callable[[np.ndarray], n
 
 
 # --- 2-D ------------------------------------------------------------------------------------------
+# Estimator2D, the same code for the window's 10⁴ samples and `ganviz measure`'s 10⁵ (only k depends on n):
+# - Cells: the GRID_2D² coarse grid over the target's square region (the window's D grid), each coarse
+#   cell where P_data has more than DATA_FLOOR of its mass split into r × r fine cells, r a power of 2
+#   with the fine cell ≈ σ/FINE_PER_SIGMA (ring8 8, grid25 4, moons and spiral 2, gaussian 1), and one
+#   cell for everything outside the region (non-finite samples too). p_data: exact cell probabilities.
+# - p_G: a sample-point adaptive Gaussian KDE. Pilot: the smallest quadtree cell (2^l × 2^l fine cells)
+#   around a sample that holds k = n^0.35 samples gives its density; the kernel σ is BANDWIDTH_2D × the
+#   radius of a disc holding k samples at that density (at most CAP_2D × std·n^(−1/6)), rounded to steps
+#   of √2. Each level is binned on the coarsest grid of 2^m fine cells whose cell is at most 2σ, spread
+#   by its Gaussian out to 3σ less the binning's g²/12 (the coarse grid: B_y H B_xᵀ by torch), and
+#   interpolated bilinearly onto the fine cells; mass carried beyond the grid counts as outside.
+# - JSD, KL(P_data‖P_G), KL(P_G‖P_data) by summing over the cells (a cell probability of 0 counts as
+#   KL_FLOOR inside a log). The coarse cells' p and q (Estimate2D.p, .q) are their fine cells' sums, so
+#   V(G, D) on the coarse cells never exceeds the JSD (a coarsening's JSD is at most the finer one's).
+# Noise floor (exact samples; worst of 3 seeds with 10⁵, of 5 with 10⁴): JSD ring8 0.0047 (0.011),
+# grid25 0.0086 (0.024), moons 0.0044 (0.012), spiral 0.0045 (0.017), gaussian 0.0042 (0.007); KL(P‖Q)
+# ~0.02 with 10⁵ (kernels of ~k samples: E log(1/q̂) > log(1/q)), 0.04–0.09 with 10⁴. Bias with 10⁵
+# samples: JSD within 8% on the cases of tests/test_estimator.py (modes half as wide read 3–6% low);
+# with 10⁴ narrow differences read up to 20% low on grid25 (400 samples a mode). Cost (CPU time, one
+# thread, the shared 2-core machine): 5–11 ms for 10⁴ samples (the blurred 128² histogram it replaced:
+# ~1 ms), 20–40 ms for 10⁵ (the 1024² FFT KDE `measure` used before: 2–7 s).
 GRID_2D = 128            # coarse cells a side: the window's D grid, V(G, D) and the cells no sample refines
 FINE_PER_SIGMA = 3       # fine cells per target σ where P_data has mass (at most MAX_REFINE a coarse side)
 MAX_REFINE = 16
@@ -306,14 +327,9 @@ class Estimator2D:
         p_coarse = np.clip(p.reshape(-1), 0.0, None)
         self.data_cells = D = np.flatnonzero(p_coarse > DATA_FLOOR)  # refined: where P_data has mass
         dy, dx = D // C, D % C
-        if r > 1:  # exact fine probabilities, one coarse row at a time
-            ex = np.linspace(x0, x1, F + 1)
-            fine = np.zeros((len(D), r * r))
-            for row in np.unique(dy).tolist():
-                ey = np.linspace(y0 + row * self.cell[1], y0 + (row + 1) * self.cell[1], r + 1)
-                m = np.asarray(cell_mass(ex, ey), dtype=np.float64).reshape(r, C, r).transpose(1, 0, 2)
-                at = np.flatnonzero(dy == row)
-                fine[at] = np.clip(m[dx[at]].reshape(len(at), r * r), 0.0, None)
+        if r > 1:  # exact fine probabilities (one call: the x and y factors are shared by every cell)
+            fine = np.asarray(cell_mass(np.linspace(x0, x1, F + 1), np.linspace(y0, y1, F + 1)), dtype=np.float64)
+            fine = np.clip(fine.reshape(C, r, C, r).transpose(0, 2, 1, 3).reshape(C * C, r * r)[D], 0.0, None)
             p_coarse[D] = fine.sum(axis=1)  # the coarse cells are exactly the sums of their fine cells
             self.p_fine = fine
         else:
@@ -485,7 +501,7 @@ class Estimator2D:
                     field = np.bincount(ty * side + tx, weights=w, minlength=side * side).reshape(side, side)
                 self._add_field(field, m, q_coarse, q_fine)
         lost = max(float(n_in) - float(q_coarse.sum()), 0.0)  # kernels' mass beyond the grid
-        q_out = (n - n_in + lost) / max(n, 1)
+        q_out = (n - n_in + lost) / n if n else 1.0  # no samples at all: as far away as can be
         q_coarse /= max(n, 1)
         q_fine /= max(n, 1)
         q_all = np.concatenate((q_fine.reshape(-1), q_coarse[self._rest], [q_out]))
