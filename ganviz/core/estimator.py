@@ -304,6 +304,7 @@ class Estimate2D:
     n: int
     p: np.ndarray    # P_data's coarse cell probabilities, GRID_2D² (rows y) + the outside cell
     q: np.ndarray    # P_G's, the same cells
+    q_fine: np.ndarray  # P_G's probabilities of the data cells' fine cells (Estimator2D.data_cells, r² each)
 
 
 class Estimator2D:
@@ -507,7 +508,27 @@ class Estimator2D:
         q_all = np.concatenate((q_fine.reshape(-1), q_coarse[self._rest], [q_out]))
         jsd, kl, kl_rev = self._divergences(q_all)
         return Estimate2D(jsd, kl, kl_rev, float(q_out), k, n, np.append(self.p_coarse, self.p_out),
-                          np.append(q_coarse, q_out))
+                          np.append(q_coarse, q_out), q_fine)
+
+    def partition(self, per_side: int, q_fine: np.ndarray | None = None, q: np.ndarray | None = None):
+        """A partition between the coarse and the fine cells: the data cells split per_side × per_side (a
+        power of 2 up to the refinement), the other coarse cells, the outside cell. Without q: P_data's
+        probabilities on it and the data cells' sub-cell centres ((|D|·per_side², 2), row-major per cell);
+        with an estimate's q_fine and q: P_G's probabilities on it. Its JSD is at most the estimate's."""
+        r, C = self.refine, self.grid
+        block = r // per_side
+        fine = self.p_fine if q_fine is None else q_fine
+        merged = fine.reshape(-1, per_side, block, per_side, block).sum(axis=(2, 4)).reshape(len(fine), -1)
+        coarse = np.append(self.p_coarse, self.p_out) if q is None else q
+        cells = np.concatenate((merged.reshape(-1), coarse[:-1][self._rest], coarse[-1:]))
+        if q is not None:
+            return cells
+        x0, _, y0, _ = self.region
+        sub = (np.arange(per_side) + 0.5) / per_side
+        dy, dx = self.data_cells // C, self.data_cells % C
+        cx = x0 + (dx[:, None, None] + sub[None, None, :]) * self.cell[0] + 0 * sub[None, :, None]
+        cy = y0 + (dy[:, None, None] + sub[None, :, None]) * self.cell[1] + 0 * sub[None, None, :]
+        return cells, np.column_stack((cx.reshape(-1), cy.reshape(-1)))
 
     def _divergences(self, q: np.ndarray) -> tuple[float, float, float]:
         """JSD, KL(P‖Q), KL(Q‖P) between P_data and cell probabilities q on the estimator's cells, in one

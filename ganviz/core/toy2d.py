@@ -37,7 +37,8 @@ from ganviz.core.task import Evaluation, Task
 
 GRID = GRID_2D          # cells per side of the metric grid and of the D heatmap
 BLUR_SIGMAS = 0.5       # the MLE baseline's grid (mle.py) is still blurred by N(0, (σ/2)²I)
-EVAL_SAMPLES = 10_000   # generated samples per JSD reading: noise floor ≤ 0.02 nats, ~3 ms of G
+EVAL_SAMPLES = 10_000   # generated samples per JSD reading: noise floor ≤ 0.024 nats, ~3 ms of G
+V_POINTS = 8192         # V(G, D): D at most at this many sub-cell centres of the cells P_data fills, besides the grid
 COVERAGE_SAMPLES = 2500  # VEEGAN/PacGAN convention (THEORY.md §5)
 HQ_SIGMAS = 3.0          # a sample within 3σ of its nearest centre is high quality
 SHOWN = 1000            # real and generated points drawn in the view
@@ -326,6 +327,16 @@ class Toy2DTask(Task):
         target = self.target
         self.estimator = Estimator2D(lambda ex, ey: cell_probabilities(target.centres, target.sigma, ex, ey),
                                      target.sigma, self.region, GRID)
+        # V(G, D) on the cells P_data fills split as finely as V_POINTS evaluations of D allow (and the
+        # rest of the grid), a coarsening of the estimator's cells: its bound never exceeds the JSD
+        self.v_split = self.estimator.refine
+        while self.v_split > 1 and len(self.estimator.data_cells) * self.v_split ** 2 > V_POINTS:
+            self.v_split //= 2
+        self._p_v, v_points = self.estimator.partition(self.v_split)
+        self._v_points_t = torch.as_tensor(v_points if self.v_split > 1 else np.zeros((0, 2)),
+                                           dtype=torch.float32, device=device)  # unsplit: the grid's own D
+        self._v_rest = np.ones(GRID * GRID, dtype=bool)
+        self._v_rest[self.estimator.data_cells] = False
         cx = 0.5 * (self.edges_x[1:] + self.edges_x[:-1])
         cy = 0.5 * (self.edges_y[1:] + self.edges_y[:-1])
         gx, gy = np.meshgrid(cx, cy)  # row-major: grid[i, j] = (x_j, y_i)
@@ -401,14 +412,16 @@ class Toy2DTask(Task):
             return Evaluation({"v": math.nan})
         est = self.estimator.estimate(fake.double().cpu().numpy())
         p_data, p_g = est.p, est.q  # the GRID² cells and the outside cell; est.jsd on their refinement
-        logits = D(self._grid_t)
+        grid_and_v = D(torch.cat((self._grid_t, self._v_points_t)))
+        logits, v_logits = grid_and_v[:GRID * GRID], grid_and_v[GRID * GRID:]
         # D outside the region: its mean on the border cells, the best guess without samples there.
         border = logits.reshape(GRID, GRID)
         out_logit = torch.cat((border[0], border[-1], border[1:-1, 0], border[1:-1, -1])).mean().reshape(1)
         all_logits = torch.cat((logits, out_logit)).double().cpu().numpy()
-        log_d = -np.logaddexp(0.0, -all_logits)
-        log_1md = -np.logaddexp(0.0, all_logits)
-        v = divergence.value_on_grid(p_data, p_g, log_d, log_1md, 1.0)
+        split = v_logits.double().cpu().numpy() if self.v_split > 1 else all_logits[self.estimator.data_cells]
+        cell_logits = np.concatenate((split, all_logits[:-1][self._v_rest], all_logits[-1:]))
+        v = divergence.value_on_grid(self._p_v, self.estimator.partition(self.v_split, est.q_fine, p_g),
+                                     -np.logaddexp(0.0, -cell_logits), -np.logaddexp(0.0, cell_logits), 1.0)
         jsd = est.jsd
 
         coverage = fake[:COVERAGE_SAMPLES]
