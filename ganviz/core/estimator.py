@@ -317,7 +317,7 @@ class Estimator2D:
         self.region, self.grid = (x0, x1, y0, y1), grid
         self.cell = np.array([(x1 - x0) / grid, (y1 - y0) / grid])          # coarse cell (x, y)
         ratio = float(self.cell.max()) * FINE_PER_SIGMA / sigma if sigma > 0 else math.inf
-        # fine cells: a power of 2 a coarse side, σ/FINE_PER_SIGMA rounded in log (σ/2.8 … σ/5.7)
+        # fine cells: a power of 2 a coarse side, σ/FINE_PER_SIGMA rounded in log (σ/2.1 … σ/4.2)
         self.depth = M = int(min(math.log2(MAX_REFINE), max(0, round(math.log2(ratio))))) if math.isfinite(ratio) \
             else int(math.log2(MAX_REFINE))
         self.refine = r = 2 ** M
