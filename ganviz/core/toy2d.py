@@ -10,11 +10,12 @@ matters where σ = 0.01 is far narrower than a cell.
 
 JSD estimator (ganviz.core.estimator.Estimator2D, shared by the window, `ganviz train`, sweeps and
 `ganviz measure`): p_data's exact cell probabilities against a sample-point adaptive Gaussian KDE of
-P_G, on the GRID×GRID cells refined to fine cells of ~σ/4 where P_data has mass, plus one cell for
-everything outside the region. v = V(G, D) on the GRID cells (each the sum of its fine cells) with D
-at the cell centres (and D's mean on the border for the outside cell): the JSD of a coarsening never
-exceeds that of the finer cells, so jsd_d = (v + log 4)/2 ≤ jsd holds exactly. Figures (noise floor,
-bias, cost) in estimator.py and the README.
+P_G, on the GRID×GRID cells refined to fine cells of ~σ/3 where P_data has mass, plus one cell for
+everything outside the region. v = V(G, D) on a coarsening of those cells (the cells P_data fills
+split as finely as V_POINTS evaluations of D allow, the rest of the grid) with D at the cell centres
+(and D's mean on the border for the outside cell): a coarsening's JSD never exceeds the finer cells',
+so jsd_d = (v + log 4)/2 ≤ jsd holds exactly. Figures (noise floor, bias, cost) in estimator.py and
+the README. (self.p_data, blurred by σ/2 on the GRID cells, remains for the MLE baseline's grid.)
 """
 
 from __future__ import annotations
