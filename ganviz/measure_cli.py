@@ -1,5 +1,5 @@
-"""`ganviz measure`: ganviz's divergence estimator on a given sample set (1-D: the window's own,
-ganviz.core.estimator; 2-D: Toy2DTask.estimate_samples, finer than the window's 128² grid).
+"""`ganviz measure`: ganviz's divergence estimator on a given sample set (the window's own,
+ganviz.core.estimator: Estimator1D, and in 2-D Estimator2D through Toy2DTask.estimate_samples).
 
 Prints one JSON line: jsd, kl (KL(P_data‖P_G)), kl_rev (KL(P_G‖P_data)) in nats, for 2-D mixtures
 `modes` and `hq`, the number of samples, and the estimator's settings. Non-finite values (a KL that
@@ -21,10 +21,9 @@ EXIT_USAGE = 2
 def add_measure_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "measure", help="measure JSD/KL (and modes, HQ) of a sample set against a target",
-        description="Run ganviz's divergence estimator on a sample set (a generator's output, a baseline): in 1-D "
-                    "the one the window and `ganviz train` use; in 2-D a finer one than the window's (1024² cells, "
-                    "adaptive KDE of P_G; see README) "
-                    "and print one JSON line with jsd, kl = KL(P_data‖P_G), kl_rev = KL(P_G‖P_data) (nats), "
+        description="Run ganviz's divergence estimator on a sample set (a generator's output, a baseline): "
+                    "the one the window and `ganviz train` use (an adaptive KDE of P_G against the exact "
+                    "P_data; see README) and print one JSON line with jsd, kl = KL(P_data‖P_G), kl_rev = KL(P_G‖P_data) (nats), "
                     "for 2-D mixtures modes and hq, and the estimator's settings. FILE: .npy of shape (N,) "
                     "or (N, 1) in 1-D, (N, 2) in 2-D, or a .csv with that many numeric columns (optional "
                     "header). Exit 2 for a bad file or dataset.")

@@ -11,25 +11,14 @@ So sampling is exact (index into the centre tensor, add σ·ε) and so is
 p_data on the grid (each component integrated over every cell with erf, separably), which
 matters where σ = 0.01 is far narrower than a cell.
 
-JSD estimator: p_G is the histogram of EVAL_SAMPLES generated samples on the GRID×GRID cells
-of the target's square region, plus one cell for everything outside it; p_data is the exact cell
-probability (plus its own outside mass). Both are blurred by the same Gaussian of half the
-target's σ (mass kept in the grid; skipped when that is under a quarter cell, as for ring8 and
-grid25), so the reported JSD is the exact JSD of the binned-and-blurred distributions: a lower
-bound on the true JSD whose resolution is max(cell, σ/2), with much less sampling noise than a
-raw histogram's on wide targets. v = V(G, D) on the same cells with D at the cell centres (and
-D's mean on the border for the outside cell), so jsd_d = (v + log 4)/2 ≤ jsd holds exactly.
-
-`ganviz measure` (Toy2DTask.estimate_samples) uses a finer estimator that resolves a mode's width:
-exact cell probabilities on 1024² cells (no blur) against a sample-point adaptive KDE of P_G. On 10⁵
-samples against ring8 it reads modes half as wide 0.165 for a true 0.174, a 3σ shift 0.523 for
-0.527, 3 modes dropped 0.154 for 0.1525, modes twice as wide 0.173 for 0.173. Noise floor (10⁵ exact
-samples): ring8 0.0043, grid25 0.0049, moons 0.0023, spiral 0.0027, gaussian 0.0030.
-It costs seconds, so the window keeps the cheaper grid estimator below (which under-reads those).
-
-Noise floor (exact samples of P_data in place of G, 10k samples, worst of 5 seeds, nats):
-ring8 0.0017, grid25 0.0059, moons 0.0040, spiral 0.0073, gaussian 0.0003 (tests/test_toy2d.py
-checks < 0.02). Shifting exact samples by 3σ reads 0.1–0.3.
+JSD estimator (ganviz.core.estimator.Estimator2D, shared by the window, `ganviz train`, sweeps and
+`ganviz measure`): p_data's exact cell probabilities against a sample-point adaptive Gaussian KDE of
+P_G, on the GRID×GRID cells refined to fine cells of ~σ/3 where P_data has mass, plus one cell for
+everything outside the region. v = V(G, D) on a coarsening of those cells (the cells P_data fills
+split as finely as V_POINTS evaluations of D allow, the rest of the grid) with D at the cell centres
+(and D's mean on the border for the outside cell): a coarsening's JSD never exceeds the finer cells',
+so jsd_d = (v + log 4)/2 ≤ jsd holds exactly. Figures (noise floor, bias, cost) in estimator.py and
+the README. (self.p_data, blurred by σ/2 on the GRID cells, remains for the MLE baseline's grid.)
 """
 
 from __future__ import annotations
@@ -45,6 +34,7 @@ from torch import nn
 
 from ganviz.core import divergence, losses
 from ganviz.core.config import ConfigError, TrainConfig
+from ganviz.core.estimator import GRID_2D, Estimator2D
 from ganviz.core.frame import Arrows, Field, Polylines, Scatter
 from ganviz.core.models import Discriminator, Generator
 from ganviz.core.oracle import DStarGrid, d_star_cells
@@ -52,13 +42,10 @@ from ganviz.core.points import (MAX_ABS, Standardisation, column_name, is_points
                                  spread_problem)
 from ganviz.core.task import Evaluation, Task
 
-GRID = 128              # cells per side of the metric grid and of the D heatmap
-BLUR_SIGMAS = 0.5       # both p_data and p_G are blurred by N(0, (σ/2)²I): the resolution of the JSD
-EVAL_SAMPLES = 10_000   # generated samples per p_G histogram: noise floor ≤ 0.008 nats, ~3 ms of G
-MEASURE_GRID = 1024     # `ganviz measure`: cells a side (an eighth of the window's cell), ...
-MEASURE_BANDWIDTH = 1.0  # ... an adaptive KDE of P_G (see Toy2DTask.estimate_samples)
-MEASURE_CAP = 0.4
-PILOT_CELLS = 0.75
+GRID = GRID_2D          # cells per side of the metric grid and of the D heatmap
+BLUR_SIGMAS = 0.5       # the MLE baseline's grid (mle.py) is still blurred by N(0, (σ/2)²I)
+EVAL_SAMPLES = 10_000   # generated samples per JSD reading: noise floor ≤ 0.024 nats, ~3 ms of G
+V_POINTS = 8192         # V(G, D): D at most at this many sub-cell centres of the cells P_data fills, besides the grid
 COVERAGE_SAMPLES = 2500  # VEEGAN/PacGAN convention (THEORY.md §5)
 HQ_SIGMAS = 3.0          # a sample within 3σ of its nearest centre is high quality
 SHOWN = 1000            # real and generated points drawn in the view
@@ -377,7 +364,19 @@ class Toy2DTask(Task):
         p_cells = cell_probabilities(self.target.centres, self.target.sigma, self.edges_x, self.edges_y)
         self.p_data_out = max(0.0, 1.0 - float(p_cells.sum()))
         self.p_data = blur(torch.from_numpy(p_cells), self._blur).numpy()  # (GRID, GRID), rows y, columns x
-        self._p_data_flat = np.append(self.p_data.ravel(), self.p_data_out)
+        target = self.target
+        self.estimator = Estimator2D(lambda ex, ey: cell_probabilities(target.centres, target.sigma, ex, ey),
+                                     target.sigma, self.region, GRID)
+        # V(G, D) on the cells P_data fills split as finely as V_POINTS evaluations of D allow (and the
+        # rest of the grid), a coarsening of the estimator's cells: its bound never exceeds the JSD
+        self.v_split = self.estimator.refine
+        while self.v_split > 1 and len(self.estimator.data_cells) * self.v_split ** 2 > V_POINTS:
+            self.v_split //= 2
+        self._p_v, v_points = self.estimator.partition(self.v_split)
+        self._v_points_t = torch.as_tensor(v_points if self.v_split > 1 else np.zeros((0, 2)),
+                                           dtype=torch.float32, device=device)  # unsplit: the grid's own D
+        self._v_rest = np.ones(GRID * GRID, dtype=bool)
+        self._v_rest[self.estimator.data_cells] = False
         cx = 0.5 * (self.edges_x[1:] + self.edges_x[:-1])
         cy = 0.5 * (self.edges_y[1:] + self.edges_y[:-1])
         gx, gy = np.meshgrid(cx, cy)  # row-major: grid[i, j] = (x_j, y_i)
@@ -440,81 +439,28 @@ class Toy2DTask(Task):
         return eps.add_(self._centres_t[idx])
 
     # --- measuring ------------------------------------------------------------------------------
-    def cell_counts(self, samples: torch.Tensor) -> torch.Tensor:
-        """Histogram of samples on the grid (float64), flattened row-major (y, x), with the count of
-        samples outside the region (or NaN) appended as one more cell."""
-        ij = torch.floor((samples - self._origin_t) / self.cell_w)
-        inside = ((ij >= 0) & (ij < GRID)).all(dim=1)  # False for NaN too
-        flat = torch.where(inside, ij[:, 1] * GRID + ij[:, 0], torch.full_like(ij[:, 0], GRID * GRID))
-        return torch.bincount(flat.long(), minlength=GRID * GRID + 1).cpu().double()
-
     def density_of_samples(self, samples: torch.Tensor) -> np.ndarray:
-        """p_G as cell probabilities: the histogram blurred like p_data, flattened, plus the outside cell."""
-        counts = self.cell_counts(samples)
-        grid = blur(counts[:-1].reshape(GRID, GRID), self._blur)
-        return (torch.cat((grid.reshape(-1), counts[-1:])) / len(samples)).numpy()
+        """P_G as the estimator's cell probabilities: the GRID² cells (rows y), then the outside cell."""
+        return self.estimator.estimate(samples.double().cpu().numpy()).q
 
-    def estimate_samples(self, samples: torch.Tensor, grid: int = MEASURE_GRID) -> dict:
-        """`ganviz measure`'s reading of a sample set. p_data: its exact cell probabilities on a
-        `grid`×`grid` square over the region (no blur), plus the mass outside. p_G: a sample-point
-        adaptive Gaussian KDE on the same cells, plus the share of samples outside: a pilot density
-        (the histogram blurred by PILOT_CELLS cells) gives each sample the radius of a disc holding
-        ~√n samples, its kernel σ is MEASURE_BANDWIDTH × that radius (at most MEASURE_CAP × the 2-D
-        Silverman bandwidth std·n^(−1/6)), rounded to steps of √2 and convolved level by level (FFT).
-        Mode coverage on COVERAGE_SAMPLES samples drawn without replacement (seed 0) and the HQ share
+    def estimate_samples(self, samples: torch.Tensor) -> dict:
+        """`ganviz measure`'s reading of a sample set: the window's estimator (any number of samples),
+        mode coverage on COVERAGE_SAMPLES samples drawn without replacement (seed 0) and the HQ share
         of all samples."""
-        x0, x1, y0, y1 = self.region
-        cell = (x1 - x0) / grid
-        ex, ey = np.linspace(x0, x1, grid + 1), np.linspace(y0, y1, grid + 1)
-        p_cells = cell_probabilities(self.target.centres, self.target.sigma, ex, ey)
-        p_flat = np.append(p_cells.ravel(), max(0.0, 1.0 - float(p_cells.sum())))
-        s = samples.double()
-        n = len(s)
-        ij = torch.floor((s - torch.tensor([x0, y0], dtype=torch.float64)) / cell)
-        inside = ((ij >= 0) & (ij < grid)).all(dim=1)
-        flat = (ij[inside, 1] * grid + ij[inside, 0]).long()
-        counts = torch.bincount(flat, minlength=grid * grid).double()
-        pilot = blur(counts.reshape(grid, grid), blur_matrix(grid, PILOT_CELLS)).reshape(-1)
-        k = max(8.0, n ** 0.35)
-        radius = torch.sqrt(k / (math.pi * torch.clamp(pilot[flat], min=1e-12)))  # in cells
-        arr = s.numpy()
-        spread = float(np.sqrt(0.5 * np.nanvar(arr[np.isfinite(arr).all(axis=1)], axis=0).sum())) / cell
-        h = torch.clamp(MEASURE_BANDWIDTH * radius, max=MEASURE_CAP * spread * n ** (-1 / 6))
-        level = torch.clamp(torch.round(torch.log2(torch.clamp(h, min=1e-9) / 0.5) * 2), min=-1).long() + 1
-        size = 2 * grid
-        fy = torch.fft.fftfreq(size, dtype=torch.float64)[:, None]
-        fx = torch.fft.rfftfreq(size, dtype=torch.float64)[None, :]
-        f2 = fy ** 2 + fx ** 2
-        spec = torch.zeros(size, size // 2 + 1, dtype=torch.complex128)
-        for lv in torch.unique(level).tolist():
-            sel = flat[level == lv]
-            c = torch.bincount(sel, minlength=grid * grid).double().reshape(grid, grid)
-            sig = 0.0 if lv == 0 else 0.5 * 2.0 ** ((lv - 1) / 2)
-            spec += torch.fft.rfft2(c, s=(size, size)) * torch.exp(-2.0 * math.pi ** 2 * sig ** 2 * f2)
-        q = torch.fft.irfft2(spec, s=(size, size))[:grid, :grid]
-        q[q < 1e-9 * q.max()] = 0.0
-        kept = float(q.sum())
-        n_in = float(inside.sum())
-        q_out = (n - n_in) + max(n_in - kept, 0.0)
-        if kept > 0:
-            q = q * min(1.0, n_in / kept)
-        q_flat = np.append(q.reshape(-1).numpy(), q_out) / n
-        out = {"jsd": divergence.jsd(p_flat, q_flat, 1.0), "kl": divergence.kl(p_flat, q_flat, 1.0),
-               "kl_rev": divergence.kl(q_flat, p_flat, 1.0)}
+        arr = samples.double().cpu().numpy().reshape(-1, 2)
+        r = self.estimator.estimate(arr)
+        out = {"jsd": r.jsd, "kl": r.kl, "kl_rev": r.kl_rev}
         if self.target.modes is not None:
-            pick = np.random.default_rng(0).permutation(n)[:COVERAGE_SAMPLES]
+            pick = np.random.default_rng(0).permutation(len(arr))[:COVERAGE_SAMPLES]
             out["modes"] = mode_coverage(arr[pick], self.target.modes, self.target.sigma)[0]
             out["hq"] = mode_coverage(arr, self.target.modes, self.target.sigma)[1]
-        out["settings"] = {"estimator": "exact p_data cell probabilities vs an adaptive Gaussian KDE of the "
-                                        "samples (kernel sigma = bandwidth x radius of a disc of sqrt(n) samples "
-                                        "under a pilot, at most cap x std n^-1/6), outside the region as one cell",
-                           "grid": grid, "cell": cell, "bandwidth": MEASURE_BANDWIDTH, "cap": MEASURE_CAP,
-                           "region": list(self.region), "sigma": self.target.sigma,
-                           "coverage_samples": COVERAGE_SAMPLES, "hq_sigmas": HQ_SIGMAS}
+        out["settings"] = self.estimator.settings() | {
+            "pilot_k": r.k, "outside_share": r.outside, "sigma": self.target.sigma,
+            "coverage_samples": COVERAGE_SAMPLES, "hq_sigmas": HQ_SIGMAS}
         return out
 
     def jsd_of_samples(self, samples: torch.Tensor) -> float:
-        return divergence.jsd(self._p_data_flat, self.density_of_samples(samples), 1.0)
+        return self.estimator.estimate(samples.double().cpu().numpy()).jsd
 
     def data_extent(self) -> float:
         x0, x1, y0, y1 = self.region
@@ -527,16 +473,19 @@ class Toy2DTask(Task):
         fake = G(self.sample_noise(EVAL_SAMPLES, gen))
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})
-        p_g = self.density_of_samples(fake)
-        logits = D(self._grid_t)
+        est = self.estimator.estimate(fake.double().cpu().numpy())
+        p_data, p_g = est.p, est.q  # the GRID² cells and the outside cell; est.jsd on their refinement
+        grid_and_v = D(torch.cat((self._grid_t, self._v_points_t)))
+        logits, v_logits = grid_and_v[:GRID * GRID], grid_and_v[GRID * GRID:]
         # D outside the region: its mean on the border cells, the best guess without samples there.
         border = logits.reshape(GRID, GRID)
         out_logit = torch.cat((border[0], border[-1], border[1:-1, 0], border[1:-1, -1])).mean().reshape(1)
         all_logits = torch.cat((logits, out_logit)).double().cpu().numpy()
-        log_d = -np.logaddexp(0.0, -all_logits)
-        log_1md = -np.logaddexp(0.0, all_logits)
-        v = divergence.value_on_grid(self._p_data_flat, p_g, log_d, log_1md, 1.0)
-        jsd = divergence.jsd(self._p_data_flat, p_g, 1.0)
+        split = v_logits.double().cpu().numpy() if self.v_split > 1 else all_logits[self.estimator.data_cells]
+        cell_logits = np.concatenate((split, all_logits[:-1][self._v_rest], all_logits[-1:]))
+        v = divergence.value_on_grid(self._p_v, self.estimator.partition(self.v_split, est.q_fine, p_g),
+                                     -np.logaddexp(0.0, -cell_logits), -np.logaddexp(0.0, cell_logits), 1.0)
+        jsd = est.jsd
 
         coverage = fake[:COVERAGE_SAMPLES]
         if self.target.modes is not None:
@@ -558,11 +507,11 @@ class Toy2DTask(Task):
             "d_fake": mean_d(out_fake),
         }
         if fam == "lsgan":
-            metrics["chi2"] = divergence.chi2(self._p_data_flat, p_g, 1.0)
-            metrics["chi2_d"] = divergence.lsgan_estimate(self._p_data_flat, p_g, all_logits, 1.0)
+            metrics["chi2"] = divergence.chi2(p_data, p_g, 1.0)
+            metrics["chi2_d"] = divergence.lsgan_estimate(p_data, p_g, all_logits, 1.0)
         elif fam == "hinge":
-            metrics["tv"] = divergence.tv(self._p_data_flat, p_g, 1.0)
-            metrics["tv_d"] = divergence.hinge_estimate(self._p_data_flat, p_g, all_logits, 1.0)
+            metrics["tv"] = divergence.tv(p_data, p_g, 1.0)
+            metrics["tv_d"] = divergence.hinge_estimate(p_data, p_g, all_logits, 1.0)
         elif fam == "critic":  # a sliced W1 between equal samples; the critic's own estimate on the same
             n = len(self._real_mean)
             metrics["w1"] = divergence.sliced_w1(self._real_mean.double().cpu().numpy(),
