@@ -95,7 +95,7 @@ def test_ring8_fits_in_2d_through_the_tasks_own_evaluation():
     finally:
         s.close()
     assert eight.means.shape == (8, 2) and one.covariances.shape == (1, 2, 2)
-    assert eight.metrics["jsd"] < 0.01                       # every mode covered (2-D noise floor 0.0017)
+    assert eight.metrics["jsd"] < 0.02                       # every mode covered (the window estimator's ring8 floor at 10⁴ samples: 0.011)
     assert one.metrics["jsd"] > 0.5 and one.metrics["kl_rev"] > one.metrics["kl"] > 1  # measured 18 and 6: mass in the hole
 
 

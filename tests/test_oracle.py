@@ -83,8 +83,8 @@ def test_1d_d_star_is_the_density_ratio_on_a_known_case():
 
 
 def test_2d_d_star_is_the_density_ratio_on_a_known_case():
-    """P_data = N((1, 1), 0.5² I), P_G = N((1.5, 1), 0.5² I), both blurred by the grid estimate's N(0, 0.25² I)
-    (variance s² = 0.3125): along y = 1, D* = 1/(1 + exp(0.5·(x − 1.25)/s²))."""
+    """P_data = N((1, 1), 0.5² I), P_G = N((1.5, 1), 0.5² I), on the shared estimator's cells (P_data exact,
+    P_G its adaptive KDE): along y = 1, D* = 1/(1 + exp(0.5·(x − 1.25)/σ²)) with σ² = 0.25."""
     task = make_task(TrainConfig.for_mode("2d", dataset="gaussian"), torch.device("cpu"))
 
     class Shifted(nn.Module):
@@ -94,8 +94,8 @@ def test_2d_d_star_is_the_density_ratio_on_a_known_case():
     table = task.d_star_grid(Shifted())
     xs = np.linspace(0.5, 2.0, 16)
     got = table(torch.as_tensor(np.column_stack((xs, np.ones_like(xs))), dtype=torch.float32)).numpy()
-    want = 1.0 / (1.0 + np.exp(0.5 * (xs - 1.25) / 0.3125))
-    assert np.abs(got - want).max() < 0.08  # 10⁴ samples in a histogram: a few % of noise per cell
+    want = 1.0 / (1.0 + np.exp(0.5 * (xs - 1.25) / 0.25))
+    assert np.abs(got - want).max() < 0.08  # a KDE of 10⁴ samples: a few % of noise per cell
 
 
 @pytest.mark.parametrize("loss", ["minimax", "nonsaturating"])

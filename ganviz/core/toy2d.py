@@ -585,7 +585,7 @@ class Toy2DTask(Task):
         if getattr(self, "_oracle_noise", None) is None:
             gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 4)
             self._oracle_noise = self.sample_noise(EVAL_SAMPLES, gen)
-            self._p_data_t = torch.as_tensor(self._p_data_flat)
+            self._p_data_t = torch.as_tensor(np.append(self.estimator.p_coarse.reshape(-1), self.estimator.p_out))
         d = d_star_cells(self._p_data_t, torch.as_tensor(self.density_of_samples(G(self._oracle_noise))))
         d = d.to(device=self.device, dtype=torch.float32)
         x0, x1, y0, y1 = self.region
