@@ -78,6 +78,11 @@ def test_fit_message_explains_a_gap():
     text = fit_message({"jsd": 0.0743, "jsd_d": 0.0058}, cfg)
     assert "lower bound" in text and "cannot represent D*" in text and "Try:" in text
     assert "cannot represent" not in fit_message({"jsd": 0.1, "jsd_d": 0.098}, cfg)
+    # 2-D: V's cells are coarser than the JSD's, so even D* leaves up to BOUND_CELLS_GAP; beyond that, a miss
+    from ganviz.core.toy2d import BOUND_CELLS_GAP
+    cfg2 = TrainConfig.for_mode("2d")
+    assert "cannot represent" not in fit_message({"jsd": 0.2, "jsd_d": 0.2 * (1 - BOUND_CELLS_GAP)}, cfg2, BOUND_CELLS_GAP)
+    assert "cannot represent" in fit_message({"jsd": 0.2, "jsd_d": 0.1}, cfg2, BOUND_CELLS_GAP)
 
 
 def test_finite_blow_up_pauses_the_lane_and_reset_with_defaults():
