@@ -134,7 +134,7 @@ def test_the_now_box_never_shows_the_previous_modes_numbers_after_a_mode_switch(
     """Review defect 17: while the new mode's run was being built the "Now" box went on showing the
     old run's iteration and JSD. It shows "—" until the new mode's first frame."""
     window.play_button.click()
-    qtbot.waitUntil(lambda: window.frame.lanes[0].iteration > 50, timeout=10000)
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.lanes[0].iteration > 50, timeout=10000)
     window.play_button.click()
     qtbot.waitUntil(lambda: window.frame.state == "paused" and window.jsd_label.text() != "—", timeout=5000)
     old = (window.step_label.text(), window.jsd_label.text())

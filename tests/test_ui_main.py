@@ -19,7 +19,9 @@ def find(window, cls, name):
 
 
 def step_count(window) -> int:
-    return int(find(window, QLabel, "stepLabel").text())
+    """The iteration the window shows; -1 while it shows "—" (a new mode or target, before its first frame)."""
+    text = find(window, QLabel, "stepLabel").text()
+    return -1 if text == "—" else int(text)
 
 
 def trainer_of(window):
@@ -282,7 +284,7 @@ def test_1d_noise_controls_restart_the_run_and_relabel_the_mapping(window, qtbot
     spin.setValue(1)
     qtbot.waitUntil(lambda: window.cfg.noise_dim == 1, timeout=3000)
     assert trainer_of(window).G.net[0].in_features == 1
-    assert z_label.toPlainText() == "z"
+    qtbot.waitUntil(lambda: z_label.toPlainText() == "z", timeout=3000)  # relabelled when the new run's frame arrives
     assert "noise dim 1" in window.statusBar().currentMessage()
     noise = find(window, QComboBox, "noiseCombo")
     noise.setCurrentIndex(noise.findData("uniform"))
