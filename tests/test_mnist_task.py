@@ -428,6 +428,8 @@ def test_each_arch_trains_with_its_own_settings(arch):
     # Picking a model later brings its settings, except those given.
     other = TrainConfig.for_mode("mnist").with_arch(arch, lr_g=3e-4)
     assert (other.loss, other.hidden, other.lr_g, other.extra) == (*expected, 3e-4, {"arch": arch})
+    # "Restore defaults" and Copy command measure against the model's own defaults.
+    assert other.defaults() == TrainConfig.for_mode("mnist", extra={"arch": arch}) != other
 
 
 def test_arch_is_a_setting_of_the_image_mode_only(cache, tmp_path, capsys):

@@ -28,16 +28,9 @@ def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def _defaults(cfg: TrainConfig) -> TrainConfig:
-    """What `ganviz train --mode M` gives without other flags, with the image mode's --arch if cfg has one
-    (which brings the settings of that model)."""
-    arch = cfg.extra.get("arch") if cfg.mode == "mnist" else None
-    return TrainConfig.for_mode(cfg.mode, extra={"arch": arch} if arch else None)
-
-
 def _options(cfg: TrainConfig, skip: tuple[str, ...] = ()) -> list[str]:
     """Flags for every setting of `cfg` that differs from its mode's defaults (and mode, dataset, seed, steps)."""
-    defaults = _defaults(cfg)
+    defaults = cfg.defaults()
     parts: list[str] = []
     for key in FLAGS:
         if key in skip:
@@ -86,7 +79,7 @@ def run_name(cfg: TrainConfig, keys: list[str] | tuple[str, ...] = ()) -> str:
 
 
 def _differing(cfg: TrainConfig) -> list[str]:
-    defaults = _defaults(cfg)
+    defaults = cfg.defaults()
     return [key for key in FLAGS if key not in ALWAYS and key not in ("steps", "device", "log_every")
             and getattr(cfg, key) != getattr(defaults, key)]
 

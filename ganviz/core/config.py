@@ -101,6 +101,12 @@ class TrainConfig:
         preset = {key: val for key, val in presets.items() if key not in given}
         return self.replace(loss=loss, **preset, **given)
 
+    def defaults(self) -> "TrainConfig":
+        """The defaults of this config's mode, and of its model where the mode has several (--arch):
+        what `ganviz train --mode M [--arch A]` gives without other flags."""
+        arch = self.extra.get("arch") if REGISTRY[self.mode].extra.get("arch_presets") else None
+        return TrainConfig.for_mode(self.mode, extra={"arch": arch} if arch else None)
+
     def with_arch(self, arch: str, **given: Any) -> "TrainConfig":
         """This image-mode config with the model `arch` and the settings it trains with (the registry's
         arch_presets), except those in `given`."""
