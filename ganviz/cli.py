@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ganviz.core.config import DEVICES, LOSSES, MODES, NOISES, OPTIMIZERS, ConfigError, TrainConfig
+from ganviz.core.modes import MNIST_ARCHS
 from ganviz.measure_cli import add_measure_parser, measure_command
 from ganviz.lesson_cli import add_lesson_parser, lesson_command
 from ganviz.mle_cli import add_mle_parser, mle_command
@@ -135,6 +136,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "subfolders give labels), a folder of IDX files (train-images-idx3-ubyte[.gz] …), or a "
                         ".npy/.npz array (N, H, W), uint8 0-255 or float 0-1; all made 28x28 grey")
     p.add_argument("--grid-every", type=int, help="mnist only: also write grid_STEP.png every N iterations")
+    p.add_argument("--arch", choices=tuple(MNIST_ARCHS),
+                   help="mnist only: the model: conv (DCGAN, spectral norm in D, hinge loss; default), mlp (fully "
+                        "connected, as in the original paper) or conv-legacy (no spectral norm: plateaus). Sets "
+                        "the loss, learning rates and width it was measured with unless given")
     # The Dirac-GAN's own settings (TrainConfig.extra; see ganviz.core.dirac): refused in other modes.
     p.add_argument("--update", choices=("simultaneous", "alternating"),
                    help="dirac only: both players step from the same point, or D then G (default simultaneous)")
@@ -239,7 +244,7 @@ TRAIN_FIELDS = ("dataset", "steps", "k", "k_g", "beta1", "beta2", "lr_d", "lr_g"
 DIRAC_FIELDS = ("update", "reg", "gamma", "noise_std", "theta0", "psi0")  # dirac only, kept in extra
 
 
-MODE_ONLY = {"spread": ("2d",), "data_dir": ("mnist",), "grid_every": ("mnist",)}
+MODE_ONLY = {"spread": ("2d",), "data_dir": ("mnist",), "grid_every": ("mnist",), "arch": ("mnist",)}
 OPTION_NAMES = {"data_dir": "--data"}  # a field whose option is not its name with dashes (--data-dir: an alias)
 RESUME_ALLOWED = ("steps", "max_minutes", "device")
 
@@ -259,6 +264,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
         extra = settings({name: getattr(args, name, None) for name in DIRAC_FIELDS
                           if getattr(args, name, None) is not None})
+    if args.arch is not None:  # kept in extra (and so in config.json) like the Dirac-GAN's settings
+        extra = {"arch": args.arch}
     fields = {f: getattr(args, f) for f in TRAIN_FIELDS}
     if getattr(args, "points", None) is not None:
         if args.mode not in ("1d", "2d"):
@@ -391,7 +398,8 @@ def resume(args: argparse.Namespace) -> int:
     from ganviz.headless import LaneOut, drive, progress_bar
     from ganviz.runfiles import CsvRows, OutLock, check_out_dir, check_targets, out_path, reason, resume_csv
 
-    given = [name for name in (*TRAIN_FIELDS, "points", "out") if name not in RESUME_ALLOWED and getattr(args, name) is not None]
+    given = [name for name in (*TRAIN_FIELDS, "points", "arch", "out") if name not in RESUME_ALLOWED
+             and getattr(args, name, None) is not None]
     if args.overwrite:
         given.append("overwrite")
     if given:

@@ -380,3 +380,44 @@ def test_find_checkpoint(tmp_path):
     assert find_checkpoint(str(out)) == out / "checkpoint"
     assert find_checkpoint(tmp_path / "nowhere") is None
     assert find_checkpoint(tmp_path / "run" / "run.json") is None
+
+
+# --- a whole image-mode run -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["conv", "mlp", "conv-legacy"])
+def test_an_image_mode_run_resumes_bit_for_bit_with_its_average_of_g(tmp_path, arch):
+    """The moving average of G's weights (and its update count) and D's spectral-norm vectors are part
+    of the saved run: stopping, saving, loading and going on gives exactly the uninterrupted run."""
+    from ganviz.core.config import TrainConfig
+    from ganviz.core.session import Session
+
+    from ganviz.core.mnist.data import load_bundled
+    from ganviz.core.mnist.idx import write_idx
+
+    # Digits without labels: no classifier, whose thread would build its network from torch's global
+    # generator while the runs build theirs (which would make the runs differ from the start).
+    (tmp_path / "digits").mkdir()
+    write_idx(tmp_path / "digits" / "train-images-idx3-ubyte", load_bundled().images[:500])
+    cfg = TrainConfig.for_mode("mnist", extra={"arch": arch}, hidden=8, batch=8, device="cpu",
+                               data_dir=str(tmp_path / "digits"))
+    straight, first = Session([cfg]), Session([cfg])
+    second = None
+    try:
+        straight.run(6, 3)
+        first.run(3, 3)
+        first.save(tmp_path / "run")
+        second = Session.load(tmp_path / "run")
+        second.run(3, 3)
+        a, b = straight.lanes[0].trainer, second.lanes[0].trainer
+        assert a.iteration == b.iteration == 6 and float(getattr(b.G, "average_updates", 6)) == 6
+        sa, sb = {**a.G.state_dict(), **a.D.state_dict()}, {**b.G.state_dict(), **b.D.state_dict()}
+        assert list(sa) == list(sb) and any(key.startswith("average.") for key in sa) == (arch != "conv-legacy")
+        for key in sa:
+            assert torch.equal(sa[key], sb[key]), key
+        if arch == "conv":
+            assert any(key.endswith("_u") for key in a.D.state_dict())  # the power iteration's vector
+    finally:
+        for session in (straight, first, second):
+            if session is not None:
+                session.close()

@@ -453,6 +453,7 @@ sys.exit(main(sys.argv[1:]))
     (["--mode", "2d", "--data-dir", "x"], "--data"),
     (["--mode", "1d", "--data", "x"], "--data"),
     (["--mode", "1d", "--grid-every", "10"], "--grid-every"),
+    (["--mode", "2d", "--arch", "mlp"], "--arch"),
 ])
 def test_options_of_another_mode_are_refused(tmp_path, capsys, args, option):
     out = tmp_path / "never"

@@ -68,7 +68,7 @@ def guarded(fn, *args) -> list[str]:
 CASES = [("1d", {}), ("1d", {"dataset": "trimodal"}), ("1d", {"dataset": "heavytail"}),
          ("1d", {"loss": "wgan-gp"}), ("1d", {"loss": "wgan"}), ("1d", {"loss": "lsgan"}), ("1d", {"loss": "hinge"}),
          ("1d", {"noise": "uniform", "optimizer": "sgd"}), ("2d", {}), ("2d", {"loss": "wgan-gp"}),
-         ("mnist", {"hidden": 16, "batch": 8})]
+         ("mnist", {"hidden": 16, "batch": 8}), ("mnist", {"hidden": 16, "batch": 8, "extra": {"arch": "mlp"}})]
 
 
 @pytest.mark.parametrize("mode,changes", CASES, ids=[f"{m}-{'-'.join(map(str, c.values())) or 'default'}"
@@ -85,6 +85,20 @@ def test_the_training_step_stays_on_the_device(device, mode, changes):
         assert ev.metrics and ev.picture is not None
     finally:
         getattr(t.task, "close", lambda: None)()
+
+
+@pytest.mark.parametrize("arch", ["conv", "mlp"])
+def test_the_average_of_g_is_updated_on_the_device(device, arch):
+    """The image mode's average of G's weights is updated after each G step (an optimizer hook the
+    guard above does not watch, so it is watched here)."""
+    cfg = TrainConfig.for_mode("mnist", device=device, hidden=16, batch=8, extra={"arch": arch})
+    t = Trainer(cfg)
+    try:
+        t.step(1)
+        assert guarded(t.G.after_optimizer_step) == []
+        assert all(b.device == t.device for b in t.G.average.buffers())
+    finally:
+        t.task.close()
 
 
 @pytest.mark.parametrize("mode,changes", [("1d", {}), ("1d", {"loss": "wgan-gp"}), ("1d", {"loss": "wgan"}),

@@ -13,7 +13,7 @@ from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.mnist import classifier as clf
 from ganviz.core.mnist.data import load_bundled
 from ganviz.core.mnist.idx import write_idx
-from ganviz.core.mnist.task import GRID, CostBudget, MnistTask
+from ganviz.core.mnist.task import GRID, CostBudget, MnistTask, tile, to_uint8
 from ganviz.core.trainer import Trainer
 
 CPU = torch.device("cpu")
@@ -322,8 +322,10 @@ def test_small_image_sets_measure_real_and_fake_apart(tmp_path, n):
     with torch.no_grad():
         real = clf.to_unit(torch.as_tensor(task.dataset.images))
         fake = task.generate(trainer.G, task.z_fixed)
+        trainer.D.eval()  # as measured: spectral normalisation's power iteration does not advance
         d_real = float(torch.sigmoid(trainer.D(real)).mean())
         d_fake = float(torch.sigmoid(trainer.D(fake)).mean())
+        trainer.D.train()
     assert ev.metrics["d_real"] == pytest.approx(d_real, abs=1e-6)
     assert ev.metrics["d_fake"] == pytest.approx(d_fake, abs=1e-6)
     assert ev.picture.real.pixels.shape == (8, 28, 28) and ev.picture.real.scores.shape == (8,)
@@ -352,3 +354,104 @@ def test_unwritable_classifier_cache_is_a_notice(tmp_path, monkeypatch, partial)
     assert isinstance(model, clf.DigitClassifier) and 0 <= acc <= 1
     assert "not cached" in note and "\n" not in note
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+# --- the models (--arch) and the moving average of G ----------------------------------------------
+
+
+def test_the_average_of_g_follows_each_update_with_its_warm_up(tmp_path):
+    """θ_avg ← β θ_avg + (1 − β) θ after every G update, β = min(0.999, (1 + t)/(10 + t)); the optimizer
+    never sees the average, and D (spectral norm) has no plain weight left to grow."""
+    from ganviz.core.mnist.models import AVERAGE_DECAY
+
+    cfg = small_cfg()
+    trainer = Trainer(cfg, task=MnistTask(cfg, CPU, classifier=False))
+    G = trainer.G
+    assert cfg.extra == {} and cfg.loss == "hinge"  # the default recipe
+    assert {id(p) for p in G.parameters()} == {id(p) for p in G.net.parameters()}
+    assert {id(p) for group in trainer.opt_g.param_groups for p in group["params"]} == {id(p) for p in G.parameters()}
+    assert all(hasattr(m, "parametrizations") for m in trainer.D.modules() if isinstance(m, (torch.nn.Conv2d,
+                                                                                              torch.nn.Linear)))
+    expected = [b.clone() for b in G.average.buffers()]
+    assert all(torch.equal(a, p) for a, p in zip(expected, G.net.parameters()))  # starts as G
+    for t in range(3):
+        trainer.step(1)
+        beta = min(AVERAGE_DECAY, (1 + t) / (10 + t))
+        expected = [beta * a + (1 - beta) * p.detach() for a, p in zip(expected, G.net.parameters())]
+        for a, b in zip(expected, G.average.buffers()):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    assert float(G.average_updates) == 3 == trainer.g_updates
+    trainer.cfg = trainer.cfg.replace(freeze_g=True)
+    before = [b.clone() for b in G.average.buffers()]
+    trainer.step(2)  # D alone: G and its average stay
+    assert all(torch.equal(a, b) for a, b in zip(before, G.average.buffers()))
+
+
+def test_the_grid_and_scores_show_the_average_and_v_the_trained_g(cache):
+    cfg = small_cfg()
+    task = MnistTask(cfg, CPU)
+    assert task.wait_classifier(60)
+    trainer = Trainer(cfg, task=task)
+    trainer.step(20)
+    G, D = trainer.G, trainer.D
+    averaged = tile(to_uint8(task.generate(G.average, task.z_fixed)))
+    trained = tile(to_uint8(task.generate(G.net, task.z_fixed)))
+    assert not np.array_equal(averaged, trained)
+    np.testing.assert_array_equal(task.grid_image(G), averaged)
+    d_state = {k: v.clone() for k, v in D.state_dict().items()}
+    ev = trainer.evaluate(views=False)
+    np.testing.assert_array_equal(trainer.evaluate(views=True).picture.grid, averaged)
+    # Measuring leaves D alone: spectral normalisation's power iteration does not advance.
+    assert all(torch.equal(d_state[k], v) for k, v in D.state_dict().items())
+    with torch.no_grad():
+        D.eval()  # σ(W) from the power iteration's current vectors, as measured
+        logits = D(torch.cat((task.x_real_eval, task.generate(G.net, task.z_fixed))))
+        D.train()
+    from ganviz.core import losses
+
+    assert ev.metrics["v"] == pytest.approx(float(losses.value_fn(logits[:64], logits[64:])), rel=1e-5)
+    probs, _ = clf.probs_and_features(task.classifier, task.generate(G.average, task.z_score))
+    assert ev.metrics["score"] == pytest.approx(clf.classifier_score(probs), rel=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["conv", "mlp", "conv-legacy"])
+def test_each_arch_trains_with_its_own_settings(arch):
+    cfg = TrainConfig.for_mode("mnist", extra={"arch": arch}, batch=16)
+    expected = {"conv": ("hinge", 32), "mlp": ("nonsaturating", 256), "conv-legacy": ("nonsaturating", 32)}[arch]
+    assert (cfg.loss, cfg.hidden) == expected
+    trainer = Trainer(cfg, task=MnistTask(cfg, CPU, classifier=False))
+    assert hasattr(trainer.G, "average") == (arch != "conv-legacy")
+    assert any("parametrizations" in name for name, _ in trainer.D.named_modules()) == (arch == "conv")
+    trainer.step(2)
+    ev = trainer.evaluate(views=True)
+    assert math.isfinite(ev.metrics["v"]) and ev.picture.grid.shape == (GRID * 30 + 2, GRID * 30 + 2)
+    # Picking a model later brings its settings, except those given.
+    other = TrainConfig.for_mode("mnist").with_arch(arch, lr_g=3e-4)
+    assert (other.loss, other.hidden, other.lr_g, other.extra) == (*expected, 3e-4, {"arch": arch})
+    # "Restore defaults" and Copy command measure against the model's own defaults.
+    assert other.defaults() == TrainConfig.for_mode("mnist", extra={"arch": arch}) != other
+
+
+def test_arch_is_a_setting_of_the_image_mode_only(cache, tmp_path, capsys):
+    from ganviz.cli import main
+    from ganviz.core.command_line import train_command
+
+    with pytest.raises(ConfigError, match="--arch: must be one of conv, mlp, conv-legacy"):
+        TrainConfig.for_mode("mnist", extra={"arch": "resnet"})
+    with pytest.raises(ConfigError, match="--arch: applies only to --mode mnist"):
+        TrainConfig.for_mode("2d", extra={"arch": "mlp"})
+    assert main(["train", "--mode", "1d", "--arch", "mlp", "--steps", "1", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "--arch: applies only to --mode mnist" in err and "Traceback" not in err
+    assert not (tmp_path / "a").exists()
+    # Copy command repeats the model and only the settings that differ from that model's own.
+    cfg = TrainConfig.for_mode("mnist", extra={"arch": "mlp"}, hidden=128, steps=20)
+    line = train_command(cfg)
+    assert "--arch mlp" in line and "--hidden 128" in line and "--loss" not in line and "--lr-d" not in line
+    assert train_command(TrainConfig.for_mode("mnist")).count("--arch") == 0
+    out = tmp_path / "run"
+    assert main([*line.split()[1:-2], "--log-every", "10", "--out", str(out)]) == 0
+    saved = TrainConfig.load(out / "config.json")
+    assert saved == cfg.replace(log_every=10)
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows] == ["step", "0", "10", "20"]

@@ -299,3 +299,31 @@ def test_the_window_trains_on_a_loaded_folder_and_names_it(mnist_window, qtbot, 
     assert mnist_window.worker.session.cfg.data_dir == str(folder)
     qtbot.waitUntil(lambda: mnist_window.dataset_combo.currentText() == "own: flowers", timeout=5000)
     assert any(e.text.startswith("loaded image folder") for e in mnist_window.log_entries())
+
+
+def test_the_model_combo_starts_a_new_run_with_that_models_settings(qtbot):
+    """Mode settings › model: picking the MLP rebuilds every lane with the MLP's settings and says so;
+    Copy command repeats it, Restore defaults keeps it, and the combo shows a loaded run's model."""
+    from ganviz.ui import MainWindow
+
+    w = MainWindow(mode="mnist")
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        combo = w.view.arch_combo
+        assert combo.currentData() == "conv" and w.cfg.extra == {}
+        assert "averaged" in w.view.grid_widget.title.text
+        combo.setCurrentIndex(combo.findData("mlp"))
+        qtbot.waitUntil(lambda: w.cfg.extra.get("arch") == "mlp", timeout=20000)
+        assert (w.cfg.hidden, w.cfg.loss, w.cfg.lr_d) == (256, "nonsaturating", 2e-4)
+        assert "Model MLP" in w.statusBar().currentMessage() and "every lane starts again" in w.statusBar().currentMessage()
+        assert "--arch mlp" in w.copy_command() and "--hidden" not in w.copy_command()
+        w.restore_defaults()
+        assert w.cfg.hidden == 256
+        combo.setCurrentIndex(combo.findData("conv-legacy"))
+        qtbot.waitUntil(lambda: w.cfg.extra.get("arch") == "conv-legacy", timeout=20000)
+        qtbot.waitUntil(lambda: "averaged" not in w.view.grid_widget.title.text, timeout=5000)
+        assert (w.cfg.hidden, w.cfg.loss) == (32, "nonsaturating")
+    finally:
+        w.close()
+        assert w.worker.wait(5000)

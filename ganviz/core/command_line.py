@@ -30,7 +30,7 @@ def _flag(key: str) -> str:
 
 def _options(cfg: TrainConfig, skip: tuple[str, ...] = ()) -> list[str]:
     """Flags for every setting of `cfg` that differs from its mode's defaults (and mode, dataset, seed, steps)."""
-    defaults = TrainConfig.for_mode(cfg.mode)
+    defaults = cfg.defaults()
     parts: list[str] = []
     for key in FLAGS:
         if key in skip:
@@ -49,7 +49,10 @@ def _options(cfg: TrainConfig, skip: tuple[str, ...] = ()) -> list[str]:
 
 
 def _extra_flags(cfg: TrainConfig) -> list[str]:
-    """The Dirac-GAN's settings (kept in extra) that differ from its defaults, as its flags."""
+    """The Dirac-GAN's settings (kept in extra) that differ from its defaults, and the image mode's
+    model (--arch, given whenever set: it brings its own settings), as their flags."""
+    if cfg.mode == "mnist" and cfg.extra.get("arch"):
+        return ["--arch", shlex.quote(cfg.extra["arch"])]
     if cfg.mode != "dirac":
         return []
     from ganviz.core.dirac import DEFAULTS, OPTIONS, settings
@@ -63,18 +66,20 @@ def _off_the_line(cfg: TrainConfig) -> bool:
     """extra holds something no flag gives (a drawn target)."""
     if cfg.mode == "dirac":
         return False
-    return bool(cfg.extra)
+    return bool(set(cfg.extra) - ({"arch"} if cfg.mode == "mnist" else set()))
 
 
 def run_name(cfg: TrainConfig, keys: list[str] | tuple[str, ...] = ()) -> str:
     """A folder name under runs/: mode, target and the settings that distinguish the run."""
     parts = [cfg.mode, Path(cfg.dataset).stem]
+    if cfg.mode == "mnist" and cfg.extra.get("arch"):
+        parts.append(cfg.extra["arch"])
     parts += [f"{key}{value_text(getattr(cfg, key))}" for key in keys]
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", "-".join(parts))
 
 
 def _differing(cfg: TrainConfig) -> list[str]:
-    defaults = TrainConfig.for_mode(cfg.mode)
+    defaults = cfg.defaults()
     return [key for key in FLAGS if key not in ALWAYS and key not in ("steps", "device", "log_every")
             and getattr(cfg, key) != getattr(defaults, key)]
 

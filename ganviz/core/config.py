@@ -83,6 +83,8 @@ class TrainConfig:
             raise ConfigError("--mode", f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         values: dict[str, Any] = dict(MODE_DEFAULTS[mode])
         given = {key: val for key, val in overrides.items() if val is not None}
+        arch = given.get("extra", {}).get("arch") if isinstance(given.get("extra"), dict) else None
+        values.update(REGISTRY[mode].extra.get("arch_presets", {}).get(arch, {}))
         if given.get("loss") not in (None, "nonsaturating") and REGISTRY[mode].extra.get("loss_presets", True):
             values.update(LOSS_PRESETS.get(given["loss"], {}))
         values.update(given)
@@ -99,6 +101,21 @@ class TrainConfig:
         presets = LOSS_PRESETS.get(loss, {}) if REGISTRY[self.mode].extra.get("loss_presets", True) else {}
         preset = {key: val for key, val in presets.items() if key not in given}
         return self.replace(loss=loss, **preset, **given)
+
+    def defaults(self) -> "TrainConfig":
+        """The defaults of this config's mode, and of its model where the mode has several (--arch):
+        what `ganviz train --mode M [--arch A]` gives without other flags."""
+        arch = self.extra.get("arch") if REGISTRY[self.mode].extra.get("arch_presets") else None
+        return TrainConfig.for_mode(self.mode, extra={"arch": arch} if arch else None)
+
+    def with_arch(self, arch: str, **given: Any) -> "TrainConfig":
+        """This image-mode config with the model `arch` and the settings it trains with (the registry's
+        arch_presets), except those in `given`."""
+        presets = REGISTRY[self.mode].extra.get("arch_presets", {})
+        if arch not in presets:
+            raise ConfigError("--arch", f"must be one of {', '.join(presets) or '(none in this mode)'} (got {arch!r})")
+        preset = {key: val for key, val in presets[arch].items() if key not in given}
+        return self.replace(extra={**self.extra, "arch": arch}, **preset, **given)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         cfg = dataclasses.replace(self, **changes)
@@ -143,6 +160,19 @@ class TrainConfig:
         from ganviz.core import dirac  # the Dirac-GAN's settings (in extra): refused in other modes
 
         dirac.validate(self)
+        self._validate_arch()
+
+    def _validate_arch(self) -> None:
+        """extra["arch"] (--arch) names one of the image mode's models, and only in that mode."""
+        archs = REGISTRY[self.mode].extra.get("arch_presets", {})
+        arch = self.extra.get("arch") if isinstance(self.extra, dict) else None
+        if arch is None:
+            return
+        if not archs:
+            modes_ = [key for key, m in REGISTRY.items() if m.extra.get("arch_presets")]
+            raise ConfigError("--arch", f"applies only to --mode {' or '.join(modes_)}")
+        if arch not in archs:
+            raise ConfigError("--arch", f"must be one of {', '.join(archs)} (got {arch!r})")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

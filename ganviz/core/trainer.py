@@ -88,7 +88,8 @@ class Trainer:
 
     def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
         """The optimizer of `module`; `module.optimizer_steps` counts its steps (tasks use it to
-        tell whether the weights changed: a fused step does not bump the tensors' _version)."""
+        tell whether the weights changed: a fused step does not bump the tensors' _version), and
+        `module.after_optimizer_step()`, if it has one, runs after each step."""
         if self.cfg.optimizer == "sgd":
             cls, options = torch.optim.SGD, {}
         else:  # betas from the config: (0.5, 0.999) by default, the DCGAN setting
@@ -101,9 +102,13 @@ class Trainer:
         except (RuntimeError, TypeError):  # a torch or a device without the fused kernel
             opt = cls(params, lr=lr, **options)
         module.optimizer_steps = 0
+        # A module that keeps state following its weights (the image mode's average of G) updates it here.
+        after_step = getattr(module, "after_optimizer_step", None)
 
         def count_step(*_):
             module.optimizer_steps += 1
+            if after_step is not None:
+                after_step()
 
         opt.register_step_post_hook(count_step)
         return opt

@@ -736,7 +736,7 @@ class MainWindow(QMainWindow):
         """The selected lane's settings back to its mode's defaults (the noise and seed only if changed:
         they start the lane again)."""
         cfg = self.cfg
-        d = TrainConfig.for_mode(cfg.mode)
+        d = cfg.defaults()  # of the lane's model too (the image mode's MLP has its own)
         changes = {name: getattr(d, name) for name in (*LIVE_SETTINGS, *LANE_SETTINGS)
                    if getattr(d, name) != getattr(cfg, name) and name != "seed"}
         if not changes:

@@ -8,18 +8,34 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
 
 from ganviz.core.mnist.data import IMAGE_SUFFIXES, DatasetError, LoadCancelled, load_images, mnist_cache_dir
 from ganviz.core.mnist.download import MNIST_FILES, MNIST_MIRRORS, DownloadCancelled, abort, download_mnist
 from ganviz.core.mnist.task import GRID, PAD, PAD_LEVEL, STRIP, PictureMnist, tile
+from ganviz.core.config import TrainConfig
+from ganviz.core.modes import MNIST_ARCHS
 from ganviz.core.snapshot import Snapshot
 from ganviz.ui.base import LaneView, ModeView
 from ganviz.ui.history_plot import HistoryPlot, Series
 
 SIDE = 28
+ARCHS = tuple(MNIST_ARCHS)
+ARCH_LABELS = {
+    "conv": "DCGAN, spectral norm in D",
+    "mlp": "MLP (original paper)",
+    "conv-legacy": "DCGAN, unregularised",
+}
+ARCH_TIPS = {
+    "conv": "transposed convolutions in G, strided convolutions in D with spectral normalisation, hinge loss; "
+            "the grid and the scores use the moving average of G's weights",
+    "mlp": "fully connected G and D, as in Goodfellow et al. (2014); the grid and the scores use the moving "
+           "average of G's weights",
+    "conv-legacy": "the DCGAN without spectral normalisation and without averaging G: its digits stop "
+                   "improving early and stay malformed",
+}
 COLORS = {
     "d_loss": "#9467bd",
     "g_loss": "#2ca02c",
@@ -58,7 +74,7 @@ def image_box(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.ViewBox, pg.Image
     widget = pg.GraphicsLayoutWidget()
     widget.setBackground("w")
     widget.ci.setContentsMargins(2, 2, 2, 2)
-    widget.addLabel(title, row=0, col=0, color="#333333", size="10pt")
+    widget.title = widget.addLabel(title, row=0, col=0, color="#333333", size="10pt")
     box = widget.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMouse=False)
     box.setMenuEnabled(False)
     item = pg.ImageItem(axisOrder="row-major")
@@ -89,6 +105,7 @@ class MnistView(ModeView):
         super().__init__(parent)
         self.setObjectName("viewMnist")
         self._data_dir: str | None = None
+        self._arch = ARCHS[0]
         self._controls: QWidget | None = None
         self._download: threading.Thread | None = None
         self._cancel = threading.Event()
@@ -112,6 +129,8 @@ class MnistView(ModeView):
         self.grid_widget, self.grid_box, self.grid_item = image_box("G(z) on fixed noise z")
         self.fresh_widget, self.fresh_box, self.fresh_item = image_box("G(z) on fresh noise")
         self.fresh_widget.setVisible(False)
+        self._titles = ("G(z) on fixed noise z", "G(z) on fresh noise")
+        self._title_grids()
         for item, blank in ((self.grid_item, BLANK_GRID), (self.fresh_item, BLANK_GRID)):
             item.setImage(blank, levels=(0, 255))
         self.fresh_check = QCheckBox("second grid on fresh noise")
@@ -241,6 +260,19 @@ class MnistView(ModeView):
         buttons = QHBoxLayout()
         buttons.addWidget(self.choose_button)
         buttons.addWidget(self.open_button)
+        self.arch_combo = QComboBox()
+        self.arch_combo.setObjectName("archCombo")
+        for arch in ARCHS:
+            self.arch_combo.addItem(ARCH_LABELS[arch], arch)
+            self.arch_combo.setItemData(self.arch_combo.count() - 1, ARCH_TIPS[arch], Qt.ItemDataRole.ToolTipRole)
+        self.arch_combo.setCurrentIndex(self.arch_combo.findData(self._arch))
+        self.arch_combo.setToolTip("the networks G and D (--arch); changing it starts a new run with the "
+                                   "loss, learning rates and width that model was measured with")
+        self.arch_combo.currentIndexChanged.connect(self._arch_chosen)
+        model = QHBoxLayout()
+        model.addWidget(QLabel("model"))
+        model.addWidget(self.arch_combo, 1)
+        layout.addLayout(model)
         layout.addWidget(self.dataset_label)
         layout.addLayout(buttons)
         layout.addWidget(self.load_progress)
@@ -251,7 +283,35 @@ class MnistView(ModeView):
         return box
 
     def config_changes(self) -> dict:
-        return {"data_dir": self._data_dir} if self._data_dir is not None else {}
+        changes = {"data_dir": self._data_dir} if self._data_dir is not None else {}
+        return {**changes, "extra": {"arch": self._arch}} if self._arch != ARCHS[0] else changes
+
+    def _arch_chosen(self, _index: int) -> None:
+        """A new run of every lane with the chosen model and the settings it trains with."""
+        arch = self.arch_combo.currentData()
+        if arch == self._arch:
+            return
+        self._arch = arch
+        preset = TrainConfig.for_mode("mnist", extra={"arch": arch})
+        changes = {key: getattr(preset, key) for key in MNIST_ARCHS[arch]}
+        self.restart_requested.emit({"extra": {"arch": arch}, **changes})
+        self.message.emit(f"Model {ARCH_LABELS[arch]}: every lane starts again (loss {preset.loss}, "
+                          f"lr_D = {preset.lr_d:g}, lr_G = {preset.lr_g:g}, width {preset.hidden})")
+
+    def sync_to_config(self, cfg) -> None:
+        """Show the run's model in the combo (without asking for a new run) and say what the grid shows."""
+        self._arch = cfg.extra.get("arch", ARCHS[0])
+        if self._controls is not None:
+            self.arch_combo.blockSignals(True)
+            self.arch_combo.setCurrentIndex(self.arch_combo.findData(self._arch))
+            self.arch_combo.blockSignals(False)
+        self._title_grids()
+
+    def _title_grids(self) -> None:
+        """Grid titles that say whether they show G or the moving average of its weights."""
+        averaged = self._arch != "conv-legacy"
+        for widget, title in zip((self.grid_widget, self.fresh_widget), self._titles):
+            widget.title.setText(title + (", G's weights averaged" if averaged else ""), color="#333333", size="10pt")
 
     def _choose_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Folder of images (class subfolders give labels) or of IDX files",

@@ -1,12 +1,26 @@
-"""Generator and discriminator for 28×28 grey images: a small DCGAN (default) and an MLP."""
+"""Generator and discriminator for 28×28 grey images: a small DCGAN (default), its unregularised
+first version, and an MLP; and the moving average of G's weights that the image mode shows."""
 
 from __future__ import annotations
 
+import copy
+
+import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ganviz.core.modes import MNIST_ARCHS
 
 SIDE = 28
 PIXELS = SIDE * SIDE
-ARCHS = ("conv", "mlp")
+# "conv": DCGAN with spectral normalisation in D; "mlp": fully connected, as in Goodfellow et al.
+# (2014); "conv-legacy": the DCGAN without spectral normalisation and without the average of G,
+# kept because it shows what an unregularised D does (a plateau of malformed digits).
+ARCHS = tuple(MNIST_ARCHS)
+# Weight of the moving average of G: θ_avg ← β θ_avg + (1 − β) θ after every G update, with
+# β = min(AVERAGE_DECAY, (1 + t)/(10 + t)) so that the first updates are not averaged with the
+# random initialisation (the grid would show noise for ~1/(1 − β) iterations).
+AVERAGE_DECAY = 0.999
 
 
 class ConvGenerator(nn.Module):
@@ -36,17 +50,22 @@ class ConvGenerator(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-    """DCGAN-style D: two strided convolutions with LeakyReLU, no BatchNorm; returns one logit per image."""
+    """DCGAN-style D: two strided convolutions with LeakyReLU, no BatchNorm; returns one logit per image.
 
-    def __init__(self, width: int = 64):
+    With `spectral`, every layer's weight is divided by its largest singular value (Miyato et al.
+    2018): D is then 1-Lipschitz per layer, its gradients to G cannot grow without bound, and the
+    digits keep improving instead of stalling."""
+
+    def __init__(self, width: int = 64, spectral: bool = False):
         super().__init__()
+        norm = spectral_norm if spectral else (lambda layer: layer)
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, stride=2, padding=1),  # 28 → 14
+            norm(nn.Conv2d(1, width, 4, stride=2, padding=1)),  # 28 → 14
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),  # 14 → 7
+            norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)),  # 14 → 7
             nn.LeakyReLU(0.2, inplace=True),
             nn.Flatten(),
-            nn.Linear(2 * width * 7 * 7, 1),
+            norm(nn.Linear(2 * width * 7 * 7, 1)),
         )
 
     def forward(self, x):
@@ -89,13 +108,58 @@ class MlpDiscriminator(nn.Module):
         return self.net(x).squeeze(-1)
 
 
+class AveragedGenerator(nn.Module):
+    """G (`net`, trained as usual) with an exponential moving average of its weights (`average`).
+
+    Training calls this module like G itself; `average` is what the image mode shows and scores:
+    the last iterates of GAN training circle around a good G, and their average sits nearer to it
+    (Yazıcı et al. 2019). The average's weights are buffers, not parameters, so the optimizer never
+    sees them, and they travel with G's state_dict into checkpoints (a resumed run goes on bit for
+    bit). The trainer calls `after_optimizer_step()` after every update of G; it runs on the device
+    with no host sync."""
+
+    def __init__(self, net: nn.Module, decay: float = AVERAGE_DECAY):
+        super().__init__()
+        self.net = net
+        self.decay = decay
+        self.average = _as_buffers(copy.deepcopy(net))
+        self.register_buffer("average_updates", torch.zeros(()))  # t, a tensor so it needs no sync
+
+    def forward(self, z):
+        return self.net(z)
+
+    @torch.no_grad()
+    def after_optimizer_step(self) -> None:
+        t = self.average_updates
+        weight = torch.clamp(9.0 / (10.0 + t), min=1.0 - self.decay)  # 1 − β
+        torch._foreach_lerp_(list(self.average.buffers()), list(self.net.parameters()), weight)
+        t.add_(1.0)
+
+
+def _as_buffers(module: nn.Module) -> nn.Module:
+    """`module` with each parameter turned into a buffer of the same name (same forward, no gradients).
+    BatchNorm's running statistics are dropped from the copy so that its buffers are exactly the
+    averaged weights, in the order of net.parameters() (the image mode normalises by batch statistics)."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.track_running_stats = False
+            m.running_mean = m.running_var = m.num_batches_tracked = None
+        for name, p in list(m._parameters.items()):
+            if p is not None:
+                del m._parameters[name]
+                m.register_buffer(name, p.detach().clone())
+    return module
+
+
 def build_generator(arch: str, noise_dim: int, hidden: int, layers: int) -> nn.Module:
-    if arch == "conv":
-        return ConvGenerator(noise_dim, hidden)
-    return MlpGenerator(noise_dim, hidden, layers)
+    if arch == "mlp":
+        G = MlpGenerator(noise_dim, hidden, layers)
+    else:
+        G = ConvGenerator(noise_dim, hidden)
+    return G if arch == "conv-legacy" else AveragedGenerator(G)
 
 
 def build_discriminator(arch: str, hidden: int, layers: int) -> nn.Module:
-    if arch == "conv":
-        return ConvDiscriminator(hidden)
-    return MlpDiscriminator(hidden, layers)
+    if arch == "mlp":
+        return MlpDiscriminator(hidden, layers)
+    return ConvDiscriminator(hidden, spectral=arch == "conv")

@@ -103,10 +103,7 @@ class MnistTask(Task):
         if cfg.dataset not in self.datasets:
             raise ConfigError("--dataset", f"unknown image dataset {cfg.dataset!r}; the image mode uses 'mnist' "
                                            "(--data-dir picks a folder of IDX files)")
-        self.arch = cfg.extra.get("arch", "conv")
-        if self.arch not in ARCHS:
-            raise ConfigError("arch", f"the image mode's model (extra['arch']) must be one of {', '.join(ARCHS)} "
-                                      f"(got {self.arch!r})")
+        self.arch = cfg.extra.get("arch", ARCHS[0])  # --arch; TrainConfig.validate checked it
         if cfg.batch < 2 and self._generator_has_batchnorm():
             raise ConfigError("--batch", f"the {self.arch} generator uses BatchNorm, which needs at least 2 images "
                                          f"per batch (got {cfg.batch})")
@@ -270,6 +267,25 @@ class MnistTask(Task):
             return G(z)
 
     @torch.no_grad()
+    def show(self, G: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        """The images the mode shows and scores: from the moving average of G's weights where G keeps
+        one (models.AveragedGenerator), else from G. V(G, D), D(x) and D(G(z)) stay measured on the
+        G that D plays against."""
+        return self.generate(getattr(G, "average", G), z)
+
+    @staticmethod
+    @contextmanager
+    def _measuring(D: nn.Module):
+        """D in eval mode while it is measured: spectral normalisation then does not advance its power
+        iteration, so measuring (as often as the window's budget allows) never changes the run."""
+        was_training = D.training
+        D.eval()
+        try:
+            yield
+        finally:
+            D.train(was_training)
+
+    @torch.no_grad()
     def evaluate(self, G, D, gen, views=True, loss=None):
         """With views (the window's frames), measured as EVAL_BUDGET and SCORE_BUDGET allow; without
         (a metrics row, a Fit D* check), always measured afresh at this step."""
@@ -292,6 +308,10 @@ class MnistTask(Task):
         return result
 
     def _measure(self, G: nn.Module, D: nn.Module, views: bool) -> Evaluation:
+        with self._measuring(D):
+            return self._measure_d(G, D, views)
+
+    def _measure_d(self, G: nn.Module, D: nn.Module, views: bool) -> Evaluation:
         fake = self.generate(G, self.z_fixed)
         if not bool(torch.isfinite(fake).all()):
             return Evaluation({"v": math.nan})
@@ -304,9 +324,10 @@ class MnistTask(Task):
         if not views:
             return Evaluation(metrics)
         # G on fresh noise (a new z each time) shows the spread of P_G; the fixed grid shows G move.
-        fresh = self.generate(G, self._noise(GRID * GRID, self._fresh_gen))
+        shown = fake if getattr(G, "average", None) is None else self.show(G, self.z_fixed)
+        fresh = self.show(G, self._noise(GRID * GRID, self._fresh_gen))
         return Evaluation(metrics, PictureMnist(
-            grid=tile(to_uint8(fake)),
+            grid=tile(to_uint8(shown)),
             grid_fresh=tile(to_uint8(fresh)),
             real=Images(self.real_strip, torch.sigmoid(real_logits[self._strip_idx]).double().cpu().numpy()),
             fake=Images(to_uint8(fresh[:STRIP]), torch.sigmoid(D(fresh[:STRIP])).double().cpu().numpy()),
@@ -322,7 +343,7 @@ class MnistTask(Task):
         now, key = time.perf_counter(), weights_key(G)
         if not (self.score_budget.due(key, now) or force):
             return dict(self._score)
-        fake = self.generate(G, self.z_score)
+        fake = self.show(G, self.z_score)
         probs, feats = clf.probs_and_features(model, fake)
         self._score = {"score": clf.classifier_score(probs) if self._preparation.score else math.nan,
                        "fd": clf.frechet_distance(*self._preparation.real_stats, *clf.gaussian_stats(feats))}
@@ -333,7 +354,7 @@ class MnistTask(Task):
 
     def grid_image(self, G: nn.Module) -> np.ndarray:
         """The fixed-noise sample grid as uint8 (H, W) grey levels, as drawn in the window."""
-        return tile(to_uint8(self.generate(G, self.z_fixed)[:GRID * GRID]))
+        return tile(to_uint8(self.show(G, self.z_fixed)[:GRID * GRID]))
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
