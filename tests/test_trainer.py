@@ -145,3 +145,32 @@ def test_optimizers_are_fused_where_torch_can_and_fall_back_where_it_cannot(monk
     assert not t.opt_d.defaults.get("fused")
     t.step(3)  # trains all the same
     assert t.g_updates == t.G.optimizer_steps == 3
+
+
+def test_the_same_seed_gives_the_same_start_while_another_thread_builds_modules():
+    """The image mode's metric classifier is built on a background thread from torch's global random
+    generator; a Trainer seeded meanwhile must still start from its seed's weights (seeded_build)."""
+    import threading
+
+    from ganviz.core.mnist.classifier import DigitClassifier
+    from ganviz.core.models import seeded_build
+
+    cfg = TrainConfig.for_mode("1d")
+    trainer = Trainer(cfg)
+    first = [p.detach().clone() for p in trainer.G.parameters()]
+    stop = threading.Event()
+
+    def build_classifiers():
+        while not stop.is_set():
+            with seeded_build(None):
+                DigitClassifier()
+
+    thread = threading.Thread(target=build_classifiers)
+    thread.start()
+    try:
+        for _ in range(30):
+            trainer.reset()
+            assert all(torch.equal(a, b) for a, b in zip(first, trainer.G.parameters()))
+    finally:
+        stop.set()
+        thread.join()

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
+import torch
 from torch import nn
+
+# torch's global random generator is one per process, and module constructors draw their initial
+# weights from it: a build seeded on one thread (Trainer.reset) and a build on another (the image mode's
+# metric classifier, in the background) must not interleave, or the same seed gives another start.
+_SEEDED_BUILD = threading.Lock()
+
+
+@contextlib.contextmanager
+def seeded_build(seed: int | None):
+    """Build modules from torch's global generator, seeded with `seed` (None: as it stands), without
+    another thread's build drawing from it meanwhile; the generator's state is restored afterwards."""
+    with _SEEDED_BUILD, torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
 
 
 def mlp(n_in: int, n_out: int, hidden: int, layers: int, activation: type[nn.Module] = nn.LeakyReLU) -> nn.Sequential:

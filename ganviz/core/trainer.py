@@ -14,6 +14,7 @@ import torch
 from ganviz.core import losses
 from ganviz.core.config import TrainConfig
 from ganviz.core.device import describe, pick_device
+from ganviz.core.models import seeded_build
 from ganviz.core.task import Evaluation, Task
 
 LIVE_SETTINGS = ("k", "k_g", "lr_d", "lr_g", "loss", "freeze_g", "d_oracle")
@@ -53,8 +54,7 @@ class Trainer:
     def reset(self) -> None:
         """New weights from cfg.seed: the same seed gives the same run."""
         cfg = self.cfg
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
+        with seeded_build(cfg.seed):
             self.G = self.task.build_generator().to(self.device)
             self.D = self.task.build_discriminator().to(self.device)
         self.opt_d = self._optimizer(self.D, cfg.lr_d)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganviz.core.mnist.data import ImageDataset, cache_dir
+from ganviz.core.models import seeded_build
 
 CLASSES = 10
 FEATURES = 64
@@ -109,8 +110,7 @@ def train_classifier(dataset: ImageDataset, device: torch.device | str = "cpu", 
     labels = torch.as_tensor(dataset.labels, dtype=torch.long, device=device)
     train_idx, held_idx = (torch.as_tensor(i, device=device) for i in split_holdout(len(images), seed))
     gen = torch.Generator(device=device).manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_build(seed):
         model = DigitClassifier().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
@@ -146,7 +146,8 @@ def load_or_train(dataset: ImageDataset, device: torch.device | str = "cpu", ste
     if path.is_file():
         try:
             saved = torch.load(path, map_location=device, weights_only=True)
-            model = DigitClassifier().to(device)
+            with seeded_build(None):  # its random initial weights are replaced, but drawn all the same
+                model = DigitClassifier().to(device)
             model.load_state_dict(saved["state_dict"])
             model.eval()
             return model, float(saved["accuracy"]), f"classifier loaded from cache ({float(saved['accuracy']):.1%} held-out)"
