@@ -324,6 +324,9 @@ def train(args: argparse.Namespace) -> int:
     try:
         out = out_path(args.out)
         cfg = config_from_args(args)
+        from ganviz.sweep import check_memory
+
+        check_memory([cfg])  # qa case 15: a model that cannot fit is refused before anything is written
         check_out_dir(out)
         if holds_run(out) and not args.overwrite:
             raise ConfigError("--out", f"{out} already holds a run; go on with it with --resume {out}, "

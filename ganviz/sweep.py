@@ -177,12 +177,15 @@ def lane_bytes(cfg: TrainConfig) -> int:
 
 
 def check_memory(cfgs: list[TrainConfig], available: int | None = None) -> None:
-    """Refuse a grid of more lanes than fit, before building anything."""
+    """Refuse a grid of more lanes than fit (or one run's model that cannot), before building anything."""
     if len(cfgs) > MAX_LANES:
         raise ConfigError("--grid", f"{len(cfgs)} lanes is more than the {MAX_LANES} a sweep can hold")
     need = BASE_BYTES + sum(lane_bytes(c) for c in cfgs)
     have = available_memory() if available is None else available
     if have is not None and need > 0.8 * have:
+        if len(cfgs) == 1:  # `ganviz train`: the model's size is what does not fit (qa case 15)
+            raise ConfigError("--hidden", f"this model needs about {_size(need)} of memory, but {_size(have)} is "
+                                          "available; choose a smaller --hidden (or --batch)")
         raise ConfigError("--grid", f"{len(cfgs)} lanes need about {_size(need)} of memory, but "
                                     f"{_size(have)} is available; sweep fewer lanes or smaller models")
 

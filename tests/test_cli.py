@@ -585,3 +585,14 @@ def test_ctrl_c_while_the_window_starts_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(ganviz.runfiles, "qt_unavailable", interrupted)
     assert main(["--mode", "1d"]) == 130
     assert capsys.readouterr().err.strip() == "ganviz: interrupted"
+
+
+def test_a_model_that_cannot_fit_in_memory_is_refused_before_training(tmp_path):
+    """qa case 15: `--hidden 16384` (the largest allowed) made MNIST try 34 GB in one go: an allocator
+    traceback. The run's memory is estimated first: one line, exit code 2, nothing written."""
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "ganviz", "train", "--mode", "mnist", "--hidden", "16384",
+                           "--steps", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "--hidden" in proc.stderr and "memory" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() or not any(out.iterdir())

@@ -130,6 +130,23 @@ def test_fit_d_star_moves_d_toward_d_star(window, qtbot):
     assert abs(jsd - bound) <= 0.25 * jsd
 
 
+def test_close_during_an_image_mode_fit_d_star_with_k_20_does_not_hang(qtbot):
+    """qa case 6: MNIST, k = 20, Fit D*, close: closeEvent waited 45-52 s for one fit step of 100 x 20
+    D updates. The fit trains in the session's short chunks, so the thread is joined at once."""
+    from ganviz.ui import MainWindow
+
+    w = MainWindow(mode="mnist")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.frame is not None, timeout=30000)
+    lane = w.frame.lanes[0].id
+    w.worker.call(Session.set, lane, k=20)
+    w.worker.call(Session.fit_d_star)
+    qtbot.waitUntil(lambda: state(w) == "fitting", timeout=30000)
+    w.close()
+    assert w.worker.wait(10000)  # it was 45 s; a chunk of 20 D updates takes well under a second
+
+
 def test_close_during_training_joins_the_thread(qtbot):
     from ganviz.ui import MainWindow
 
