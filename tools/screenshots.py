@@ -92,8 +92,9 @@ def main() -> int:
         "lanes_1d": ("1d", "bimodal", lambda w: (lanes(w, {"k": 5}, {"loss": "minimax"}, {"lr_d": 1e-3, "lr_g": 1e-3}),
                                                  train_until(w, 1500))),
         "lanes_2d": ("2d", "ring8", lambda w: (lanes(w, *({"seed": s} for s in range(1, 9))), train_until(w, 3000))),
+        # D trained to D* against G's first P_G (far from the data): the minimax loss has saturated
         "saturation": ("1d", "gaussian", lambda w: (pick(w.loss_combo, "minimax"), w.saturation_dock.show(),
-                                                    train_until(w, 300), fit(w))),
+                                                    fit(w), train_until(w, 300))),
         "dirac": ("dirac", None, lambda w: train_until(w, 600)),
         "dirac_r1": ("dirac", None, lambda w: (pick(w.view.reg_combo, "r1"), train_until(w, 150))),
         "lanes_dirac": ("dirac", None, lambda w: (lanes(w, {"loss": "nonsaturating"}, {"loss": "wgan"},
