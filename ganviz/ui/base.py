@@ -3,12 +3,15 @@ per lane when several train side by side (LaneView)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QFrame, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QLabel, QSpinBox, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from ganviz.core.config import MODE_DEFAULTS, NOISES
+from ganviz.core.points import read_point_set, spread_problem
 from ganviz.core.snapshot import Snapshot
 
 
@@ -28,6 +31,27 @@ class ModeView(QWidget):
 
     def show_snapshot(self, snap: Snapshot) -> None:
         raise NotImplementedError
+
+    # --- a user's data file as P_data (1-D values, 2-D points) ---------------------------------------
+    def _choose_point_file(self, title: str, kinds: str, columns: int, what: tuple[str, str]) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, title, "", f"{kinds} (*.csv *.npy);;All files (*)")
+        if path:
+            self._load_point_file(path, columns, what)
+
+    def _load_point_file(self, path: str, columns: int, what: tuple[str, str]) -> bool:
+        """Validate `path` (`columns` numeric columns) and ask for a run on it; on a bad file say why and
+        keep the current target. `what`: the file's noun and its rows' plural, e.g. ("points", "points")."""
+        try:
+            data = read_point_set(path, columns=columns)
+            problem = spread_problem(Path(path).name, data.points, data.names)
+            if problem is not None:
+                raise ValueError(problem)
+        except ValueError as exc:
+            self.message.emit(f"Could not load {what[0]}: {exc}")
+            return False
+        self.message.emit(f"Loaded {len(data.points)} {what[1]} from {path}")
+        self.restart_requested.emit({"dataset": path})
+        return True
 
     def _place_beside(self, main: QWidget, side: QWidget) -> QSplitter:
         """Lay the view out as `main` (3/5 of the width) beside `side` (the curves), user-resizable."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import math
@@ -10,10 +9,9 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QFormLayout, QGraphicsItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QGraphicsItem, QPushButton, QVBoxLayout, QWidget
 
 from ganviz.core.config import MODE_DEFAULTS
-from ganviz.core.points import read_point_set, spread_problem
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy1d import X_RANGE, Picture1D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
@@ -283,23 +281,10 @@ class View1D(ModeView):
                 label.setText(name)
 
     def _choose_data_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load 1-D data", "", "Data (*.csv *.npy);;All files (*)")
-        if path:
-            self.load_data_file(path)
+        self._choose_point_file("Load 1-D data", "Data", 1, ("data", "values"))
 
     def load_data_file(self, path: str) -> bool:
-        """Validate `path` and ask for a run on it; on a bad file say why and keep the current target."""
-        try:
-            data = read_point_set(path, columns=1)
-            problem = spread_problem(Path(path).name, data.points, data.names)
-            if problem is not None:
-                raise ValueError(problem)
-        except ValueError as exc:
-            self.message.emit(f"Could not load data: {exc}")
-            return False
-        self.message.emit(f"Loaded {len(data.points)} values from {path}")
-        self.restart_requested.emit({"dataset": path})
-        return True
+        return self._load_point_file(path, 1, ("data", "values"))
 
     def extra_controls(self) -> QWidget:
         return self._controls

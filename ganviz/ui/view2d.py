@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QPushButton, QWidget)
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QGridLayout, QPushButton, QWidget
 
 from ganviz.core.config import MODE_DEFAULTS
-from ganviz.core.points import load_points, spread_problem
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.toy2d import Picture2D
 from ganviz.ui.base import LaneView, ModeView, NoiseControls, hint_label, small_font
@@ -431,23 +428,10 @@ class View2D(ModeView):
         self.stroke_curve.setData([], [])
 
     def _choose_points_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load 2-D points", "", "Point sets (*.csv *.npy);;All files (*)")
-        if path:
-            self.load_points_file(path)
+        self._choose_point_file("Load 2-D points", "Point sets", 2, ("points", "points"))
 
     def load_points_file(self, path: str) -> bool:
-        """Validate `path` and ask for a run on it; on a bad file say why and keep the current target."""
-        try:
-            points = load_points(path)
-            problem = spread_problem(Path(path).name, points)
-            if problem is not None:
-                raise ValueError(problem)
-        except ValueError as exc:
-            self.message.emit(f"Could not load points: {exc}")
-            return False
-        self.message.emit(f"Loaded {len(points)} points from {path}")
-        self.restart_requested.emit({"dataset": path})
-        return True
+        return self._load_point_file(path, 2, ("points", "points"))
 
     # --- drawing snapshots ----------------------------------------------------------------------
     def show_snapshot(self, snap: Snapshot) -> None:
