@@ -150,13 +150,9 @@ class Mixture1D:
         self.weights = weights / weights.sum()
         self._weights_t: dict[torch.device, torch.Tensor] = {}  # the weights on each device sampled on
 
-    def weights_on(self, device: torch.device) -> torch.Tensor:
-        """The mixture weights as a tensor on `device`, made once: sampling copies nothing from the
-        host per step (a per-call copy cost time on a CPU and broke CUDA graph capture)."""
-        w = self._weights_t.get(device)
-        if w is None:
-            w = self._weights_t[device] = torch.as_tensor(self.weights, dtype=torch.float32, device=device)
-        return w
+    def sampling_tensor(self, device: torch.device) -> torch.Tensor:
+        """The mixture weights on `device` (what `sample` draws components from), made once."""
+        return _made_once(self._weights_t, self.weights, device)
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -167,7 +163,7 @@ class Mixture1D:
         if len(self.components) == 1:
             c = self.components[0]
             return c.sample(eps, self._chi2(c, m, gen, device))
-        idx = torch.multinomial(self.weights_on(device), m, replacement=True, generator=gen).unsqueeze(1)
+        idx = torch.multinomial(self.sampling_tensor(device), m, replacement=True, generator=gen).unsqueeze(1)
         out = torch.empty_like(eps)
         for i, c in enumerate(self.components):
             out = torch.where(idx == i, c.sample(eps, self._chi2(c, m, gen, device)), out)
@@ -183,6 +179,16 @@ class Mixture1D:
         if len(self.components) == 1:
             return self.components[0].describe()
         return " + ".join(f"{w:g}·{c.describe()}" for w, c in zip(self.weights, self.components))
+
+
+def _made_once(cache: dict[torch.device, torch.Tensor], values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """`values` as a float32 tensor on `device`, made on first use and kept in `cache`: sampling then
+    copies nothing from the host per step (a per-call copy cost time on a CPU and broke CUDA graph
+    capture)."""
+    t = cache.get(device)
+    if t is None:
+        t = cache[device] = torch.as_tensor(values, dtype=torch.float32, device=device)
+    return t
 
 
 class PointKDE1D:
@@ -206,12 +212,9 @@ class PointKDE1D:
             self.weights = counts[keep] / self.n
         self._points_t: dict[torch.device, torch.Tensor] = {}
 
-    def weights_on(self, device: torch.device) -> torch.Tensor:
-        """The standardised points on `device`, made once (sampling copies nothing per step)."""
-        t = self._points_t.get(device)
-        if t is None:
-            t = self._points_t[device] = torch.as_tensor(self.z, dtype=torch.float32, device=device)
-        return t
+    def sampling_tensor(self, device: torch.device) -> torch.Tensor:
+        """The standardised points on `device` (what `sample` draws from), made once."""
+        return _made_once(self._points_t, self.z, device)
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -229,7 +232,7 @@ class PointKDE1D:
         return np.exp(self.log_pdf(x))
 
     def sample(self, m: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
-        points = self.weights_on(device)
+        points = self.sampling_tensor(device)
         idx = torch.randint(len(points), (m,), generator=gen, device=device)
         return (points[idx] + self.h * torch.randn(m, generator=gen, device=device)).unsqueeze(1)
 
@@ -276,7 +279,7 @@ class Toy1DTask(Task):
         else:
             raise ConfigError("--dataset", f"unknown 1-D dataset {cfg.dataset!r}; choose one of "
                                            f"{', '.join(TARGETS_1D)}, or a .csv/.npy file of values")
-        self.target.weights_on(device)  # made here, on the task's device, not in the training step
+        self.target.sampling_tensor(device)  # made here, on the task's device, not in the training step
         lo, hi = X_RANGE
         self.cell = (hi - lo) / GRID_POINTS
         self.x = lo + self.cell * (np.arange(GRID_POINTS) + 0.5)  # bin centres
