@@ -561,7 +561,7 @@ class Session:
                 results.append((lane, fit.last.metrics if fit.last else {}))
                 lane.fit = None
         for lane, metrics in results:
-            lane.message = fit_message(metrics, lane.cfg, getattr(lane.trainer.task, "bound_cells_gap", 0.0))
+            lane.message = fit_message(metrics, lane.cfg, lane.trainer.task.bound_cells_gap)
             self.notice(lane.message if len(self.lanes) == 1 else f"lane {lane.id}: {lane.message}")
         if all(lane.fit is None for lane in self.lanes):
             self.state = "paused"

@@ -39,6 +39,9 @@ class Task:
     # Intra-op threads worth using; None = torch's default. Tiny MLPs gain nothing from more than
     # one, and spinning OpenMP threads slow them down badly when another process is busy.
     max_threads: ClassVar[int | None] = None
+    # The share by which the bound (V + log 4)/2 reads below the JSD even with D = D*, where V is
+    # measured on coarser cells than the JSD (2-D); Fit D*'s message allows it (session.fit_message).
+    bound_cells_gap: ClassVar[float] = 0.0
     # A task that runs its own updates (e.g. the Dirac-GAN's simultaneous steps) sets True and
     # implements `step`; the Trainer's `step` then delegates to it instead of running Algorithm 1.
     steps_itself: ClassVar[bool] = False
