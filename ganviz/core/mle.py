@@ -454,11 +454,10 @@ class Baseline:
 
         density = Curve(task.x.copy(), p_mle_on_grid(task, mixture)) if task.mode == "1d" else None
         means, covariances = mixture.means.copy(), mixture.covariances.copy()
-        units = getattr(task, "units", None)
-        if task.mode == "2d" and units is not None:
+        if task.mode == "2d" and task.units is not None:
             # A point set trains standardised, its plane is drawn in the data's units: so are the ellipses.
-            means = units.to_data(means)
-            covariances = covariances * np.outer(units.scale, units.scale)
+            means = task.units.to_data(means)
+            covariances = covariances * np.outer(task.units.scale, task.units.scale)
         return MLELayer(components, seed, mixture.weights.copy(), means, covariances,
                         evaluate_fit(task, mixture, seed, exact), density)
 
