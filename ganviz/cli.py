@@ -440,7 +440,7 @@ def resume(args: argparse.Namespace) -> int:
         if not (folder / "metrics.csv").is_file():
             raise ConfigError("--resume", f"{folder / 'metrics.csv'} is missing")
         try:
-            cut = resume_csv(folder / "metrics.csv", lane.log.columns, lane.trainer.iteration)
+            metrics_plan = resume_csv(folder / "metrics.csv", lane.log.columns, lane.trainer.iteration)
         except (OSError, ValueError) as exc:
             raise ConfigError("--resume", reason(exc) if isinstance(exc, OSError) else str(exc)) from None
     except ConfigError as exc:
@@ -453,8 +453,10 @@ def resume(args: argparse.Namespace) -> int:
     try:
         prepare_session(session)
         try:
-            if (folder / "metrics.csv").stat().st_size != cut:  # rows a killed run wrote after its checkpoint
-                os.truncate(folder / "metrics.csv", cut)
+            metrics_plan.apply(folder / "metrics.csv")  # drops rows a killed run wrote after its checkpoint
+            if metrics_plan.dropped:
+                print(f"ganviz: notice: {folder / 'metrics.csv'} was written by an older ganviz; rewritten without "
+                      f"its empty columns {', '.join(metrics_plan.dropped)}, every row kept", file=sys.stderr)
             csv = CsvRows(folder / "metrics.csv", lane.log.columns, append=True)
         except OSError as exc:
             return fail(f"--resume: {reason(exc)}")
