@@ -409,6 +409,27 @@ def test_resume_refuses_old_columns_that_hold_values_and_a_failed_rewrite_keeps_
         ["checkpoint", "config.json", "final.png", "metrics.csv"]
 
 
+def test_resume_takes_an_image_mode_run_saved_before_arch(tmp_path, capsys):
+    """An image-mode run saved before --arch (config.json and the checkpoint name no model; it trained
+    what is now conv-legacy) resumes: its rows kept, training going on, config.json naming the model."""
+    run = tmp_path / "run"
+    assert main(["train", "--mode", "mnist", "--arch", "conv-legacy", "--hidden", "8", "--batch", "8", "--steps", "2",
+                 "--log-every", "2", "--out", str(run)]) == 0
+    rows = read_csv(run / "metrics.csv")
+    config = json.loads((run / "config.json").read_text())
+    del config["extra"]["arch"]
+    (run / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((run / "checkpoint" / "run.json").read_text())
+    del manifest["meta"]["lanes"][0]["cfg"]["extra"]["arch"]
+    (run / "checkpoint" / "run.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "2"]) == 0
+    assert "saved before --arch; resumed as the model it trained, --arch conv-legacy" in capsys.readouterr().err
+    after = read_csv(run / "metrics.csv")
+    assert after[:2] == rows and [r["step"] for r in after] == ["0", "2", "4"] and after[2]["d_loss"] != ""
+    assert json.loads((run / "config.json").read_text())["extra"] == {"arch": "conv-legacy"}
+
+
 def test_out_holding_a_run_is_refused_unless_overwrite(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--mode", "mnist", "--steps", "10", "--log-every", "10", "--grid-every", "10",
