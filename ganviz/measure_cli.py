@@ -31,7 +31,8 @@ def add_measure_parser(sub) -> argparse.ArgumentParser:
                     "header). Exit 2 for a bad file or dataset.")
     p.add_argument("--mode", choices=("1d", "2d"), required=True)
     p.add_argument("--dataset", required=True,
-                   help="the target P_data: a built-in name, or a data file (.csv/.npy) whose KDE is P_data, as in the window")
+                   help="the target P_data: a built-in name, or a data file (.csv/.npy) whose KDE is P_data, "
+                        "as in the window")
     p.add_argument("--spread", type=float, default=1.0, help="2-D: the σ multiplier of the target (default 1)")
     p.add_argument("file", metavar="FILE", help="the samples of P_G (.npy or .csv)")
     return p
