@@ -112,7 +112,7 @@ def read_point_set(path: str | Path, columns: int = 2, progress: Callable[[int, 
     NaN/inf, coordinates beyond ±MAX_ABS, fewer than MIN_POINTS or more than MAX_POINTS).
     The header's cells become the column names.
 
-    `progress(lines done, lines)` is called as a CSV is parsed; setting `cancel` stops the parse
+    `progress(characters done, characters)` is called as a CSV is parsed; setting `cancel` stops the parse
     there with ReadCancelled. The last file read is kept while it is unchanged on disk (its size,
     time and inode), so that the window, which reads it off the UI thread to check it, and the task
     built from it next parse it once (a 10⁶-row CSV takes seconds).

@@ -24,7 +24,7 @@ PROGRESS_EVERY = 0.05    # seconds between two progress updates sent to the UI t
 class _PointLoadSignals(QObject):
     """Carries the point-file thread's news to the UI thread (queued across threads by Qt)."""
 
-    progress = Signal(object, object, object)  # load number, lines done, lines
+    progress = Signal(object, object, object)  # load number, done, total (characters of the file)
     finished = Signal(object, str, str)        # load number, the path, the message saying what was loaded
     failed = Signal(object, str, str)          # load number, the path, the message saying why not
 
