@@ -17,7 +17,7 @@ from ganviz.core.mnist.idx import ReadCancelled
 from ganviz.core.points import read_point_set, spread_problem
 from ganviz.core.snapshot import Snapshot
 
-LOAD_JOIN_TIMEOUT = 5.0  # seconds closing the window waits for a load thread (it stops within one chunk)
+LOAD_JOIN_TIMEOUT = 5.0  # seconds closing the window waits for a load or download thread (they stop within a chunk)
 PROGRESS_EVERY = 0.05    # seconds between two progress updates sent to the UI thread
 
 
