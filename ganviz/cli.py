@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -440,7 +439,7 @@ def resume(args: argparse.Namespace) -> int:
         if not (folder / "metrics.csv").is_file():
             raise ConfigError("--resume", f"{folder / 'metrics.csv'} is missing")
         try:
-            cut = resume_csv(folder / "metrics.csv", lane.log.columns, lane.trainer.iteration)
+            metrics_plan = resume_csv(folder / "metrics.csv", lane.log.columns, lane.trainer.iteration)
         except (OSError, ValueError) as exc:
             raise ConfigError("--resume", reason(exc) if isinstance(exc, OSError) else str(exc)) from None
     except ConfigError as exc:
@@ -453,8 +452,11 @@ def resume(args: argparse.Namespace) -> int:
     try:
         prepare_session(session)
         try:
-            if (folder / "metrics.csv").stat().st_size != cut:  # rows a killed run wrote after its checkpoint
-                os.truncate(folder / "metrics.csv", cut)
+            metrics_plan.apply(folder / "metrics.csv")  # drops rows a killed run wrote after its checkpoint
+            if metrics_plan.dropped:
+                print(f"ganviz: notice: {folder / 'metrics.csv'} was written by an older ganviz; rewritten without "
+                      f"its empty columns {', '.join(metrics_plan.dropped)}, every row kept", file=sys.stderr)
+            _name_the_model(folder / "config.json", cfg)
             csv = CsvRows(folder / "metrics.csv", lane.log.columns, append=True)
         except OSError as exc:
             return fail(f"--resume: {reason(exc)}")
@@ -463,6 +465,28 @@ def resume(args: argparse.Namespace) -> int:
     finally:
         lock.release()
         session.close()
+
+
+def _name_the_model(path: Path, cfg: TrainConfig) -> None:
+    """An image-mode run saved before --arch resumes as the model it trained (Session.load names it
+    in the config, conv-legacy); its config.json, which names none, gets the name too, so that it
+    still says what the run is (rewritten atomically). Other config.json files are left alone."""
+    import json
+
+    from ganviz.runfiles import atomic_write_text
+
+    arch = cfg.extra.get("arch")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # missing or not ours to mend: the checkpoint holds the settings
+    if arch is None or not isinstance(data, dict) or not isinstance(data.get("extra", {}), dict) \
+            or "arch" in data.get("extra", {}):
+        return
+    data["extra"] = {**data.get("extra", {}), "arch": arch}
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    print(f"ganviz: notice: {path.parent} was saved before --arch; resumed as the model it trained, "
+          f"--arch {arch} (now named in {path.name})", file=sys.stderr)
 
 
 def _run_and_report(session, outs, steps: int, log_every: int, max_minutes: float | None, out: Path, bar) -> int:

@@ -2,7 +2,9 @@
 ganviz.core.estimator: Estimator1D, and in 2-D Estimator2D through Toy2DTask.estimate_samples).
 
 Prints one JSON line: jsd, kl (KL(P_data‖P_G)), kl_rev (KL(P_G‖P_data)) in nats, for 2-D mixtures
-`modes` and `hq`, the number of samples, and the estimator's settings. Non-finite values (a KL that
+`modes` and `hq`, the number of samples, and the estimator's settings. The target is a built-in
+one or a user's data file (1-D: one column, 2-D: two), read as the window reads it: a KDE fitted in
+standardised coordinates, the samples given in the data's own units. Non-finite values (a KL that
 is infinite) are written as null. Bad files or datasets: one line on stderr, exit 2.
 """
 
@@ -28,7 +30,9 @@ def add_measure_parser(sub) -> argparse.ArgumentParser:
                     "or (N, 1) in 1-D, (N, 2) in 2-D, or a .csv with that many numeric columns (optional "
                     "header). Exit 2 for a bad file or dataset.")
     p.add_argument("--mode", choices=("1d", "2d"), required=True)
-    p.add_argument("--dataset", required=True, help="the target P_data (a built-in name; in 2-D also a point file)")
+    p.add_argument("--dataset", required=True,
+                   help="the target P_data: a built-in name, or a data file (.csv/.npy) whose KDE is P_data, "
+                        "as in the window")
     p.add_argument("--spread", type=float, default=1.0, help="2-D: the σ multiplier of the target (default 1)")
     p.add_argument("file", metavar="FILE", help="the samples of P_G (.npy or .csv)")
     return p
@@ -41,18 +45,31 @@ def _clean(value):
 
 
 def measure(mode: str, dataset: str, samples: np.ndarray, spread: float = 1.0) -> dict:
-    """The estimator's reading of `samples` against the target `dataset` (raises ValueError for an
-    unknown dataset, ConfigError for an unusable 2-D one)."""
+    """The estimator's reading of `samples` (in the data's units) against the target `dataset`, a
+    built-in name or a data file (raises ValueError for an unknown dataset, ConfigError for an
+    unusable data file)."""
     if mode == "1d":
         from ganviz.core.estimator import Estimator1D, mixture_log_pdf
-        from ganviz.core.toy1d import TARGETS_1D, Mixture1D
+        from ganviz.core.points import is_points_file
+        from ganviz.core.toy1d import TARGETS_1D, Mixture1D, point_target_1d
 
-        if dataset not in TARGETS_1D:
-            raise ValueError(f"unknown 1-D dataset {dataset!r}; choose one of {', '.join(TARGETS_1D)}")
-        target = Mixture1D(TARGETS_1D[dataset])
-        est = Estimator1D(mixture_log_pdf(target.weights, target.components))
-        r = est.estimate(samples.reshape(-1))
-        settings = est.settings() | {"pilot_block": r.k, "outside_share": r.outside}
+        if is_points_file(dataset):
+            # the window's target of a data file: Scott's KDE in standardised coordinates; the
+            # samples come in the data's units (as samples.csv writes them) and are mapped there
+            kde = point_target_1d(dataset)
+            est = Estimator1D(kde.log_pdf)
+            r = est.estimate(kde.units.to_standard(samples.reshape(-1, 1))[:, 0])
+            p_data = {"p_data": "gaussian_kde", "kde_rule": "scott", "kde_points": kde.n,
+                      "kde_bandwidth": kde.h * float(kde.units.scale[0])}  # in the data's units
+        elif dataset in TARGETS_1D:
+            target = Mixture1D(TARGETS_1D[dataset])
+            est = Estimator1D(mixture_log_pdf(target.weights, target.components))
+            r = est.estimate(samples.reshape(-1))
+            p_data = {}
+        else:
+            raise ValueError(f"unknown 1-D dataset {dataset!r}; choose one of {', '.join(TARGETS_1D)}, "
+                             "or a .csv/.npy file of values")
+        settings = est.settings() | {"pilot_block": r.k, "outside_share": r.outside} | p_data
         return {"mode": mode, "dataset": dataset, "n": r.n, "jsd": r.jsd, "kl": r.kl, "kl_rev": r.kl_rev,
                 "settings": settings}
     import torch

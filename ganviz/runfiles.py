@@ -8,6 +8,7 @@ import io
 import os
 import signal
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ganviz.core.config import ConfigError
@@ -261,13 +262,34 @@ class CsvRows:
             self._fd = -1
 
 
-def resume_csv(path: Path, columns: tuple[str, ...], iteration: int) -> int:
-    """The byte length metrics.csv must be cut to so that it ends on the row of `iteration` (rows a
-    killed run wrote after its checkpoint are dropped). Raises ValueError when the file does not
-    belong to the checkpoint."""
+@dataclass(frozen=True)
+class CsvResume:
+    """How metrics.csv goes on from a checkpoint (see resume_csv)."""
+
+    cut: int                          # its length in bytes up to and including the checkpoint's row
+    dropped: tuple[str, ...] = ()     # columns an older ganviz wrote (all empty) that this run leaves out
+    rewritten: bytes | None = None    # the file up to the cut in this run's columns, when some are dropped
+
+    def apply(self, path: Path) -> None:
+        """Cut metrics.csv at the checkpoint's row; with dropped columns, replace it by `rewritten`
+        (a temporary file renamed over it: the old file or the whole new one, never half)."""
+        if self.rewritten is not None:
+            atomic_write_bytes(path, self.rewritten)
+        elif path.stat().st_size != self.cut:
+            os.truncate(path, self.cut)
+
+
+def resume_csv(path: Path, columns: tuple[str, ...], iteration: int) -> CsvResume:
+    """How metrics.csv must change so that it ends on the row of `iteration` (rows a killed run wrote
+    after its checkpoint are dropped) in this run's `columns`. A file whose header has columns the run
+    no longer writes, all of them empty in every kept row, is an older ganviz's (it wrote empty
+    `modes,hq` for targets without modes): the plan rewrites it without them, keeping every row.
+    Raises ValueError when the file does not belong to the checkpoint. Reads only; writes nothing."""
     data = path.read_bytes()
     lines = data.split(b"\n")
-    if not lines or lines[0].rstrip(b"\r").decode("utf-8", "replace").split(",") != list(columns):
+    header = lines[0].rstrip(b"\r").decode("utf-8", "replace").split(",")
+    keep = _subsequence(header, columns)
+    if keep is None:
         raise ValueError(f"{path} does not have the columns of this run")
     offset = len(lines[0]) + 1
     end = None
@@ -286,7 +308,30 @@ def resume_csv(path: Path, columns: tuple[str, ...], iteration: int) -> int:
             end = offset
     if end is None:
         raise ValueError(f"{path} has no row for iteration {iteration}, where the checkpoint is")
-    return end
+    if len(keep) == len(header):
+        return CsvResume(end)
+    dropped = [i for i in range(len(header)) if i not in keep]
+    out = [csv_line(columns)]
+    rows = csv.reader(io.StringIO(data[:end].decode("utf-8", "replace"), newline=""))
+    next(rows)
+    for number, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path} is damaged (line {number} has {len(row)} cells for {len(header)} columns)")
+        full = [header[i] for i in dropped if row[i].strip()]
+        if full:
+            raise ValueError(f"{path} does not have the columns of this run (it has values in {full[0]}, "
+                             "which this run does not write)")
+        out.append(csv_line([row[i] for i in keep]))
+    return CsvResume(end, tuple(header[i] for i in dropped), b"".join(out))
+
+
+def _subsequence(header: list[str], columns: tuple[str, ...]) -> list[int] | None:
+    """The positions of `columns` in `header` when they appear there in order (others between them), else None."""
+    keep: list[int] = []
+    for i, name in enumerate(header):
+        if len(keep) < len(columns) and name == columns[len(keep)]:
+            keep.append(i)
+    return keep if len(keep) == len(columns) else None
 
 
 class StopSignals:

@@ -421,3 +421,45 @@ def test_an_image_mode_run_resumes_bit_for_bit_with_its_average_of_g(tmp_path, a
         for session in (straight, first, second):
             if session is not None:
                 session.close()
+
+
+@pytest.mark.parametrize("saved_arch, resumed_arch", [("conv-legacy", "conv-legacy"), (None, None)])
+def test_an_image_mode_run_saved_before_arch_resumes_as_conv_legacy_bit_for_bit(tmp_path, saved_arch, resumed_arch):
+    """A run saved before --arch names no model and trained what is now conv-legacy: made here as a
+    conv-legacy run whose saved config then loses its arch, it loads as conv-legacy and goes on
+    exactly like the uninterrupted run. A run saved since without --arch (the default, conv) still
+    loads as conv: the saved weights tell the two apart."""
+    from ganviz.core.config import TrainConfig
+    from ganviz.core.mnist.data import load_bundled
+    from ganviz.core.mnist.idx import write_idx
+    from ganviz.core.session import Session
+
+    (tmp_path / "digits").mkdir()  # no labels: no classifier thread drawing from torch's global generator
+    write_idx(tmp_path / "digits" / "train-images-idx3-ubyte", load_bundled().images[:500])
+    cfg = TrainConfig.for_mode("mnist", extra={"arch": saved_arch} if saved_arch else None, hidden=8, batch=8,
+                               device="cpu", data_dir=str(tmp_path / "digits"))
+    straight, first = Session([cfg]), Session([cfg])
+    second = None
+    try:
+        straight.run(6, 3)
+        first.run(3, 3)
+        first.save(tmp_path / "run")
+        manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+        manifest["meta"]["lanes"][0]["cfg"]["extra"].pop("arch", None)  # the config as before --arch
+        (tmp_path / "run" / "run.json").write_text(json.dumps(manifest))
+        second = Session.load(tmp_path / "run")
+        assert second.lanes[0].cfg.extra.get("arch") == resumed_arch
+        assert second.lanes[0].cfg.replace(extra={}) == cfg.replace(extra={})  # every other setting kept
+        second.run(3, 3)
+        a, b = straight.lanes[0].trainer, second.lanes[0].trainer
+        assert a.iteration == b.iteration == 6
+        sa, sb = {**a.G.state_dict(), **a.D.state_dict()}, {**b.G.state_dict(), **b.D.state_dict()}
+        assert list(sa) == list(sb)
+        for key in sa:
+            assert torch.equal(sa[key], sb[key]), key
+        assert np.array_equal(straight.lanes[0].log.column("d_loss"), second.lanes[0].log.column("d_loss"),
+                              equal_nan=True)  # the history: every row kept, the new ones alike
+    finally:
+        for session in (straight, first, second):
+            if session is not None:
+                session.close()

@@ -347,6 +347,89 @@ def test_resume_refuses_settings_it_would_ignore(tmp_path, capsys):
     assert "--k: cannot be given with --resume" in capsys.readouterr().err
 
 
+def as_old_metrics(path, after="jsd_d", values=None):
+    """metrics.csv as ganviz wrote it before targets without modes left out `modes,hq`: both columns
+    after `after`, empty (or `values` in the first data row)."""
+    lines = path.read_bytes().decode().split("\r\n")
+    at = lines[0].split(",").index(after) + 1
+    out = []
+    for i, line in enumerate(lines):
+        if not line:
+            out.append(line)
+            continue
+        cells = line.split(",")
+        cells[at:at] = ["modes", "hq"] if i == 0 else (values if i == 1 and values else ["", ""])
+        out.append(",".join(cells))
+    path.write_bytes("\r\n".join(out).encode())
+
+
+def test_resume_takes_an_old_metrics_csv_with_empty_modes_hq_columns(tmp_path, capsys):
+    """A moons run saved before the empty `modes,hq` columns were left out: resumed bit for bit, its
+    metrics.csv rewritten in the new columns with every row kept (and the rows a killed run wrote
+    past its checkpoint dropped, as for any resume)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    argv = ["train", "--mode", "2d", "--dataset", "moons", "--log-every", "50", "--seed", "3"]
+    assert main([*argv, "--steps", "100", "--out", str(a)]) == 0
+    as_old_metrics(a / "metrics.csv")
+    with open(a / "metrics.csv", "ab") as f:
+        f.write(b"150,1,1,1,1,1,,,1,1\r\n")  # past the checkpoint
+    assert read_csv(a / "metrics.csv")[0]["hq"] == ""  # the old format, as a resume found it
+    capsys.readouterr()
+    assert main(["train", "--resume", str(a), "--steps", "100"]) == 0
+    assert "rewritten without its empty columns modes, hq, every row kept" in capsys.readouterr().err
+    assert main([*argv, "--steps", "200", "--out", str(b)]) == 0
+    assert (a / "metrics.csv").read_bytes() == (b / "metrics.csv").read_bytes()
+    assert [r["step"] for r in read_csv(a / "metrics.csv")] == ["0", "50", "100", "150", "200"]
+    assert not [p.name for p in a.iterdir() if p.name.startswith(".metrics")]  # no temporary file left
+
+
+def test_resume_refuses_old_columns_that_hold_values_and_a_failed_rewrite_keeps_the_file(tmp_path, capsys,
+                                                                                       monkeypatch):
+    run = tmp_path / "run"
+    assert main(["train", "--mode", "2d", "--dataset", "moons", "--steps", "50", "--log-every", "50",
+                 "--out", str(run)]) == 0
+    current = (run / "metrics.csv").read_bytes()
+    as_old_metrics(run / "metrics.csv", values=["3", "0.5"])  # a value would be lost: not this run's file
+    before = snapshot_files(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has values in modes" in err and snapshot_files(tmp_path) == before
+    (run / "metrics.csv").write_bytes(current)
+    as_old_metrics(run / "metrics.csv")  # now empty columns; but the disk refuses the new file
+    old = (run / "metrics.csv").read_bytes()
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("ganviz.runfiles.os.replace", full)
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "--resume: the disk is full" in capsys.readouterr().err
+    assert (run / "metrics.csv").read_bytes() == old and sorted(p.name for p in run.iterdir()) == \
+        ["checkpoint", "config.json", "final.png", "metrics.csv"]
+
+
+def test_resume_takes_an_image_mode_run_saved_before_arch(tmp_path, capsys):
+    """An image-mode run saved before --arch (config.json and the checkpoint name no model; it trained
+    what is now conv-legacy) resumes: its rows kept, training going on, config.json naming the model."""
+    run = tmp_path / "run"
+    assert main(["train", "--mode", "mnist", "--arch", "conv-legacy", "--hidden", "8", "--batch", "8", "--steps", "2",
+                 "--log-every", "2", "--out", str(run)]) == 0
+    rows = read_csv(run / "metrics.csv")
+    config = json.loads((run / "config.json").read_text())
+    del config["extra"]["arch"]
+    (run / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((run / "checkpoint" / "run.json").read_text())
+    del manifest["meta"]["lanes"][0]["cfg"]["extra"]["arch"]
+    (run / "checkpoint" / "run.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "2"]) == 0
+    assert "saved before --arch; resumed as the model it trained, --arch conv-legacy" in capsys.readouterr().err
+    after = read_csv(run / "metrics.csv")
+    assert after[:2] == rows and [r["step"] for r in after] == ["0", "2", "4"] and after[2]["d_loss"] != ""
+    assert json.loads((run / "config.json").read_text())["extra"] == {"arch": "conv-legacy"}
+
+
 def test_out_holding_a_run_is_refused_unless_overwrite(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--mode", "mnist", "--steps", "10", "--log-every", "10", "--grid-every", "10",

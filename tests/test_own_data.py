@@ -3,6 +3,7 @@ like the same shape at unit scale, shown and exported in the data's own units (s
 energy distance the README's real-data check reports."""
 
 import csv
+import json
 import math
 import os
 
@@ -251,7 +252,7 @@ def test_the_window_loads_1d_data_and_exports_samples_in_its_units(window, qtbot
     """Load data… in the 1-D settings, then File › Export samples…: the selected lane's samples in
     the data's units with its column name; a folder that cannot be written is a message, not a crash."""
     path = write_csv(tmp_path / "heights.csv", ("height_cm",), 170 + 10 * SHAPE_1D)
-    assert window.view.load_data_file(str(path))
+    window.view.load_data_file(str(path))
     qtbot.waitUntil(lambda: window.frame is not None and "heights.csv" in window.frame.target, timeout=10_000)
     out = tmp_path / "samples.csv"
     window.export_samples(out, n=300)
@@ -264,7 +265,10 @@ def test_the_window_loads_1d_data_and_exports_samples_in_its_units(window, qtbot
     qtbot.waitUntil(lambda: any("Could not export samples" in e.text for e in window.log_entries()), timeout=5000)
     assert not (tmp_path / "no").exists()
     bad = write_csv(tmp_path / "flat.csv", None, np.full(20, 3.0))
-    assert not window.view.load_data_file(str(bad))
+    with qtbot.assertNotEmitted(window.view.restart_requested), \
+            qtbot.waitSignal(window.view.message, check_params_cb=lambda m: "Could not load" in m) as msg:
+        window.view.load_data_file(str(bad))
+    assert "flat.csv" in msg.args[0] and "no spread" in msg.args[0]
 
 
 def test_measure_reads_samples_in_the_datas_units_against_a_point_file(tmp_path):
@@ -280,3 +284,113 @@ def test_measure_reads_samples_in_the_datas_units_against_a_point_file(tmp_path)
     near = measure("2d", str(path), exact)["jsd"]
     far = measure("2d", str(path), exact + 3 * data.std(axis=0))["jsd"]
     assert near < 0.01 and far > 0.3
+
+
+def kde_jsd_kl_by_quadrature(values, h, shift):
+    """JSD, KL(P‖Q), KL(Q‖P) between the Gaussian KDE P of `values` (bandwidth h) and Q, P moved by
+    `shift`, by quadrature on a fine grid in the data's units (log space: no underflow in the tails)."""
+    x = np.linspace(values.min() - 12 * h, values.max() + shift + 12 * h, 120_001)
+    dx = x[1] - x[0]
+
+    def log_kde(at):
+        out = np.empty_like(at)
+        for i in range(0, len(at), 8192):
+            t = (at[i:i + 8192, None] - values[None, :]) / h
+            out[i:i + 8192] = np.logaddexp.reduce(-0.5 * t * t, axis=1)
+        return out - math.log(len(values) * h * math.sqrt(2 * math.pi))
+
+    lp, lq = log_kde(x), log_kde(x - shift)
+    p, q = np.exp(lp), np.exp(lq)
+    lm = np.logaddexp(lp, lq) - math.log(2)
+    jsd = 0.5 * dx * (np.sum(p * (lp - lm)) + np.sum(q * (lq - lm)))
+    return jsd, dx * np.sum(p * (lp - lq)), dx * np.sum(q * (lq - lp))
+
+
+def test_measure_1d_reads_samples_in_the_datas_units_against_a_data_file(tmp_path, capsys):
+    """`ganviz measure --mode 1d --dataset FILE` takes a 1-D data file as the window does (Scott's KDE,
+    h = std·n^(−1/5)), samples in the data's units: 10⁵ exact KDE samples read near zero; moved by one
+    std they read the JSD and KLs computed here by quadrature in the data's units."""
+    values = 5e6 + 2e3 * SHAPE_1D  # far from unit scale and offset
+    data = write_csv(tmp_path / "heights.csv", ("height",), values)
+    h = values.std() * len(values) ** (-1 / 5)
+    rng = np.random.default_rng(4)
+    exact = values[rng.integers(0, len(values), 100_000)] + h * rng.standard_normal(100_000)
+    shift = float(values.std())
+
+    def measure_file(samples):
+        path = tmp_path / "g.npy"
+        np.save(path, samples)
+        code = main(["measure", "--mode", "1d", "--dataset", str(data), str(path)])
+        out, err = capsys.readouterr()
+        assert code == 0 and err == "" and out.count("\n") == 1
+        return json.loads(out)
+
+    near = measure_file(exact)
+    assert near["n"] == 100_000 and near["jsd"] < 0.002 and near["kl"] < 0.01
+    s = near["settings"]
+    assert s["kde_rule"] == "scott" and s["kde_points"] == 600 and s["kde_bandwidth"] == pytest.approx(h)
+    far = measure_file(exact + shift)
+    jsd, kl, kl_rev = kde_jsd_kl_by_quadrature(values, h, shift)
+    assert 0.1 < jsd < 0.6  # a reading the tolerance can tell apart from zero (computed 0.381; KLs 2.64, 2.52)
+    assert far["jsd"] == pytest.approx(jsd, abs=max(0.005, 0.05 * jsd))
+    assert far["kl"] == pytest.approx(kl, abs=max(0.01, 0.1 * kl))
+    assert far["kl_rev"] == pytest.approx(kl_rev, abs=max(0.01, 0.1 * kl_rev))
+
+
+@pytest.mark.parametrize("text, words", [("h\n" + "3\n" * 20, "the data has no spread"),
+                                         ("1,2\n" * 20, "expected 1 column"),
+                                         (None, "no such file")])
+def test_measure_1d_refuses_a_bad_data_file_in_one_line(tmp_path, capsys, text, words):
+    data = tmp_path / "bad.csv"
+    if text is not None:
+        data.write_text(text)
+    samples = tmp_path / "g.npy"
+    np.save(samples, np.arange(20.0))
+    code = main(["measure", "--mode", "1d", "--dataset", str(data), str(samples)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1 and "bad.csv" in err and words in err
+
+
+def test_a_data_file_is_read_once_off_the_ui_thread_with_progress_and_cancel(window, qtbot, tmp_path, monkeypatch):
+    """Load data… reads the file on a thread of its own (the window goes on handling events while it
+    is read), shows progress, can be cancelled (nothing changes) and is closed with the window; the
+    run built from the file does not parse it again."""
+    import threading
+
+    from PySide6.QtCore import QTimer
+
+    import ganviz.core.points as points
+
+    real, reads, release = points._read_csv, [], threading.Event()
+
+    def held(path, columns, progress, cancel):  # the parse waits for the test (or its cancel)
+        reads.append((path.name, threading.current_thread().name))
+        (cancel if path.name == "first.csv" else release).wait(10)
+        return real(path, columns, progress, cancel)
+
+    monkeypatch.setattr(points, "_read_csv", held)
+    values = 170 + 10 * np.resize(SHAPE_1D, 3 * points.PROGRESS_LINES)
+    view, target = window.view, window.frame.target if window.frame else None
+    # Cancelled: the thread stops and is joined, nothing is restarted, the row of progress goes away.
+    write_csv(tmp_path / "first.csv", ("height_cm",), values)
+    with qtbot.assertNotEmitted(view.restart_requested):
+        view.load_data_file(str(tmp_path / "first.csv"))
+        assert view.loading_points and view.point_progress.isVisible()
+        assert view.cancel_point_load() and not view.loading_points and not view.point_progress.isVisible()
+    # Read while the window goes on: an event posted now is handled before the parse may even start.
+    path = write_csv(tmp_path / "many.csv", ("height_cm",), values)
+    view.load_data_file(str(path))
+    handled = []
+    QTimer.singleShot(0, lambda: handled.append(view.loading_points))
+    qtbot.waitUntil(lambda: handled == [True], timeout=5000)
+    release.set()
+    qtbot.waitUntil(lambda: window.frame is not None and "many.csv" in window.frame.target, timeout=30_000)
+    assert view.point_progress.value() == 1000 and not view.loading_points
+    assert reads == [("first.csv", "ganviz-point-load"), ("many.csv", "ganviz-point-load")]  # once each
+    assert target is None or "many.csv" not in target
+    # Closing the window while a file is read cancels and joins the thread.
+    write_csv(tmp_path / "first.csv", ("height_cm",), values[:-1])  # changed on disk: read again
+    view.load_data_file(str(tmp_path / "first.csv"))
+    thread = view._point_load
+    window.close()
+    assert not thread.is_alive() and len(reads) == 3

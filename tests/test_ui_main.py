@@ -211,6 +211,28 @@ def test_diverged_training_pauses_and_offers_reset(window, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: step_count(window) > 20, timeout=10000)
 
 
+def test_a_run_that_diverges_at_once_shows_its_measurement_and_where_it_diverged(window, qtbot):
+    """LSGAN with plain SGD at rate 1 gives NaN within the first chunk of iterations: the history still
+    shows the measurement it had (a dot: a line through one point draws nothing) and a line at the
+    divergence naming it, which a new run (Reset) removes."""
+    window._post(Session.configure, loss="lsgan", optimizer="sgd", lr_d=1.0, lr_g=1.0)
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.lanes[0].cfg.optimizer == "sgd", timeout=10000)
+    qtbot.mouseClick(find(window, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: state(window) == "diverged", timeout=20000)
+    history, lane = window.view.history, window.frame.lanes[0]
+    assert lane.iteration < 20 and len(lane.history["step"]) < 5  # diverged before a handful of measurements
+    history.flush()
+    x, y = history.curves["jsd"].getData()
+    assert len(x) == len(lane.history["step"]) and np.isfinite(y[0])
+    assert history.curves["jsd"].opts["symbol"] == "o"
+    qtbot.waitUntil(lambda: bool(getattr(history, "_divergence_items", [])), timeout=5000)
+    lines = [item for item, _ in history._divergence_items]
+    assert len(lines) == len(history.plots) and all(line.value() == lane.iteration for line in lines)
+    assert "NaN" in lines[0].toolTip() and f"diverged at {lane.iteration}" in lines[0].label.format
+    qtbot.mouseClick(window.findChild(QPushButton, "bannerResetButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: state(window) == "paused" and not history._divergence_items, timeout=5000)
+
+
 def test_changing_the_target_starts_a_new_run(window, qtbot):
     datasets = find(window, QComboBox, "datasetCombo")
     assert [datasets.itemData(i) for i in range(datasets.count())][:3] == ["gaussian", "bimodal", "trimodal"]

@@ -167,14 +167,15 @@ def test_a_click_draws_one_point(view, qtbot, evaluation):
 def test_load_points_file(view, qtbot, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("x,y\n1,2\n")
-    with qtbot.assertNotEmitted(view.restart_requested), qtbot.waitSignal(view.message) as msg:
-        assert not view.load_points_file(str(bad))
-    assert "bad.csv" in msg.args[0] and "at least" in msg.args[0]
+    with qtbot.assertNotEmitted(view.restart_requested), \
+            qtbot.waitSignal(view.message, check_params_cb=lambda m: "Could not" in m) as msg:
+        view.load_points_file(str(bad))
+    assert "bad.csv" in msg.args[0] and "at least" in msg.args[0] and not view.loading_points
     good = tmp_path / "good.npy"
     np.save(good, np.random.default_rng(0).normal(size=(50, 2)))
     with qtbot.waitSignal(view.restart_requested) as sig:
-        assert view.load_points_file(str(good))
-    assert sig.args == [{"dataset": str(good)}]
+        view.load_points_file(str(good))
+    assert sig.args == [{"dataset": str(good)}] and not view.loading_points
 
 
 def test_half_contour_of_a_disc():

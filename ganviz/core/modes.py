@@ -49,6 +49,9 @@ MNIST_ARCHS: dict[str, dict[str, Any]] = {
     "mlp": dict(loss="nonsaturating", lr_d=2e-4, lr_g=2e-4, batch=64, hidden=256, layers=2),
     "conv-legacy": dict(loss="nonsaturating", lr_d=2e-4, lr_g=2e-4, batch=64, hidden=32, layers=2),
 }
+# What the image mode trained before --arch existed: a run saved then, whose config names no model,
+# resumes as this one (Session.load).
+LEGACY_ARCH = "conv-legacy"
 
 REGISTRY: dict[str, ModeSpec] = {spec.key: spec for spec in (
     ModeSpec(

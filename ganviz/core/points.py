@@ -3,11 +3,16 @@ standardisation that lets it train at any scale and offset."""
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+
+from ganviz.core.mnist.idx import ReadCancelled
 
 MIN_POINTS = 10  # fewer points is almost certainly the wrong file, not a data set
 MAX_POINTS = 10_000_000  # P_data keeps one Gaussian per point; more is a file to subsample, not to load whole
@@ -19,6 +24,7 @@ MAX_ABS = 3.4e38
 # ~16 digits, so it has fewer than ~10⁴ distinct values between its extremes, or none.
 MIN_RELATIVE_SPREAD = 1e-12
 SUFFIXES = (".csv", ".npy")
+PROGRESS_LINES = 65536  # a CSV's progress is reported (and a cancel looked at) every this many lines
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,8 @@ def load_points(path: str | Path, columns: int = 2) -> np.ndarray:
     return read_point_set(path, columns).points
 
 
-def read_point_set(path: str | Path, columns: int = 2) -> PointSet:
+def read_point_set(path: str | Path, columns: int = 2, progress: Callable[[int, int], None] | None = None,
+                   cancel: threading.Event | None = None) -> PointSet:
     """The points of `path` as an (N, columns) float64 array (columns 2: x, y points; 1: samples on
     the line, which `ganviz measure --mode 1d` reads; a .npy may then also have shape (N,)).
 
@@ -104,8 +111,38 @@ def read_point_set(path: str | Path, columns: int = 2) -> PointSet:
     naming the file and the problem (missing, unreadable, wrong shape or type, non-numeric cells,
     NaN/inf, coordinates beyond ±MAX_ABS, fewer than MIN_POINTS or more than MAX_POINTS).
     The header's cells become the column names.
+
+    `progress(characters done, characters)` is called as a CSV is parsed; setting `cancel` stops the parse
+    there with ReadCancelled. The last file read is kept while it is unchanged on disk (its size,
+    time and inode), so that the window, which reads it off the UI thread to check it, and the task
+    built from it next parse it once (a 10⁶-row CSV takes seconds).
     """
     path = Path(path)
+    key = _file_key(path, columns)
+    with _LAST_READ_LOCK:
+        if key is not None and _LAST_READ and _LAST_READ[0] == key:
+            return _LAST_READ[1]
+    data = _read_point_set(path, columns, progress, cancel)
+    with _LAST_READ_LOCK:
+        _LAST_READ[:] = [key, data] if key is not None else []
+    return data
+
+
+_LAST_READ: list = []  # [key, PointSet] of the last file read (read_point_set)
+_LAST_READ_LOCK = threading.Lock()
+
+
+def _file_key(path: Path, columns: int) -> tuple | None:
+    """What identifies a file's contents without reading it: its real path, size, modification time and inode."""
+    try:
+        st = os.stat(path)
+        return (os.path.realpath(path), columns, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    except OSError:
+        return None
+
+
+def _read_point_set(path: Path, columns: int, progress: Callable[[int, int], None] | None,
+                    cancel: threading.Event | None) -> PointSet:
     name = path.name
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
@@ -114,7 +151,8 @@ def read_point_set(path: str | Path, columns: int = 2) -> PointSet:
     if not path.is_file():
         raise ValueError(f"{name}: no such file ({path})")
     try:
-        points, names = (_read_npy(path, columns), None) if suffix == ".npy" else _read_csv(path, columns)
+        points, names = (_read_npy(path, columns), None) if suffix == ".npy" else \
+            _read_csv(path, columns, progress, cancel)
     except OSError as exc:
         raise ValueError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
     if not np.isfinite(points).all():
@@ -179,15 +217,29 @@ def _number(cell: str) -> float:
     return float(cell)
 
 
-def _read_csv(path: Path, columns: int = 2) -> tuple[np.ndarray, tuple[str, ...] | None]:
+def _read_csv(path: Path, columns: int = 2, progress: Callable[[int, int], None] | None = None,
+              cancel: threading.Event | None = None) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    # Parsed in steps of PROGRESS_LINES lines that each hold Python's lock only briefly (split into
+    # lines block by block, rows turned into an array chunk by chunk): read on a background thread,
+    # a 10⁶-row file then never stalls the window's UI thread for more than a few milliseconds.
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path.name}: not a text file (cannot decode as UTF-8)") from exc
+    parts: list[np.ndarray] = []  # the rows so far, `kept` of them, as arrays
+    kept = 0
     rows: list[tuple[float, ...]] = []
     header: tuple[str, ...] | None = None
     first = True
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, (line, done) in enumerate(_lines(text), start=1):
+        if number % PROGRESS_LINES == 0:
+            if cancel is not None and cancel.is_set():
+                raise ReadCancelled(f"{path.name}: reading cancelled")
+            if progress is not None:
+                progress(done, len(text))
+            if rows:
+                parts.append(np.array(rows, dtype=np.float64).reshape(-1, columns))
+                kept, rows = kept + len(rows), []
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -204,9 +256,24 @@ def _read_csv(path: Path, columns: int = 2) -> tuple[np.ndarray, tuple[str, ...]
                 header = tuple(c.strip('"\'') for c in cells)
                 continue
             raise ValueError(f"{path.name}, line {number}: non-numeric value in {line[:60]!r}") from None
-        if len(rows) > MAX_POINTS:
+        if kept + len(rows) > MAX_POINTS:
             raise ValueError(f"{path.name}: more than the {MAX_POINTS:,} points a target can hold; subsample the set")
-    return np.array(rows, dtype=np.float64).reshape(-1, columns), header
+    parts.append(np.array(rows, dtype=np.float64).reshape(-1, columns))
+    if progress is not None:
+        progress(len(text), len(text))
+    return np.concatenate(parts), header
+
+
+def _lines(text: str, block: int = 1 << 20):
+    """(line, characters read so far) of `text`, the lines of str.splitlines, split a block of about
+    `block` characters at a time (each block ends after a newline, where splitlines always breaks)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + block)
+        end = len(text) if end < 0 else end + 1
+        for line in text[start:end].splitlines():
+            yield line, end
+        start = end
 
 
 def _looks_numeric(cells: list[str]) -> bool:

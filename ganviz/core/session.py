@@ -725,6 +725,7 @@ class Session:
             cfgs = [_cfg_from_dict(entry["cfg"], device) for entry in entries]
             if len(states) != len(cfgs):
                 raise ValueError("the number of lane files does not match the manifest")
+            cfgs = [_model_of_older_run(cfg, state) for cfg, state in zip(cfgs, states)]
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{folder}: not a readable ganviz run ({exc})") from None
         session = cls(cfgs)
@@ -803,6 +804,18 @@ def _cfg_from_dict(data: dict, device: str | None) -> TrainConfig:
         cfg = dataclasses.replace(cfg, device=device)
     cfg.validate()
     return cfg
+
+
+def _model_of_older_run(cfg: TrainConfig, state: dict) -> TrainConfig:
+    """The config of a run saved before --arch, with the model it trained named. Such an image-mode
+    config names no model, and its model was the DCGAN now called conv-legacy; a config saved since
+    without --arch trained the default, conv. The saved weights tell them apart: conv's G (and mlp's)
+    keeps the average of its weights (keys average.*), conv-legacy's does not."""
+    if modes.LEGACY_ARCH not in modes.REGISTRY[cfg.mode].extra.get("arch_presets", {}) or "arch" in cfg.extra:
+        return cfg
+    if any(str(key).startswith("average.") for key in state.get("G", {})):
+        return cfg
+    return cfg.replace(extra={**cfg.extra, "arch": modes.LEGACY_ARCH})
 
 
 def _lane_state(lane: Lane) -> dict:

@@ -281,7 +281,12 @@ def cell_probabilities(centres: np.ndarray, sigma: float, edges_x: np.ndarray, e
                        chunk: int = 4096) -> np.ndarray:
     """P(cell) under (1/K) Σ N(c_k, σ²I), exact: each isotropic component factorises, so the
     mass of cell (i, j) is [Φ(y-edges)]_i · [Φ(x-edges)]_j, summed over components as a matrix
-    product. Rows are y, columns x. Mass outside the grid is 1 − the sum."""
+    product. Rows are y, columns x. Mass outside the grid is 1 − the sum. More than EXACT_CENTRES
+    centres are first pooled (pooled_centres): the cost is K × the cells, ~1 min for a 10⁶-point file."""
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    weights = None
+    if len(centres) > EXACT_CENTRES:
+        centres, weights = pooled_centres(centres, sigma)
     out = np.zeros((len(edges_y) - 1, len(edges_x) - 1))
     ex = torch.as_tensor(edges_x, dtype=torch.float64)
     ey = torch.as_tensor(edges_y, dtype=torch.float64)
@@ -290,8 +295,29 @@ def cell_probabilities(centres: np.ndarray, sigma: float, edges_x: np.ndarray, e
         c = torch.as_tensor(centres[start:start + chunk], dtype=torch.float64)
         fx = torch.diff(0.5 * torch.erf((ex[None, :] - c[:, :1]) * scale), dim=1)  # (k, W)
         fy = torch.diff(0.5 * torch.erf((ey[None, :] - c[:, 1:]) * scale), dim=1)  # (k, H)
+        if weights is not None:
+            fy = fy * torch.as_tensor(weights[start:start + chunk, None])
         out += (fy.T @ fx).numpy()
-    return out / len(centres)
+    return out / (len(centres) if weights is None else float(weights.sum()))
+
+
+EXACT_CENTRES = 65536  # up to this many kernels P_data's cell masses sum every one of them
+POOL_PITCH = 0.25      # × σ: the square bins in which more kernels are pooled
+
+
+def pooled_centres(centres: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The kernels N(c_k, σ²I) pooled in square bins POOL_PITCH·σ wide: one kernel per non-empty bin,
+    at the mean of its centres, weighted by their number (the 1-D KDE bins its centres likewise).
+    Each kernel moves by less than the bin's width and the pooled mixture keeps every bin's mass and
+    mean: the kernel's variance grows by at most (POOL_PITCH·σ)²/12 (0.5%), and the cell masses of 10⁵
+    standard-normal points changed by 0.03% of the largest, of a cluster narrower than σ by 0.4%."""
+    pitch = POOL_PITCH * sigma
+    lo = centres.min(axis=0)
+    cell = np.floor((centres - lo) / pitch).astype(np.int64)
+    key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
+    _, which, counts = np.unique(key, return_inverse=True, return_counts=True)
+    means = np.column_stack([np.bincount(which, weights=centres[:, i]) for i in (0, 1)]) / counts[:, None]
+    return means, counts.astype(np.float64)
 
 
 def mode_coverage(samples: np.ndarray, centres: np.ndarray, sigma: float) -> tuple[int, float]:
@@ -368,9 +394,16 @@ class Toy2DTask(Task):
         p_cells = cell_probabilities(self.target.centres, self.target.sigma, self.edges_x, self.edges_y)
         self.p_data_out = max(0.0, 1.0 - float(p_cells.sum()))
         self.p_data = blur(torch.from_numpy(p_cells), self._blur).numpy()  # (GRID, GRID), rows y, columns x
-        target = self.target
-        self.estimator = Estimator2D(lambda ex, ey: cell_probabilities(target.centres, target.sigma, ex, ey),
-                                     target.sigma, self.region, GRID)
+        target, edges_x, edges_y = self.target, self.edges_x, self.edges_y
+
+        def cells(ex: np.ndarray, ey: np.ndarray) -> np.ndarray:
+            # the estimator's coarse cells are the plotted ones: their masses computed once, not twice
+            # (a 10⁶-point file's KDE takes the training thread seconds per grid)
+            if np.array_equal(ex, edges_x) and np.array_equal(ey, edges_y):
+                return p_cells.copy()
+            return cell_probabilities(target.centres, target.sigma, ex, ey)
+
+        self.estimator = Estimator2D(cells, target.sigma, self.region, GRID)
         # V(G, D) on the cells P_data fills split as finely as V_POINTS evaluations of D allow (and the
         # rest of the grid), a coarsening of the estimator's cells: its bound never exceeds the JSD
         self.v_split = self.estimator.refine

@@ -3,16 +3,30 @@ per lane when several train side by side (LaneView)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QLabel, QSpinBox, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ganviz.core.config import MODE_DEFAULTS, NOISES
+from ganviz.core.mnist.idx import ReadCancelled
 from ganviz.core.points import read_point_set, spread_problem
 from ganviz.core.snapshot import Snapshot
+
+LOAD_JOIN_TIMEOUT = 5.0  # seconds closing the window waits for a load or download thread (they stop within a chunk)
+PROGRESS_EVERY = 0.05    # seconds between two progress updates sent to the UI thread
+
+
+class _PointLoadSignals(QObject):
+    """Carries the point-file thread's news to the UI thread (queued across threads by Qt)."""
+
+    progress = Signal(object, object, object)  # load number, done, total (characters of the file)
+    finished = Signal(object, str, str)        # load number, the path, the message saying what was loaded
+    failed = Signal(object, str, str)          # load number, the path, the message saying why not
 
 
 class ModeView(QWidget):
@@ -33,25 +47,130 @@ class ModeView(QWidget):
         raise NotImplementedError
 
     # --- a user's data file as P_data (1-D values, 2-D points) ---------------------------------------
+    # Read on a thread of its own (a 10⁶-row CSV takes seconds to parse), with progress and Cancel; the
+    # task built from the file next finds it already read (core.points keeps the last file read).
+    _point_load: threading.Thread | None = None
+    _point_cancel: threading.Event | None = None
+    _point_number = 0  # news of an older load (cancelled or overtaken) is not shown
+    _point_signals: _PointLoadSignals | None = None
+    point_progress: QProgressBar | None = None
+    cancel_point_button: QPushButton | None = None
+
+    def _point_load_row(self) -> QWidget:
+        """The progress bar and Cancel button of a file being read (hidden until then), for the
+        view's settings under its Load button."""
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.point_progress = QProgressBar(objectName="pointLoadProgress")
+        self.cancel_point_button = QPushButton("Cancel", objectName="cancelPointLoadButton")
+        self.cancel_point_button.setToolTip("stop reading the file; the current target stays")
+        self.cancel_point_button.clicked.connect(lambda: self.cancel_point_load())
+        layout.addWidget(self.point_progress, 1)
+        layout.addWidget(self.cancel_point_button)
+        row.setVisible(False)
+        self._point_row = row
+        return row
+
     def _choose_point_file(self, title: str, kinds: str, columns: int, what: tuple[str, str]) -> None:
         path, _ = QFileDialog.getOpenFileName(self, title, "", f"{kinds} (*.csv *.npy);;All files (*)")
         if path:
             self._load_point_file(path, columns, what)
 
-    def _load_point_file(self, path: str, columns: int, what: tuple[str, str]) -> bool:
-        """Validate `path` (`columns` numeric columns) and ask for a run on it; on a bad file say why and
-        keep the current target. `what`: the file's noun and its rows' plural, e.g. ("points", "points")."""
-        try:
-            data = read_point_set(path, columns=columns)
-            problem = spread_problem(Path(path).name, data.points, data.names)
-            if problem is not None:
-                raise ValueError(problem)
-        except ValueError as exc:
-            self.message.emit(f"Could not load {what[0]}: {exc}")
-            return False
-        self.message.emit(f"Loaded {len(data.points)} {what[1]} from {path}")
-        self.restart_requested.emit({"dataset": path})
+    def _load_point_file(self, path: str, columns: int, what: tuple[str, str]) -> None:
+        """Read and check `path` (`columns` numeric columns) on a background thread, then ask for a run
+        on it; on a bad file say why and keep the current target. `what`: the file's noun and its
+        rows' plural, e.g. ("points", "points"). A load already running is cancelled first."""
+        self.cancel_point_load()
+        if self._point_signals is None:
+            self._point_signals = _PointLoadSignals(self)
+            self._point_signals.progress.connect(self._on_point_progress)
+            self._point_signals.finished.connect(self._on_point_finished)
+            self._point_signals.failed.connect(self._on_point_failed)
+        cancel = self._point_cancel = threading.Event()
+        self._point_number += 1
+        signals, number, last = self._point_signals, self._point_number, [0.0]
+
+        def progress(done: int, total: int) -> None:  # at most every PROGRESS_EVERY s, and the last one
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY or done >= total:
+                last[0] = now
+                signals.progress.emit(number, done, total)
+
+        def run() -> None:
+            try:
+                data = read_point_set(path, columns=columns, progress=progress, cancel=cancel)
+                problem = spread_problem(Path(path).name, data.points, data.names)
+                if problem is not None:
+                    raise ValueError(problem)
+                signals.finished.emit(number, path, f"Loaded {len(data.points)} {what[1]} from {path}")
+            except ReadCancelled:
+                signals.failed.emit(number, path, f"Loading {what[0]} cancelled; the current target stays")
+            except ValueError as exc:
+                signals.failed.emit(number, path, f"Could not load {what[0]}: {exc}")
+            except Exception as exc:  # anything else is still a message, never an exception in Qt's loop
+                signals.failed.emit(number, path, f"Could not load {what[0]}: {type(exc).__name__}: {exc}")
+
+        if self.point_progress is not None:
+            self.point_progress.setRange(0, 0)  # busy until the first progress
+            self.point_progress.setFormat(f"reading {Path(path).name}… %p%")
+            self._point_row.setVisible(True)
+        self.message.emit(f"Reading {path}…")
+        self._point_load = threading.Thread(target=run, name="ganviz-point-load", daemon=True)
+        self._point_load.start()
+
+    @property
+    def loading_points(self) -> bool:
+        return self._point_load is not None and self._point_load.is_alive()
+
+    def cancel_point_load(self, timeout: float = LOAD_JOIN_TIMEOUT) -> bool:
+        """Stop a file being read and wait for its thread (it stops within PROGRESS_LINES lines);
+        True when no load thread is left."""
+        if self._point_cancel is not None:
+            self._point_cancel.set()
+        if self._point_load is not None:
+            if self._point_load.is_alive():
+                self.message.emit("Loading cancelled; the current target stays")
+            self._point_number += 1  # what the stopped load still sends is dropped
+            self._point_load.join(timeout)
+            if self._point_load.is_alive():
+                return False
+            self._point_load = None
+        self._end_point_load()
         return True
+
+    def shutdown(self, timeout: float = LOAD_JOIN_TIMEOUT) -> bool:
+        """The window is closing: cancel a file being read and join its thread."""
+        return self.cancel_point_load(timeout)
+
+    def _end_point_load(self) -> None:
+        if self.point_progress is not None:
+            self._point_row.setVisible(False)
+
+    def _on_point_progress(self, number: int, done: int, total: int) -> None:
+        if total and number == self._point_number and self.point_progress is not None:
+            self.point_progress.setRange(0, 1000)
+            self.point_progress.setValue(int(1000 * done / total))
+
+    def _on_point_finished(self, number: int, path: str, text: str) -> None:
+        if number != self._point_number:
+            return
+        self._join_point_load()
+        self.message.emit(text)
+        self.restart_requested.emit({"dataset": path})
+
+    def _on_point_failed(self, number: int, path: str, text: str) -> None:
+        if number != self._point_number:
+            return
+        self._join_point_load()
+        self.message.emit(text)
+
+    def _join_point_load(self) -> None:
+        """The load thread sent its last news and is ending: join it."""
+        if self._point_load is not None:
+            self._point_load.join(LOAD_JOIN_TIMEOUT)
+            self._point_load = None
+        self._end_point_load()
 
     def _place_beside(self, main: QWidget, side: QWidget) -> QSplitter:
         """Lay the view out as `main` (3/5 of the width) beside `side` (the curves), user-resizable."""

@@ -33,6 +33,10 @@ LEGEND_PEN = pg.mkPen(200, 200, 200)
 
 TOGGLE_COLUMNS = 4
 LABEL_PX = 14  # the height a value label needs on the left axis (8-9 pt text)
+# Below this many rows each value is also drawn as a dot: a line through one point draws nothing, so a
+# run that diverged before its second measurement would otherwise show no history at all.
+DOTS_BELOW = 10
+DIVERGED_COLOR = "#d62728"
 
 
 class ValueAxis(pg.AxisItem):
@@ -267,13 +271,43 @@ class HistoryPlot(QWidget):
             return
         span = self.smoothing.value()
         self._update_groups()
+        dots = len(x) < DOTS_BELOW
         for s in self.series:
             y = self._history.get(s.column)
             if y is None or not self.checkboxes[s.column].isChecked():
                 continue
             if s.smooth:
                 y = moving_average(y, span)
-            self.curves[s.column].setData(x, y)
+            dotted = dots and bool(np.isfinite(y).any())  # (pyqtgraph warns when sizing dots that are all NaN)
+            style = dict(symbol="o", symbolSize=5, symbolPen=None, symbolBrush=s.color) if dotted else dict(symbol=None)
+            self.curves[s.column].setData(x, y, **style)
+
+    def show_divergence(self, iteration: int | None, message: str = "") -> None:
+        """A red dashed line on every plot at the iteration where training diverged (NaN/inf, or out of
+        range), labelled on the top plot, with `message` as its tooltip: the curves end there, and a run
+        that diverged within its first chunk of iterations has only its first measurement to show.
+        None removes it (a new run)."""
+        key = (iteration, message)
+        if getattr(self, "_divergence_key", (None, "")) == key:
+            return
+        self._divergence_key = key
+        for item, plot in getattr(self, "_divergence_items", []):
+            plot.removeItem(item)
+        self._divergence_items: list = []
+        if iteration is None:
+            return
+        for j, plot in enumerate(self.plots.values()):
+            line = pg.InfiniteLine(pos=iteration, angle=90, movable=False,
+                                   pen=pg.mkPen(DIVERGED_COLOR, width=2, style=Qt.PenStyle.DashLine))
+            if j == 0:  # the label on the side of the line with more room (a narrow panel clips it otherwise)
+                x0, x1 = plot.getViewBox().viewRange()[0]
+                side = 1 if iteration > 0.5 * (x0 + x1) else 0
+                line.label = pg.InfLineLabel(line, text=f"⚠ diverged at {iteration:,}", position=0.8,
+                                             anchors=[(side, 0.5), (side, 0.5)], color=DIVERGED_COLOR,
+                                             fill=pg.mkBrush(255, 255, 255, 220))
+            line.setToolTip(message)
+            plot.addItem(line)
+            self._divergence_items.append((line, plot))
 
 
 def cache_axes(plot: pg.PlotItem) -> None:

@@ -1024,6 +1024,7 @@ class MainWindow(QMainWindow):
             history = getattr(self.view, "history", None)
             if history is not None and hasattr(history, "plots"):
                 show_fit_spans(history, lane.fit_spans)
+                history.show_divergence(lane.iteration if lane.state == "diverged" else None, lane.message)
         self.target_label.setText(frame.target)
         lanes = f"{len(frame.lanes)} lanes · " if len(frame.lanes) > 1 else ""
         self.rate_label.setText(f"{lanes}iteration {lane.iteration:,} · {frame.steps_per_s:,.0f} it/s · {frame.state}")

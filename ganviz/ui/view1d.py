@@ -254,6 +254,7 @@ class View1D(ModeView):
                                          "in its own units, P_data a KDE with Scott's rule")
         self.load_data_button.clicked.connect(self._choose_data_file)
         form.addRow(self.load_data_button)
+        form.addRow(self._point_load_row())
         self.data_hint = hint_label(DATA_HINT)
         form.addRow(self.data_hint)
         return box
@@ -283,8 +284,9 @@ class View1D(ModeView):
     def _choose_data_file(self) -> None:
         self._choose_point_file("Load 1-D data", "Data", 1, ("data", "values"))
 
-    def load_data_file(self, path: str) -> bool:
-        return self._load_point_file(path, 1, ("data", "values"))
+    def load_data_file(self, path: str) -> None:
+        """Read `path` in the background and, if it is a usable 1-D data file, start a run on it."""
+        self._load_point_file(path, 1, ("data", "values"))
 
     def extra_controls(self) -> QWidget:
         return self._controls

@@ -367,6 +367,7 @@ class View2D(ModeView):
                                self.load_points_button)):
             targets.addWidget(b, i // 2, i % 2)
         form.addRow(targets)
+        form.addRow(self._point_load_row())
         self.targets_hint = hint_label(TARGETS_HINT)
         form.addRow(self.targets_hint)
         return box
@@ -430,8 +431,9 @@ class View2D(ModeView):
     def _choose_points_file(self) -> None:
         self._choose_point_file("Load 2-D points", "Point sets", 2, ("points", "points"))
 
-    def load_points_file(self, path: str) -> bool:
-        return self._load_point_file(path, 2, ("points", "points"))
+    def load_points_file(self, path: str) -> None:
+        """Read `path` in the background and, if it is a usable point file, start a run on it."""
+        self._load_point_file(path, 2, ("points", "points"))
 
     # --- drawing snapshots ----------------------------------------------------------------------
     def show_snapshot(self, snap: Snapshot) -> None:

@@ -18,7 +18,7 @@ from ganviz.core.mnist.task import GRID, PAD, PAD_LEVEL, STRIP, PictureMnist, ti
 from ganviz.core.config import TrainConfig
 from ganviz.core.modes import MNIST_ARCHS
 from ganviz.core.snapshot import Snapshot
-from ganviz.ui.base import LaneView, ModeView
+from ganviz.ui.base import LOAD_JOIN_TIMEOUT, PROGRESS_EVERY, LaneView, ModeView
 from ganviz.ui.history_plot import HistoryPlot, Series
 
 SIDE = 28
@@ -62,8 +62,6 @@ HISTORY_SERIES_MNIST = [
 ]
 # Short labels keep the curve panel narrow: the samples get the larger share of the width.
 HISTORY_GROUPS_MNIST = {"loss": "loss", "d": "mean D (prob.)", "score": "score (↑ better)", "fd": "FD (0 best)"}
-LOAD_JOIN_TIMEOUT = 5.0  # seconds closing the window waits for a load or download thread (they stop within one file)
-PROGRESS_EVERY = 0.05    # seconds between two progress updates sent to the UI thread
 BLANK_GRID = np.full((GRID * (SIDE + PAD) + PAD,) * 2, PAD_LEVEL, dtype=np.uint8)
 SCORE_ROW = 14  # image pixels of room under a strip for the scores
 BLANK_STRIP = np.full((SIDE + 2 * PAD, STRIP * (SIDE + PAD) + PAD), PAD_LEVEL, dtype=np.uint8)
