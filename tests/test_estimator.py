@@ -211,16 +211,16 @@ def case_2d(task, case):
 # (target, case, whether KL(P_data‖P_G) is measurable within max(0.01, 10%): G covers P_data and the
 # KL is not so small that the estimator's KL floor, ~0.02 with 10⁵ samples, is more than 10% of it)
 CASES_2D = [
-    ("ring8", "half as wide", False),        # JSD 0.174: read 0.169
+    ("ring8", "half as wide", False),        # JSD 0.174: read 0.170
     ("ring8", "twice as wide", True),        # 0.174: 0.172
-    ("ring8", "3 sigma shift", False),       # 0.527: 0.524
-    ("ring8", "5 of 8 modes", False),        # 0.152: 0.154
-    ("ring8", "half far outside", True),     # 0.216: 0.220
-    ("ring8", "10% just outside", False),    # 0.036: 0.041
+    ("ring8", "3 sigma shift", False),       # 0.527: 0.526
+    ("ring8", "5 of 8 modes", False),        # 0.152: 0.153
+    ("ring8", "half far outside", True),     # 0.216: 0.217
+    ("ring8", "10% just outside", False),    # 0.036: 0.037
     ("ring8", "collapsed on one mode", False),
-    ("grid25", "half as wide", False),       # 0.174: 0.163
-    ("grid25", "3 sigma shift", False),      # 0.527: 0.518
-    ("gaussian", "twice as wide", True),     # 0.175: 0.173
+    ("grid25", "half as wide", False),       # 0.174: 0.168
+    ("grid25", "3 sigma shift", False),      # 0.527: 0.525
+    ("gaussian", "twice as wide", True),     # 0.175: 0.172
 ]
 
 
@@ -241,12 +241,24 @@ def test_2d_reads_the_true_divergences(dataset, case, covers):
 
 
 def test_2d_window_reads_a_modes_width():
-    """The window's 10⁴ samples (the same estimator): ring8 modes half as wide read 0.164 for a true
-    0.174 (the histogram blurred by σ/2 it replaced read ~0.05), a 3σ shift 0.519 for 0.527."""
+    """The window's 10⁴ samples (the same estimator): ring8 modes half as wide read 0.176–0.179 for a
+    true 0.174 (the histogram blurred by σ/2 it replaced read ~0.05), a 3σ shift 0.523–0.527 for 0.527."""
     t = task_2d("ring8")
     c, s = t.target.centres, t.target.sigma
-    assert t.jsd_of_samples(torch.as_tensor(draw_2d(c, s / 2, 10_000, seed=3))) > 0.15
+    assert t.jsd_of_samples(torch.as_tensor(draw_2d(c, s / 2, 10_000, seed=3))) > 0.16
     assert t.jsd_of_samples(torch.as_tensor(draw_2d(c + [3 * s, 0.0], s, 10_000, seed=3))) > 0.5
+
+
+def test_2d_window_reads_grid25_modes_half_as_wide():
+    """grid25 has 400 of the window's 10⁴ samples a mode: with Abramson's kernels (α = ½) the sparse
+    tails of G's modes were blurred over P_data's and the JSD read 0.135–0.138 for a true 0.174 (21%
+    low); with α = 0.15 it reads 0.163–0.165, within max(0.01, 8%)."""
+    t = task_2d("grid25")
+    cq, sq, wq = case_2d(t, "half as wide")
+    jsd = truth_2d(t.target.centres, t.target.sigma, cq, sq, wq, m=100_000)[0]
+    for seed in (3, 4):
+        assert t.jsd_of_samples(torch.as_tensor(draw_2d(cq, sq, 10_000, wq, seed=seed))) == pytest.approx(
+            jsd, abs=max(0.01, 0.08 * jsd))
 
 
 def test_2d_bound_never_exceeds_the_jsd():
@@ -279,9 +291,11 @@ def test_2d_window_and_measure_read_alike(tmp_path, capsys):
     assert code == 0 and json.loads(out)["jsd"] == pytest.approx(t.jsd_of_samples(torch.as_tensor(x)), abs=1e-12)
 
 
-# JSD with exact samples, worst of 3 seeds with 10⁵ samples (of 5 with the window's 10⁴: ring8 0.011,
-# grid25 0.024, moons 0.012, spiral 0.017, gaussian 0.007)
-FLOOR_2D = {"ring8": 0.0047, "grid25": 0.0086, "moons": 0.0044, "spiral": 0.0045, "gaussian": 0.0042}
+# JSD with exact samples, worst of 3 seeds with 10⁵ samples and of 5 with the window's 10⁴ (before the
+# kernels' α = 0.15 and the variance correction: 10⁵ 0.0047, 0.0086, 0.0044, 0.0045, 0.0042; 10⁴ 0.011,
+# 0.024, 0.012, 0.017, 0.007)
+FLOOR_2D = {"ring8": 0.0018, "grid25": 0.0026, "moons": 0.0020, "spiral": 0.0015, "gaussian": 0.0020}
+FLOOR_2D_WINDOW = {"ring8": 0.0062, "grid25": 0.0064, "moons": 0.0055, "spiral": 0.0058, "gaussian": 0.0035}
 
 
 @pytest.mark.parametrize("dataset", list(FLOOR_2D))
@@ -290,6 +304,6 @@ def test_2d_noise_floor(dataset):
     x = t.sample_real(N, torch.Generator().manual_seed(0))
     r = t.estimate_samples(x)
     assert r["jsd"] < 1.5 * FLOOR_2D[dataset] and r["kl"] < 0.05 and r["kl_rev"] < 0.05
-    assert t.jsd_of_samples(x[:10_000]) < 0.03  # the window's sample count
+    assert t.jsd_of_samples(x[:10_000]) < 1.25 * FLOOR_2D_WINDOW[dataset]  # the window's sample count
     if t.target.modes is not None:
         assert r["modes"] == len(t.target.modes) and r["hq"] == pytest.approx(1 - math.exp(-4.5), abs=0.02)
