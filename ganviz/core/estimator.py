@@ -263,6 +263,8 @@ BANDWIDTH_2D = 0.55      # a sample's kernel σ: this many times the geometric m
 CAP_2D = 0.4             # ... and at most this fraction of the 2-D Silverman bandwidth std·n^(−1/6)
 ALPHA_2D = 0.15          # ... scaled as (pilot density / its geometric mean)^(−ALPHA_2D) (Abramson's 1/2 over-smooths tails)
 MAX_REL_VAR = 1.0        # the variance correction's cap on one sample's Var(q̂_c)/q_c² (the Taylor series needs it small)
+KL_LEAF_FACTOR = 0.1     # KL(P‖Q)'s partition: a cell is split while its quarters hold KL_LEAF_FACTOR·√n samples ...
+KL_TOP = 4               # ... from blocks of 2^KL_TOP coarse cells (n = 10⁴: 10 samples; 10⁵: 32)
 PILOT_EXPONENT = 0.35    # the pilot radius holds k = n^0.35 samples (n = 10⁴: 25; 10⁵: 56)
 MIN_PILOT = 8
 STAMP_SIGMAS = 3.0       # narrow kernels are stamped on the fine cells out to 3σ (mass renormalised)
@@ -271,6 +273,12 @@ DATA_FLOOR = 1e-12      # coarse cells where P_data has more mass than this are 
 
 def pilot_size_2d(n: int) -> int:
     return max(MIN_PILOT, int(round(n ** PILOT_EXPONENT)))
+
+
+def kl_leaf_count(n: int) -> int:
+    """Samples a cell of KL(P_data‖P_G)'s partition holds at least (on average over its quarters' split):
+    KL_LEAF_FACTOR·√n. Fewer samples need smaller cells to resolve a mode; more afford quieter ones."""
+    return max(4, int(round(KL_LEAF_FACTOR * math.sqrt(n))))
 
 
 def _cell_gaussian(sigma: float, half: int, normalise: bool = True) -> np.ndarray:
@@ -521,6 +529,9 @@ class Estimator2D:
         jsd, kl, kl_rev = self._divergences(q_all)
         if n_in:
             jsd, kl, kl_rev = self._variance_corrected(q_all, n, iy, ix, level, jsd, kl, kl_rev)
+        if n_in:
+            tot = float(q_all.sum())
+            kl = self._kl_adaptive(q_fine / tot, q_coarse / tot, q_out / tot, n, iy, ix, level)
         return Estimate2D(jsd, kl, kl_rev, float(q_out), k, n, np.append(self.p_coarse, self.p_out),
                           np.append(q_coarse, q_out), q_fine)
 
@@ -544,13 +555,90 @@ class Estimator2D:
         cy = y0 + (dy[:, None, None] + sub[None, :, None]) * self.cell[1] + 0 * sub[None, None, :]
         return cells, np.column_stack((cx.reshape(-1), cy.reshape(-1)))
 
-    def _omega(self, level: int, fine: bool) -> float:
-        """Σ_c w_c²: the squared masses a kernel of the level puts into cells (fine or coarse) around it."""
-        key = (level, fine)
+    def _kl_adaptive(self, q_fine: np.ndarray, q_coarse: np.ndarray, q_out: float, n: int,
+                     iy: np.ndarray, ix: np.ndarray, level: np.ndarray) -> float:
+        """KL(P_data‖P_G) on a partition that follows P_G's samples: a quadtree from blocks of 2^KL_TOP
+        coarse cells down to the fine cells, a cell split while it holds ≥ 4·kl_leaf_count(n) samples' mass
+        (its quarters kl_leaf_count(n) on average); the other coarse cells and the outside cell whole. Noise in q̂
+        raises KL (E log q̂ < log q), most in the sparse cells of P_data's tails; merging them only lowers
+        it (a coarsening's KL never exceeds the finer one's), and only where G has few samples. What noise
+        is left is subtracted by the delta method as in _variance_corrected, each sample (at fine cell
+        (iy, ix), kernel level `level`) counted in its leaf."""
+        C, r, M = self.grid, self.refine, self.depth
+        thr = 4.0 * kl_leaf_count(n) / max(n, 1)
+
+        def halve(a):  # sums of 2 × 2 blocks on the last two axes
+            s0, s1 = a.shape[-2] // 2, a.shape[-1] // 2
+            return a.reshape(*a.shape[:-2], s0, 2, s1, 2).sum(axis=(-3, -1))
+
+        def double(a):
+            return np.repeat(np.repeat(a, 2, axis=-2), 2, axis=-1)
+
+        # leaves: (p, q, leaf mask, cell size exponent e: 2^e fine cells a side, on the coarse grid or not)
+        leaves = []
+        top = int(min(KL_TOP, math.log2(C)))
+        pyramid = [(self.p_coarse.reshape(C, C), q_coarse.reshape(C, C))]
+        for _ in range(top):
+            pyramid.append(tuple(halve(a) for a in pyramid[-1]))
+        active = np.ones(pyramid[-1][0].shape, dtype=bool)
+        is_data = ~self._rest.reshape(C, C)
+        for t in range(top, -1, -1):
+            p, q = pyramid[t]
+            split = active & (q >= thr) & (is_data if t == 0 else True)
+            leaves.append((p, q, active & ~split, M + t, True))
+            if t > 0:
+                active = double(split)
+        # the split data cells, down to their r × r fine cells
+        fine_levels = [(self.p_fine.reshape(-1, r, r), q_fine.reshape(-1, r, r))]
+        for _ in range(M):
+            fine_levels.append(tuple(halve(a) for a in fine_levels[-1]))
+        active = split.reshape(-1)[self.data_cells][:, None, None]
+        for j in range(M - 1, -1, -1):
+            active = double(active)
+            p, q = fine_levels[j]
+            split = active & (q >= thr) if j > 0 else np.zeros_like(active)
+            leaves.append((p, q, active & ~split, j, False))
+            active = split
+        kl = 0.0
+        for p, q, leaf, _, _ in leaves:
+            pl, ql = p[leaf], q[leaf]
+            on = pl > 0
+            kl += float((pl[on] * (np.log(pl[on]) - np.log(np.maximum(ql[on], KL_FLOOR)))).sum())
+            kl += 0.5 * float(pl[on & (ql > 0)].sum()) / n  # the −q_L²/n part of Var(q̂_L)
+        if self.p_out > 0:
+            kl += self.p_out * (math.log(self.p_out) - math.log(max(q_out, KL_FLOOR))) + 0.5 * self.p_out / n
+        # each sample's leaf: its p, q and size (finest leaves first: most samples sit in them)
+        ds = self._data_slot[(iy // r) * C + ix // r]
+        pi, qi = np.zeros(len(iy)), np.zeros(len(iy))
+        ei = np.zeros(len(iy), dtype=np.int64)
+        left = np.flatnonzero(ds >= 0)
+        for p, q, leaf, e, on_grid in reversed(leaves):
+            if on_grid and e == M:  # from the coarse cells up: the samples outside the data cells too
+                left = np.concatenate((left, np.flatnonzero(ds < 0)))
+            if on_grid:
+                at = (iy[left] >> e, ix[left] >> e)
+            else:
+                at = (ds[left], (iy[left] % r) >> e, (ix[left] % r) >> e)
+            hit = leaf[at]
+            got = left[hit]
+            pi[got], qi[got], ei[got] = p[at][hit], q[at][hit], e
+            left = left[~hit]
+        ok = qi > 0
+        rel = np.minimum(self._omegas_of(level, ei)[ok] / (n * qi[ok]), MAX_REL_VAR)
+        kl -= 0.5 * float((rel * pi[ok] / qi[ok]).sum()) / n
+        n_out = n - len(iy)  # samples outside the region: the outside cell, each a whole count
+        if n_out and q_out > 0 and self.p_out > 0:
+            kl -= 0.5 * n_out * min(1.0 / (n * q_out), MAX_REL_VAR) * self.p_out / q_out / n
+        return max(kl, 0.0)
+
+    def _omega(self, level: int, e: int) -> float:
+        """Σ_c w_c²: the squared masses a kernel of the level puts into the cells of 2^e × 2^e fine cells
+        around it (1 for a kernel binned as is; ≈ cell area/(4πσ²) for a wide one)."""
+        key = (level, e)
         if key not in self._omegas:
             s = self.level_sigma(level)
             out = 1.0
-            for size in (self.fine if fine else self.cell):
+            for size in self.fine * 2 ** e:
                 sc = s / size
                 if sc > 4:
                     out *= 1.0 / (2.0 * math.sqrt(math.pi) * sc)
@@ -559,6 +647,11 @@ class Estimator2D:
                     out *= float((w * w).sum())
             self._omegas[key] = out
         return self._omegas[key]
+
+    def _omegas_of(self, level: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """_omega for each sample's kernel level and cell size (a table lookup)."""
+        table = np.array([[self._omega(lv, k) for k in range(int(e.max()) + 1)] for lv in range(int(level.max()) + 1)])
+        return table[level, e]
 
     def _variance_corrected(self, q_all, n, iy, ix, level, jsd, kl, kl_rev):
         """The divergences less the KDE's variance bias, by the delta method (as Miller–Madow's correction
@@ -572,9 +665,7 @@ class Estimator2D:
         cid = (iy // r) * C + ix // r
         ds = self._data_slot[cid]
         idx = np.where(ds >= 0, ds * (r * r) + (iy % r) * r + ix % r, self._rest_slot[cid])
-        om_f = np.array([self._omega(lv, True) for lv in range(int(level.max()) + 1)])
-        om_c = np.array([self._omega(lv, False) for lv in range(int(level.max()) + 1)])
-        om = np.where(ds >= 0, om_f[level], om_c[level])
+        om = self._omegas_of(level, np.where(ds >= 0, 0, self.depth))
         q = np.clip(q_all, 0.0, None)
         q = q / q.sum()
         p = self._p_all
