@@ -262,7 +262,7 @@ MAX_REFINE = 16
 BANDWIDTH_2D = 0.55      # a sample's kernel σ: this many times the geometric mean pilot radius ...
 CAP_2D = 0.4             # ... and at most this fraction of the 2-D Silverman bandwidth std·n^(−1/6)
 ALPHA_2D = 0.15          # ... scaled as (pilot density / its geometric mean)^(−ALPHA_2D) (Abramson's 1/2 over-smooths tails)
-MAX_REL_VAR = 1.0        # the variance correction's cap on one sample's Var(q̂_c)/q_c² (the Taylor series needs it small)
+MAX_REL_VAR = 0.25       # the variance correction counts a sample only where Var(q̂_c)/q_c² ≤ this (≥ 4 samples' worth: the Taylor series needs it small)
 KL_LEAF_FACTOR = 0.1     # KL(P‖Q)'s partition: a cell is split while its quarters hold KL_LEAF_FACTOR·√n samples ...
 KL_TOP = 4               # ... from blocks of 2^KL_TOP coarse cells (n = 10⁴: 10 samples; 10⁵: 32)
 PILOT_EXPONENT = 0.35    # the pilot radius holds k = n^0.35 samples (n = 10⁴: 25; 10⁵: 56)
@@ -390,10 +390,12 @@ class Estimator2D:
                              "(kernel sigma = bandwidth x the geometric mean radius of a disc of k = n^0.35 samples "
                              "under a quadtree pilot x (pilot density / its geometric mean)^-alpha, at most cap x "
                              "std n^-1/6), on the coarse grid, refined to fine cells where p_data has mass; outside "
-                             "the region as one cell; the KDE's variance subtracted by the delta method",
+                             "the region as one cell; KL(P_data||P_G) on a quadtree of those cells split while "
+                             "their quarters hold kl_leaf_factor x sqrt(n) samples; the KDE's variance bias "
+                             "subtracted by the delta method (cells of >= 1/max_rel_var samples)",
                 "grid": self.grid, "refine": self.refine, "cell": self.cell.tolist(), "fine_cell": self.fine.tolist(),
                 "bandwidth": BANDWIDTH_2D, "cap": CAP_2D, "pilot_exponent": PILOT_EXPONENT, "alpha": ALPHA_2D,
-                "variance_correction": "delta method", 
+                "kl_leaf_factor": KL_LEAF_FACTOR, "kl_top": KL_TOP, "max_rel_var": MAX_REL_VAR,
                 "region": list(self.region)}
 
     def level_sigma(self, level: int) -> float:
@@ -624,11 +626,13 @@ class Estimator2D:
             pi[got], qi[got], ei[got] = p[at][hit], q[at][hit], e
             left = left[~hit]
         ok = qi > 0
-        rel = np.minimum(self._omegas_of(level, ei)[ok] / (n * qi[ok]), MAX_REL_VAR)
+        rel = self._omegas_of(level, ei)[ok] / (n * qi[ok])
+        rel = np.where(rel <= MAX_REL_VAR, rel, 0.0)
         kl -= 0.5 * float((rel * pi[ok] / qi[ok]).sum()) / n
         n_out = n - len(iy)  # samples outside the region: the outside cell, each a whole count
         if n_out and q_out > 0 and self.p_out > 0:
-            kl -= 0.5 * n_out * min(1.0 / (n * q_out), MAX_REL_VAR) * self.p_out / q_out / n
+            rel_out = 1.0 / (n * q_out)
+            kl -= 0.5 * n_out * (rel_out if rel_out <= MAX_REL_VAR else 0.0) * self.p_out / q_out / n
         return max(kl, 0.0)
 
     def _omega(self, level: int, e: int) -> float:
@@ -672,7 +676,7 @@ class Estimator2D:
         qc, pc = q[idx], p[idx]
         ok = qc > 0
         rel = np.where(ok, om / np.maximum(qc, 1e-300) / n, 0.0)   # Σ_c w_ic²/(n q_c): per sample
-        rel = np.minimum(rel, MAX_REL_VAR)
+        rel = np.where(rel <= MAX_REL_VAR, rel, 0.0)
         on = q > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             w_j = np.where(ok, pc / (pc + qc), 0.0)
