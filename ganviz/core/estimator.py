@@ -27,6 +27,11 @@ when P_G covers P_data (JSD and KL(P_G‖P_data) are never infinite from the smo
 is exactly 0, as left of a lognormal's edge, it counts as 10⁻¹²). Resolution: one quadrature cell, so a Dirac at a mode of N(2, 0.5²) reads
 log 2 − 0.027 rather than log 2. Cost with 10⁴ samples: 0.9 ms (the grid estimator it replaced: 0.25 ms; 1-D evaluate 1.6 → 2.7 ms,
 minimum of many runs on the shared 2-core machine).
+
+The 2-D estimator (Estimator2D) is described where it is defined below: exact p_data cell probabilities
+against an adaptive KDE of P_G on the 128² grid refined where P_data has mass, KL(P_data‖P_G) on a
+coarsening that follows G's samples, and the KDE's variance bias subtracted by the delta method; its
+noise floor, bias and cost are stated there and in the README.
 """
 
 from __future__ import annotations
@@ -235,34 +240,49 @@ def mixture_log_pdf(weights: np.ndarray, components) -> Callable[[np.ndarray], n
 
 
 # --- 2-D ------------------------------------------------------------------------------------------
-# Estimator2D, the same code for the window's 10⁴ samples and `ganviz measure`'s 10⁵ (only k depends on n):
+# Estimator2D, the same code for the window's 10⁴ samples and `ganviz measure`'s 10⁵ (only k and the KL
+# partition's count depend on n):
 # - Cells: the GRID_2D² coarse grid over the target's square region (the window's D grid), each coarse
 #   cell where P_data has more than DATA_FLOOR of its mass split into r × r fine cells, r a power of 2
 #   with the fine cell ≈ σ/FINE_PER_SIGMA (ring8 8, grid25 4, moons and spiral 2, gaussian 1), and one
 #   cell for everything outside the region (non-finite samples too). p_data: exact cell probabilities.
-# - p_G: a sample-point adaptive Gaussian KDE. Pilot: the smallest quadtree cell (2^l × 2^l fine cells)
-#   around a sample that holds k = n^0.35 samples gives its density; the kernel σ is BANDWIDTH_2D × the
-#   radius of a disc holding k samples at that density (at most CAP_2D × std·n^(−1/6)), rounded to steps
-#   of √2. Each level is binned on the coarsest grid of 2^m fine cells whose cell is at most 2σ, spread
-#   by its Gaussian out to 3σ less the binning's g²/12 (the coarse grid: B_y H B_xᵀ by torch), and
+# - p_G: a sample-point adaptive Gaussian KDE (Abramson's, with sensitivity ALPHA_2D). Pilot: the smallest
+#   quadtree cell (2^l × 2^l fine cells) around a sample that holds k = n^0.35 samples gives its density
+#   f_i, and r_i the radius of a disc holding k samples at that density; the kernel σ is BANDWIDTH_2D ×
+#   r̄·(r_i/r̄)^(2·ALPHA_2D), r̄ the geometric mean of the r_i (σ ∝ f_i^(−0.15); Abramson's ½ blurred the
+#   sparse tails of a mode over several σ, the floor's main bias), at most CAP_2D × std·n^(−1/6), rounded
+#   to steps of √2. Each level is binned on the coarsest grid of 2^m fine cells whose cell is at most 2σ,
+#   spread by its Gaussian out to 3σ less the binning's g²/12 (the coarse grid: B_y H B_xᵀ by torch), and
 #   interpolated bilinearly onto the fine cells; mass carried beyond the grid counts as outside.
-# - JSD, KL(P_data‖P_G), KL(P_G‖P_data) by summing over the cells (a cell probability of 0 counts as
-#   KL_FLOOR inside a log). The coarse cells' p and q (Estimate2D.p, .q) are their fine cells' sums, so
-#   V(G, D) on the coarse cells never exceeds the JSD (a coarsening's JSD is at most the finer one's).
-# Noise floor (exact samples; worst of 3 seeds with 10⁵, of 5 with 10⁴): JSD ring8 0.0047 (0.011),
-# grid25 0.0086 (0.024), moons 0.0044 (0.012), spiral 0.0045 (0.017), gaussian 0.0042 (0.007); KL(P‖Q)
-# ~0.02 with 10⁵ (kernels of ~k samples: E log(1/q̂) > log(1/q)), 0.04–0.09 with 10⁴. Bias with 10⁵
-# samples: JSD within 8% on the cases of tests/test_estimator.py (modes half as wide read 3–6% low);
-# with 10⁴ narrow differences read up to 20% low on grid25 (400 samples a mode). Cost (CPU time, one
-# thread, the shared 2-core machine): 5–11 ms for 10⁴ samples (the blurred 128² histogram it replaced:
-# ~1 ms), 20–40 ms for 10⁵ (the 1024² FFT KDE `measure` used before: 2–7 s).
+# - JSD and KL(P_G‖P_data) by summing over the cells (a cell probability of 0 counts as KL_FLOOR inside a
+#   log). KL(P_data‖P_G) sums over a coarsening that follows G's samples (_kl_adaptive): a quadtree from
+#   blocks of 2^KL_TOP coarse cells down to the fine cells, split while the quarters hold 0.1·√n samples
+#   (10 with 10⁴, 32 with 10⁵). On the fine cells the noise of q̂ in P_data's sparse tails read it ~0.02
+#   high with 10⁵ (E log q̂ < log q); merging cells can only lower a KL, and only happens where G has few
+#   samples. The coarse cells' p and q (Estimate2D.p, .q) are their fine cells' sums, so V(G, D) on the
+#   coarse cells never exceeds the JSD (a coarsening's JSD is at most the finer one's).
+# - The KDE's variance bias is subtracted from all three by the delta method (_variance_corrected): a sum
+#   Σ_c f(q̂_c) over cells reads ½ Σ_c f''(q_c) Var(q̂_c) high, Var(q̂_c) ≈ (Σ_i w_ic² − n q_c²)/n² from the
+#   kernels' cell masses w_ic, counted only where Var/q² ≤ MAX_REL_VAR (a cell holding ≥ 4 samples' worth).
+# Noise floor (exact samples; worst of 5 seeds with 10⁴, of 3 with 10⁵; before this rule 10⁴: 0.011, 0.024,
+# 0.012, 0.017, 0.007): JSD with 10⁴ ring8 0.0066, grid25 0.0067, moons 0.0057, spiral 0.0059, gaussian
+# 0.0040; with 10⁵ 0.0026, 0.0027, 0.0020, 0.0015, 0.0021. KL(P‖Q) ≤ 0.0071 with 10⁴, ≤ 0.0022 with 10⁵;
+# KL(Q‖P) ≤ 0.033 and ≤ 0.011. Bias with 10⁵ samples (tests/test_estimator.py): JSD within max(0.003, 3%)
+# on every case (modes half as wide 0.171, 0.169 for 0.174), KL(P_data‖P_G) within 5% where G covers P_data (10% of
+# G just outside the plot 0.106–0.108 for 0.105; G twice as wide 0.610–0.629 for 0.638, the partition's
+# coarsening). With the window's 10⁴: JSD within max(0.01, 8%) but for grid25 twice as wide (0.186–0.189
+# for 0.174; grid25 half as wide 0.164–0.167, before 0.135–0.138), KL(P_data‖P_G) within max(0.01, 10%)
+# but for grid25 twice as wide (0.567–0.584 for 0.638). KL(P_data‖P_G) cannot be read where G misses part of P_data
+# (dropped or much narrower modes, a large shift): the KDE's tails stand in for P_G's and it reads large
+# but finite (5 of 8 modes 9.2 for ~2·10³). Cost (CPU time, minimum of runs, one thread, the shared
+# 2-core machine): 5.5–8.8 ms for 10⁴ samples (the rule before: 3.6–7.9 ms), 32–55 ms for 10⁵ (22–29 ms).
 GRID_2D = 128            # coarse cells a side: the window's D grid, V(G, D) and the cells no sample refines
 FINE_PER_SIGMA = 3       # fine cells per target σ where P_data has mass (at most MAX_REFINE a coarse side)
 MAX_REFINE = 16
 BANDWIDTH_2D = 0.55      # a sample's kernel σ: this many times the geometric mean pilot radius ...
 CAP_2D = 0.4             # ... and at most this fraction of the 2-D Silverman bandwidth std·n^(−1/6)
-ALPHA_2D = 0.15          # ... scaled as (pilot density / its geometric mean)^(−ALPHA_2D) (Abramson's 1/2 over-smooths tails)
-MAX_REL_VAR = 0.25       # the variance correction counts a sample only where Var(q̂_c)/q_c² ≤ this (≥ 4 samples' worth: the Taylor series needs it small)
+ALPHA_2D = 0.15          # ... times (pilot density / its geometric mean)^(−ALPHA_2D) (Abramson: ½)
+MAX_REL_VAR = 0.25       # the variance correction counts cells with Var(q̂_c)/q_c² ≤ this (≥ 4 samples' worth)
 KL_LEAF_FACTOR = 0.1     # KL(P‖Q)'s partition: a cell is split while its quarters hold KL_LEAF_FACTOR·√n samples ...
 KL_TOP = 4               # ... from blocks of 2^KL_TOP coarse cells (n = 10⁴: 10 samples; 10⁵: 32)
 PILOT_EXPONENT = 0.35    # the pilot radius holds k = n^0.35 samples (n = 10⁴: 25; 10⁵: 56)
