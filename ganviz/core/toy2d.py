@@ -44,7 +44,7 @@ from ganviz.core.task import Evaluation, Task
 
 GRID = GRID_2D          # cells per side of the metric grid and of the D heatmap
 BLUR_SIGMAS = 0.5       # the MLE baseline's grid (mle.py) is still blurred by N(0, (σ/2)²I)
-EVAL_SAMPLES = 10_000   # generated samples per JSD reading: noise floor ≤ 0.024 nats, ~3 ms of G
+EVAL_SAMPLES = 10_000   # generated samples per JSD reading: noise floor ≤ 0.0067 nats, ~3 ms of G
 V_POINTS = 8192         # V(G, D): D at most at this many sub-cell centres of the cells P_data fills, besides the grid
 # With D = D* the bound on V's coarser cells still reads up to this share below the JSD of the finer
 # cells (measured: ring8 5%, grid25 8%): Fit D*'s message allows it before saying D missed D*.
