@@ -598,7 +598,9 @@ class Estimator2D:
 
         # leaves: (p, q, leaf mask, cell size exponent e: 2^e fine cells a side, on the coarse grid or not)
         leaves = []
-        top = int(min(KL_TOP, math.log2(C)))
+        top = 0
+        while top < KL_TOP and C % 2 ** (top + 1) == 0:  # blocks must tile the grid
+            top += 1
         pyramid = [(self.p_coarse.reshape(C, C), q_coarse.reshape(C, C))]
         for _ in range(top):
             pyramid.append(tuple(halve(a) for a in pyramid[-1]))
