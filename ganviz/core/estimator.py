@@ -373,7 +373,7 @@ class Estimator2D:
         self._rest[D] = False
         self._rest_slot = np.full(C * C, -1, dtype=np.int64)
         self._rest_slot[self._rest] = len(D) * r * r + np.arange(int(self._rest.sum()))
-        self._omegas: dict[tuple[int, bool], float] = {}
+        self._omegas: dict[tuple[int, int], float] = {}
         # P_data on the estimator's cells (the data cells' fine cells, the other coarse cells, outside)
         self._p_all = np.concatenate((self.p_fine.reshape(-1), p_coarse[self._rest], [self.p_out]))
         with np.errstate(divide="ignore"):
@@ -551,7 +551,7 @@ class Estimator2D:
         jsd, kl, kl_rev = self._divergences(q_all)
         if n_in:
             jsd, kl, kl_rev = self._variance_corrected(q_all, n, iy, ix, level, jsd, kl, kl_rev)
-        if n_in:
+        if n_in:  # KL(P_data‖P_G) on the partition that follows G's samples, not on the fine cells
             tot = float(q_all.sum())
             kl = self._kl_adaptive(q_fine / tot, q_coarse / tot, q_out / tot, n, iy, ix, level)
         return Estimate2D(jsd, kl, kl_rev, float(q_out), k, n, np.append(self.p_coarse, self.p_out),
@@ -676,7 +676,8 @@ class Estimator2D:
 
     def _omegas_of(self, level: np.ndarray, e: np.ndarray) -> np.ndarray:
         """_omega for each sample's kernel level and cell size (a table lookup)."""
-        table = np.array([[self._omega(lv, k) for k in range(int(e.max()) + 1)] for lv in range(int(level.max()) + 1)])
+        table = np.array([[self._omega(lv, k) for k in range(int(e.max()) + 1)]
+                          for lv in range(int(level.max()) + 1)])
         return table[level, e]
 
     def _variance_corrected(self, q_all, n, iy, ix, level, jsd, kl, kl_rev):
@@ -685,8 +686,8 @@ class Estimator2D:
         ½ Σ_c f''(q_c) Var(q̂_c), with f'' = ½p/(q(p+q)) (JSD), p/q² (KL(P‖Q)), 1/q (KL(Q‖P)). The KDE
         is a mean of n kernels' cell masses w_ic, so Var(q̂_c) ≈ (1/n²) Σ_i w_ic² − q_c²/n; Σ_c w_ic² g(c)
         is taken as ω_i g(c_i), ω_i = Σ_c w_ic² of the sample's kernel level and c_i its own cell. With
-        exact samples this removes most of the floor (gaussian with 10⁴: 0.0058 → 0.0025); the
-        smoothing bias (E q̂ ≠ q) stays."""
+        exact samples this removes most of the floor where the KDE's noise makes it (gaussian, 10⁴ samples,
+        mean of 8 seeds: 0.0058 → 0.0025); the smoothing bias (E q̂ ≠ q) stays."""
         C, r = self.grid, self.refine
         cid = (iy // r) * C + ix // r
         ds = self._data_slot[cid]
