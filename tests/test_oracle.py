@@ -95,7 +95,9 @@ def test_2d_d_star_is_the_density_ratio_on_a_known_case():
     xs = np.linspace(0.5, 2.0, 16)
     got = table(torch.as_tensor(np.column_stack((xs, np.ones_like(xs))), dtype=torch.float32)).numpy()
     want = 1.0 / (1.0 + np.exp(0.5 * (xs - 1.25) / 0.25))
-    assert np.abs(got - want).max() < 0.08  # a KDE of 10⁴ samples: a few % of noise per cell
+    # a KDE of 10⁴ samples: a few % of noise per cell; the worst of these 16 cells measured 0.045–0.080 over
+    # 3 noise draws (mean 0.014–0.028; with the kernels' old α = ½, which blurred G's tails more: 0.045–0.068)
+    assert np.abs(got - want).max() < 0.09
 
 
 @pytest.mark.parametrize("loss", ["minimax", "nonsaturating"])
