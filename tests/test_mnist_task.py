@@ -398,11 +398,14 @@ def test_the_grid_and_scores_show_the_average_and_v_the_trained_g(cache):
     trained = tile(to_uint8(task.generate(G.net, task.z_fixed)))
     assert not np.array_equal(averaged, trained)
     np.testing.assert_array_equal(task.grid_image(G), averaged)
-    d_state = {k: v.clone() for k, v in D.state_dict().items()}
+    d_state = {k: v.clone() for k, v in D.state_dict().items() if torch.is_tensor(v)}
+    draws = D.draws
     ev = trainer.evaluate(views=False)
     np.testing.assert_array_equal(trainer.evaluate(views=True).picture.grid, averaged)
-    # Measuring leaves D alone: spectral normalisation's power iteration does not advance.
-    assert all(torch.equal(d_state[k], v) for k, v in D.state_dict().items())
+    # Measuring leaves D alone: spectral normalisation's power iteration does not advance, and D
+    # sees the images unshifted (no shift is drawn).
+    assert all(torch.equal(d_state[k], v) for k, v in D.state_dict().items() if torch.is_tensor(v))
+    assert D.draws == draws == 2 * 20  # per iteration: the fused real+fake pass of D's update, and G's
     with torch.no_grad():
         D.eval()  # σ(W) from the power iteration's current vectors, as measured
         logits = D(torch.cat((task.x_real_eval, task.generate(G.net, task.z_fixed))))
@@ -412,6 +415,39 @@ def test_the_grid_and_scores_show_the_average_and_v_the_trained_g(cache):
     assert ev.metrics["v"] == pytest.approx(float(losses.value_fn(logits[:64], logits[64:])), rel=1e-5)
     probs, _ = clf.probs_and_features(task.classifier, task.generate(G.average, task.z_score))
     assert ev.metrics["score"] == pytest.approx(clf.classifier_score(probs), rel=1e-5)
+
+
+def test_the_default_d_sees_shifted_images_while_it_trains_and_measures_them_as_they_are():
+    """DiffAugment's translation: every image D trains on is the original moved by at most SHIFT
+    pixels each way, the border filled with the background; the seed of the run repeats the shifts;
+    measuring (eval mode) sees the images unshifted and draws nothing."""
+    from ganviz.core.mnist.models import BACKGROUND, SHIFT, build_discriminator
+    from ganviz.core.models import seeded_build
+
+    with seeded_build(0):
+        D = build_discriminator("conv", 8, 2)
+    with seeded_build(0):
+        same = build_discriminator("conv", 8, 2)
+    with seeded_build(1):
+        other = build_discriminator("conv", 8, 2)
+    x = torch.rand(32, 1, 28, 28) * 2 - 1
+    shifted = D._shifted(x)
+    padded = torch.nn.functional.pad(x, (SHIFT,) * 4, value=BACKGROUND)
+    offsets = set()
+    for i in range(len(x)):
+        found = [(dy, dx) for dy in range(2 * SHIFT + 1) for dx in range(2 * SHIFT + 1)
+                 if torch.equal(padded[i, :, dy:dy + 28, dx:dx + 28], shifted[i])]
+        assert found, f"image {i} is not a shift of its original"
+        offsets.add(found[0])
+    assert len(offsets) > 10  # each image its own shift
+    assert torch.equal(same._shifted(x), shifted) and not torch.equal(other._shifted(x), shifted)
+    assert not torch.equal(D._shifted(x), shifted)  # the next draw differs
+    D.eval()
+    draws = D.draws
+    assert torch.equal(D(x), D.net(x)) and D.draws == draws
+    D.train()
+    assert not torch.equal(D(x), D.net(x)) and D.draws == draws + 1
+    assert D.state_dict()["_extra_state"] == {"seed": D.seed, "draws": draws + 1}
 
 
 @pytest.mark.parametrize("arch", ["conv", "mlp", "conv-legacy"])

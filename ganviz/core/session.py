@@ -12,6 +12,8 @@ The Session is not thread-safe: one thread drives it, others hand it commands (u
 
 from __future__ import annotations
 
+import copy
+
 import dataclasses
 import math
 import time
@@ -818,12 +820,18 @@ def _model_of_older_run(cfg: TrainConfig, state: dict) -> TrainConfig:
     return cfg.replace(extra={**cfg.extra, "arch": modes.LEGACY_ARCH})
 
 
+def _copied(state: dict) -> dict:
+    """A module's state_dict, detached from training: tensors cloned, a module's extra state (plain
+    values, e.g. the image D's count of shifts drawn) deep-copied."""
+    return {k: v.detach().clone() if torch.is_tensor(v) else copy.deepcopy(v) for k, v in state.items()}
+
+
 def _lane_state(lane: Lane) -> dict:
     t = lane.trainer
     history = lane.log.copy()
     return {
-        "G": {k: v.detach().clone() for k, v in t.G.state_dict().items()},
-        "D": {k: v.detach().clone() for k, v in t.D.state_dict().items()},
+        "G": _copied(t.G.state_dict()),
+        "D": _copied(t.D.state_dict()),
         "opt_d": t.opt_d.state_dict(),
         "opt_g": t.opt_g.state_dict(),
         "gen": t.gen.get_state(),
@@ -837,8 +845,15 @@ def _lane_state(lane: Lane) -> dict:
 
 def _restore_lane(lane: Lane, state: dict, device: torch.device) -> None:
     t = lane.trainer
-    t.G.load_state_dict(state["G"])
-    t.D.load_state_dict(state["D"])
+    for name, module in (("G", t.G), ("D", t.D)):
+        expected, saved = set(module.state_dict()), set(state[name])
+        if expected != saved:  # load_state_dict would say so in a page of key names
+            arch = getattr(t.task, "arch", None)
+            model = f"the {arch} model" if arch else "the model"
+            raise ValueError(f"its {name} does not fit {model} of this version of ganviz ({len(saved - expected)} "
+                             f"saved weights it does not have, {len(expected - saved)} missing): it was saved by an "
+                             "earlier version; start the run again")
+        module.load_state_dict(state[name])
     t.opt_d.load_state_dict(state["opt_d"])
     t.opt_g.load_state_dict(state["opt_g"])
     t._apply_rates()

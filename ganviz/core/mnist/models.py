@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -13,14 +14,19 @@ from ganviz.core.modes import MNIST_ARCHS
 
 SIDE = 28
 PIXELS = SIDE * SIDE
-# "conv": DCGAN with spectral normalisation in D; "mlp": fully connected, as in Goodfellow et al.
-# (2014); "conv-legacy": the DCGAN without spectral normalisation and without the average of G,
-# kept because it shows what an unregularised D does (a plateau of malformed digits).
+# "conv": DCGAN whose D has a third convolution, spectral normalisation and sees randomly shifted
+# images; "mlp": fully connected, as in Goodfellow et al. (2014); "conv-legacy": the first DCGAN
+# (two convolutions in D, no normalisation, no shifts, no average of G), kept because it shows what
+# an unregularised D does (a plateau of malformed digits).
 ARCHS = tuple(MNIST_ARCHS)
 # Weight of the moving average of G: θ_avg ← β θ_avg + (1 − β) θ after every G update, with
 # β = min(AVERAGE_DECAY, (1 + t)/(10 + t)) so that the first updates are not averaged with the
 # random initialisation (the grid would show noise for ~1/(1 − β) iterations).
 AVERAGE_DECAY = 0.999
+# Pixels by which D's inputs are shifted each way while it trains (conv): 3 of 28, an eighth of the
+# side as in DiffAugment's translation (Zhao et al. 2020).
+SHIFT = 3
+BACKGROUND = -1.0  # the grey level of the images' empty border, in the [-1, 1] units D sees
 
 
 class ConvGenerator(nn.Module):
@@ -50,26 +56,78 @@ class ConvGenerator(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-    """DCGAN-style D: two strided convolutions with LeakyReLU, no BatchNorm; returns one logit per image.
+    """DCGAN-style D: strided convolutions with LeakyReLU, no BatchNorm; returns one logit per image.
+
+    `depth` 2: 28 → 14 → 7, then one linear unit over the 7×7 map (conv-legacy). Such a D judges an
+    image by a sum of evidence from 10×10-pixel patches, so G is never told that a stroke is in the
+    wrong place for a digit: digits stay malformed. `depth` 3 adds a convolution to 4×4 (patches of
+    the whole digit) before the linear unit; Fréchet distance at 10,000 iterations fell from ~40 to ~13.
 
     With `spectral`, every layer's weight is divided by its largest singular value (Miyato et al.
     2018): D is then 1-Lipschitz per layer, its gradients to G cannot grow without bound, and the
     digits keep improving instead of stalling."""
 
-    def __init__(self, width: int = 64, spectral: bool = False):
+    def __init__(self, width: int = 64, spectral: bool = False, depth: int = 2):
         super().__init__()
         norm = spectral_norm if spectral else (lambda layer: layer)
-        self.net = nn.Sequential(
+        layers: list[nn.Module] = [
             norm(nn.Conv2d(1, width, 4, stride=2, padding=1)),  # 28 → 14
             nn.LeakyReLU(0.2, inplace=True),
             norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)),  # 14 → 7
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Flatten(),
-            norm(nn.Linear(2 * width * 7 * 7, 1)),
-        )
+        ]
+        channels, side = 2 * width, 7
+        if depth >= 3:
+            layers += [norm(nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1)),  # 7 → 4
+                       nn.LeakyReLU(0.2, inplace=True)]
+            channels, side = 2 * channels, 4
+        self.net = nn.Sequential(*layers, nn.Flatten(), norm(nn.Linear(channels * side * side, 1)))
 
     def forward(self, x):
         return self.net(x).squeeze(-1)
+
+
+class ShiftedInputs(nn.Module):
+    """D that, while it trains, sees every image (real and generated alike) shifted by a random whole
+    number of pixels, up to `shift` each way, the uncovered border filled with the background.
+
+    This is DiffAugment's translation (Zhao et al. 2020): with 5,000 training images D otherwise
+    learns the images by heart and stops teaching G about digits. Both kinds of images are shifted
+    the same way and G is differentiated through the shift, so G is not pushed to make shifted digits.
+    Measured (eval mode: V(G, D), D(x), D(G(z)), the strip) D sees images as they are.
+
+    The shifts are drawn from the module's own generator, reseeded from (seed, draws made) at every
+    call, and `draws` travels in the state_dict: a resumed run shifts exactly as the straight one."""
+
+    def __init__(self, net: nn.Module, shift: int = SHIFT, seed: int = 0):
+        super().__init__()
+        self.net, self.shift, self.seed, self.draws = net, shift, int(seed), 0
+        self._gen: torch.Generator | None = None
+
+    def forward(self, x):
+        if self.training and self.shift > 0:
+            x = self._shifted(x)
+        return self.net(x)
+
+    def _shifted(self, x: torch.Tensor) -> torch.Tensor:
+        if self._gen is None or self._gen.device != x.device:
+            self._gen = torch.Generator(device=x.device)
+        self._gen.manual_seed((self.seed * 1_000_003 + self.draws) % 2 ** 63)
+        self.draws += 1
+        n, channels, h, w = x.shape
+        s = self.shift
+        padded = F.pad(x, (s, s, s, s), value=BACKGROUND)
+        offsets = torch.randint(0, 2 * s + 1, (2, n, 1, 1), device=x.device, generator=self._gen)
+        rows = torch.arange(h, device=x.device).view(1, h, 1) + offsets[0]
+        cols = torch.arange(w, device=x.device).view(1, 1, w) + offsets[1]
+        images = torch.arange(n, device=x.device).view(n, 1, 1)
+        return padded[images, :, rows, cols].permute(0, 3, 1, 2)  # (n, h, w, c) → (n, c, h, w)
+
+    def get_extra_state(self):
+        return {"seed": self.seed, "draws": self.draws}
+
+    def set_extra_state(self, state) -> None:
+        self.seed, self.draws = int(state["seed"]), int(state["draws"])
 
 
 class MlpGenerator(nn.Module):
@@ -160,6 +218,11 @@ def build_generator(arch: str, noise_dim: int, hidden: int, layers: int) -> nn.M
 
 
 def build_discriminator(arch: str, hidden: int, layers: int) -> nn.Module:
+    """D of the model `arch`. Built under models.seeded_build, so the shifts' seed (drawn from torch's
+    generator like the weights) follows the run's seed."""
     if arch == "mlp":
         return MlpDiscriminator(hidden, layers)
-    return ConvDiscriminator(hidden, spectral=arch == "conv")
+    if arch == "conv-legacy":
+        return ConvDiscriminator(hidden)
+    seed = int(torch.randint(2 ** 62, ()))
+    return ShiftedInputs(ConvDiscriminator(hidden, spectral=True, depth=3), SHIFT, seed)
