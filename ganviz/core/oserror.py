@@ -1,9 +1,13 @@
 """One line for the user about a failed read or write (the CLI's run folders and the Session's saved
-runs say the same things the same way)."""
+runs say the same things the same way), and the exception of a read the user cancelled."""
 
 from __future__ import annotations
 
 import errno
+
+
+class ReadCancelled(Exception):
+    """A read stopped because its `cancel` Event was set (an IDX file, a point file, an image folder)."""
 
 
 def reason(exc: BaseException, filename: bool = True, typed: bool = False, limit: int = 300) -> str:

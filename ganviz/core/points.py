@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from ganviz.core.mnist.idx import ReadCancelled
+from ganviz.core.oserror import ReadCancelled
 
 MIN_POINTS = 10  # fewer points is almost certainly the wrong file, not a data set
 MAX_POINTS = 10_000_000  # P_data keeps one Gaussian per point; more is a file to subsample, not to load whole

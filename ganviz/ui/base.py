@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QHBo
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ganviz.core.config import MODE_DEFAULTS, NOISES
-from ganviz.core.mnist.idx import ReadCancelled
+from ganviz.core.oserror import ReadCancelled
 from ganviz.core.points import read_point_set, spread_problem
 from ganviz.core.snapshot import Snapshot
 

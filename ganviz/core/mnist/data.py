@@ -16,7 +16,8 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
-from ganviz.core.mnist.idx import MAX_IDX_BYTES, DatasetError, ReadCancelled, read_idx, read_into
+from ganviz.core.mnist.idx import MAX_IDX_BYTES, DatasetError, read_idx, read_into
+from ganviz.core.oserror import ReadCancelled
 
 __all__ = ["DatasetError", "LoadCancelled", "ImageDataset", "cache_dir", "mnist_cache_dir", "bundled_path",
            "find_idx_files", "load_idx_dir", "load_bundled", "load_dataset", "load_images", "load_array",

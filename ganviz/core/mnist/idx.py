@@ -11,6 +11,8 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
+from ganviz.core.oserror import ReadCancelled
+
 GZIP_MAGIC = b"\x1f\x8b"
 # IDX type byte -> numpy dtype (multi-byte types are big-endian).
 IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
@@ -26,10 +28,6 @@ class DatasetError(ValueError):
 MAX_IDX_BYTES = 1 << 30
 GZIP_TAIL = 1 << 20  # bytes read past the declared data to reach the gzip trailer (and check its CRC)
 CHUNK = 1 << 22      # bytes read at a time: between two chunks a load reports progress and may be cancelled
-
-
-class ReadCancelled(Exception):
-    """A read stopped because its `cancel` Event was set."""
 
 
 def read_idx(path: str | Path, progress: Callable[[int, int], None] | None = None,
