@@ -40,7 +40,7 @@ class ModeSpec:
 # The image mode's models (--arch, kept in extra["arch"]; ganviz.core.mnist.models builds them) and
 # the settings each trains well with, applied when a model is picked unless the user sets them too.
 # The first is the default. Measured on the bundled subset (README, MNIST mode):
-# conv: DCGAN, a three-convolution D with spectral normalisation that sees shifted images, hinge
+# conv: DCGAN, a four-convolution D with spectral normalisation that sees shifted images, hinge
 # loss, G's average shown; batch 32 at rates 4e-4 (the CPU computes as many images per second at
 # batch 32 as at 64, so twice the updates; equal rates: with D 4× faster than G, "TTUR", the digits
 # came more slowly);
