@@ -12,6 +12,7 @@ from ganviz.core.config import LOSSES, TrainConfig
 from ganviz.core.session import Session
 from ganviz.core.toy1d import GRID_POINTS, X_RANGE
 from ganviz.core.trainer import Trainer
+from tests._helpers import assert_lanes_end_as_lone, batched_and_lone, train_both
 
 CELL = (X_RANGE[1] - X_RANGE[0]) / GRID_POINTS
 X = X_RANGE[0] + CELL * (np.arange(GRID_POINTS) + 0.5)
@@ -112,17 +113,10 @@ def test_wgan_clips_the_critic():
 def test_batched_lanes_equal_lone_trainers_for_each_loss(loss):
     base = TrainConfig.for_mode("1d", hidden=16).with_loss(loss)
     cfgs = [base.replace(seed=0), base.replace(seed=1, k=2, k_g=2)]
-    lone = [Trainer(c) for c in cfgs]
-    session = Session(cfgs)
-    assert len(session.groups()) == 1
-    for t in lone:
-        t.step(3)
-    session._train(3)
-    for t, lane in zip(lone, session.lanes):
-        assert (lane.trainer.d_updates, lane.trainer.g_updates) == (t.d_updates, t.g_updates)
-        for a, b in zip([*t.G.parameters(), *t.D.parameters()], [*lane.trainer.G.parameters(), *lane.trainer.D.parameters()]):
-            # (clipping at ±c turns float rounding into a visible difference where a weight sits at c)
-            assert float((a - b).detach().abs().max()) < (1e-4 if loss == "wgan" else 1e-5)
+    session, lone = batched_and_lone(cfgs)
+    train_both(session, lone, 3)
+    # (clipping at ±c turns float rounding into a visible difference where a weight sits at c)
+    assert_lanes_end_as_lone(session, lone, 1e-4 if loss == "wgan" else 1e-5)
 
 
 def test_switching_loss_family_is_a_new_run_with_the_loss_settings():

@@ -17,14 +17,7 @@ from ganviz.core.oracle import DStarGrid
 from ganviz.core.session import Session
 from ganviz.core.tasks import make_task
 from ganviz.core.trainer import Trainer
-
-
-def params(module):
-    return [p.detach().clone() for p in module.parameters()]
-
-
-def max_diff(a, b):
-    return max(float((x - y).abs().max()) for x, y in zip(a, b))
+from tests._helpers import assert_lanes_end_as_lone, batched_and_lone, max_diff, params, train_both
 
 
 def normal_pdf(x, mu, sigma):
@@ -148,21 +141,14 @@ def test_batched_oracle_lanes_update_as_lone_trainers(mode):
     base = TrainConfig.for_mode(mode, dataset="gaussian" if mode == "2d" else None)
     cfgs = [base.replace(seed=0, d_oracle=True), base.replace(seed=1, loss="minimax", d_oracle=True),
             base.replace(seed=2)]
-    lone = [Trainer(c) for c in cfgs]
-    session = Session(cfgs)
-    assert len(session.groups()) == 1
-    for t in lone:
-        t.step(3)
-    session._train(3)
-    for t, lane in zip(lone, session.lanes):
-        assert max_diff(params(t.G), params(lane.trainer.G)) < 1e-5
-        assert max_diff(params(t.D), params(lane.trainer.D)) < 1e-5
+    session, lone = batched_and_lone(cfgs)
+    train_both(session, lone, 3)
+    assert_lanes_end_as_lone(session, lone, 1e-5)
     before = params(session.lanes[0].trainer.G)
     session.step_g()
     for t in lone:
         t.step_g()
-    for t, lane in zip(lone, session.lanes):
-        assert max_diff(params(t.G), params(lane.trainer.G)) < 1e-5
+    assert_lanes_end_as_lone(session, lone, 1e-5, networks=("G",))
     assert max_diff(before, params(session.lanes[0].trainer.G)) > 0
     assert "against the exact D*" in session.lanes[0].phase and "exact D*" not in session.lanes[2].phase
     assert "exact D*" in session.frame().lanes[0].label

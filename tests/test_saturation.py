@@ -65,3 +65,27 @@ def test_the_dock_shows_and_updates(window, qtbot):
     window._post(S.step, 2)
     qtbot.waitUntil(lambda: "D*(G(z))" in panel.note.text(), timeout=10000)
     assert window.frame.lanes[0].cfg.d_oracle
+
+
+def test_at_1024x700_the_open_dock_leaves_the_history_plots_legible(window, qtbot):
+    """Opening the dock in a small window takes height from the main picture, not from the history: every
+    shown history plot keeps its minimum height inside the plot area (none clipped), and the dock's plots and
+    the main picture stay readable too."""
+    from ganviz.ui.history_plot import PLOT_MIN_HEIGHT
+    from ganviz.ui.saturation import dock_height
+
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.width() == 1024 and window.height() == 700, timeout=3000)
+    dock = window.saturation_dock
+    dock.toggleViewAction().trigger()
+    qtbot.waitUntil(dock.isVisible)
+    assert dock_height(dock, 700) < dock.panel.sizeHint().height()  # a quarter of the window, not its size hint
+    qtbot.waitUntil(lambda: dock.height() == dock_height(dock, 700), timeout=3000)
+    history = window.view.history
+    shown = [plot for plot in history.plots.values() if plot.isVisible()]
+    assert len(shown) >= 2
+    qtbot.waitUntil(lambda: history.layout_widget.height() >= sum(p.height() for p in shown), timeout=3000)
+    assert (window.width(), window.height()) == (1024, 700)  # the window did not grow to make room
+    assert all(plot.height() >= PLOT_MIN_HEIGHT for plot in shown)
+    assert dock.panel.curves.height() >= 120 and dock.panel.norms.height() >= 120
+    assert window.view.plot_widget.height() >= 150

@@ -10,19 +10,11 @@ from ganviz.core import modes
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.lanes import BatchedGroup, SequentialGroup
 from ganviz.core.session import Session, lane_label, varying
-from ganviz.core.trainer import Trainer
+from tests._helpers import assert_lanes_end_as_lone, batched_and_lone, max_diff, params, train_both
 
 
 def cfg1d(**kw):
     return TrainConfig.for_mode("1d", **kw)
-
-
-def params(module):
-    return [p.detach().clone() for p in module.parameters()]
-
-
-def max_diff(a, b):
-    return max(float((x - y).abs().max()) for x, y in zip(a, b))
 
 
 @pytest.mark.parametrize("mode", [m for m, spec in modes.REGISTRY.items() if spec.batchable])
@@ -31,23 +23,15 @@ def test_batched_lanes_update_as_lone_trainers(mode):
     end where three lone Trainers end (same random streams, float tolerance)."""
     base = TrainConfig.for_mode(mode)
     cfgs = [base.replace(seed=0), base.replace(seed=1, k=3, loss="minimax"), base.replace(seed=2, k=2, lr_d=1e-3)]
-    lone = [Trainer(c) for c in cfgs]
-    session = Session(cfgs)
-    assert len(session.groups()) == 1  # one architecture: one batched group
+    session, lone = batched_and_lone(cfgs)
     assert isinstance(session._ensure_groups()[0], BatchedGroup)
     for t in lone:
         t.step(1)
     session.step(1)
-    for t, lane in zip(lone, session.lanes):
-        assert max_diff(params(t.G), params(lane.trainer.G)) < 1e-6
-        assert max_diff(params(t.D), params(lane.trainer.D)) < 1e-6
-    for t in lone:
-        t.step(20)
-    session._train(20)
-    for t, lane in zip(lone, session.lanes):
-        assert lane.trainer.d_updates == t.d_updates == 21 * t.cfg.k
-        assert lane.trainer.g_updates == t.g_updates == 21
-        assert max_diff(params(t.G), params(lane.trainer.G)) < 1e-4
+    assert_lanes_end_as_lone(session, lone, 1e-6)
+    train_both(session, lone, 20)
+    assert_lanes_end_as_lone(session, lone, 1e-4, networks=("G",))
+    assert [(t.d_updates, t.g_updates) for t in lone] == [(21 * t.cfg.k, 21) for t in lone]
 
 
 def test_architectures_train_in_separate_groups():

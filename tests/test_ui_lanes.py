@@ -161,3 +161,45 @@ def test_compare_combo_lists_the_modes_headlines(window, qtbot):
     qtbot.waitUntil(lambda: settled(window) and window.frame.lanes[0].iteration == 5, timeout=5000)
     window.lane_grid.flush()
     assert all(len(curve.getData()[0]) >= 2 for curve in window.lane_grid.curves.values())
+
+
+def test_grid_shape_follows_the_area_for_planes_of_locked_aspect():
+    from ganviz.ui.lane_grid import grid_shape
+
+    assert grid_shape(9, 947, 447, aspect=1.0) == (5, 2)  # a wide area: more columns than rows
+    assert grid_shape(9, 447, 947, aspect=1.0) == (2, 5)  # a tall one: more rows
+    assert grid_shape(9, 947, 447, aspect=None) == (3, 3)  # pictures that fill any cell: the squarest grid
+    assert grid_shape(3, 691, 361, aspect=1.0) == (3, 1)
+    assert grid_shape(4, 600, 600, aspect=1.0) == (2, 2)
+    # near a tie (4 in a 2:1 area: 4 × 1 gives each plane only ~13% more) the squarest grid stays
+    assert grid_shape(4, 947, 447, aspect=1.0) == (2, 2)
+    assert grid_shape(1, 100, 100, aspect=1.0) == (1, 1)
+
+
+def test_nine_2d_lanes_at_1024x700_fill_their_cells_and_the_single_view_keeps_equal_aspect(window, qtbot):
+    """Small multiples of the 2-D plane: 5 × 2 in the wide grid, each plane stretched (at most 1.5×) to
+    fill its cell instead of a square with empty strips beside it; one lane alone keeps one unit as long
+    on both axes."""
+    from ganviz.ui.view2d import Lane2D
+
+    window.mode_combo.setCurrentIndex(window.mode_combo.findData("2d"))
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.mode == "2d", timeout=20000)
+    assert window.view.plot.vb.state["aspectLocked"] == 1.0  # the full view: equal aspect
+    window.resize(1024, 700)
+    for seed in range(1, 9):
+        window._post(Session.add_lane, seed=seed)
+    window._post(Session.step, 1)
+    qtbot.waitUntil(lambda: settled(window) and len(lane_views(window)) == 9 and window.width() == 1024
+                    and all(v._extent is not None for v in window.lane_grid.views.values()), timeout=20000)
+    grid = window.lane_grid
+    qtbot.waitUntil(lambda: grid._shape == (5, 2), timeout=3000)
+    assert [grid.grid.getItemPosition(grid.grid.indexOf(grid.views[i]))[:2] for i in grid._ids[:6]] == \
+        [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (1, 0)]
+    for view in grid.views.values():
+        assert isinstance(view, Lane2D)
+        x0, x1, y0, y1 = view._extent
+        box = view.plot.vb
+        per_px_x, per_px_y = box.viewPixelSize()
+        width, height = (x1 - x0) / per_px_x, (y1 - y0) / per_px_y  # the target's region, in px
+        assert width >= 0.9 * box.width() and height >= 0.9 * box.height(), (width, height, box.size())
+        assert 1 / 1.5 - 1e-6 <= per_px_y / per_px_x <= 1.5 + 1e-6  # stretched at most 1.5×

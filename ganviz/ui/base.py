@@ -266,6 +266,9 @@ class LaneView(QFrame):
     full_view: type = ModeView
     key = ""  # one line of rich text naming what the small views draw, shown once above the grid
     axis_titles = ("", "")  # (bottom, left): shown on the grid's outer lanes only (bottom row, left column)
+    # how far a locked-aspect picture may be stretched (one axis's px per unit over the other's) to fill a
+    # cell that is not of its shape; 1: never
+    plane_stretch = 1.0
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(parent)
@@ -326,6 +329,11 @@ class LaneView(QFrame):
     def set_selected(self, selected: bool) -> None:
         border = "2px solid #1f77b4" if selected else "1px solid #cccccc"
         self.setStyleSheet(f"QFrame#laneView {{ border: {border}; background: white; }}")
+
+    def plane_aspect(self) -> float | None:
+        """Height / width at which the picture is drawn with its aspect locked; None when it fills its
+        cell whatever the cell's shape (the lane grid then keeps its square-ish columns × rows)."""
+        return None
 
     def link(self, first: "LaneView") -> None:
         """Share the first lane's axes (pan or zoom one, all follow)."""

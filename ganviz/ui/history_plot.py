@@ -32,6 +32,11 @@ LEGEND_PEN = pg.mkPen(200, 200, 200)
 
 
 TOGGLE_COLUMNS = 4
+# The least height of one history plot (its axes included): three value labels and a visible curve. The
+# plot area asks for this much per shown plot, so a dock opened below the view takes height from the
+# main picture instead of clipping the history to a sliver.
+PLOT_MIN_HEIGHT = 70
+AXIS_LABEL_PX = 16
 LABEL_PX = 14  # the height a value label needs on the left axis (8-9 pt text)
 # Below this many rows each value is also drawn as a dot: a line through one point draws nothing, so a
 # run that diverged before its second measurement would otherwise show no history at all.
@@ -122,7 +127,7 @@ class HistoryPlot(QWidget):
             self.legends[group] = legend
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
-            plot.setMinimumHeight(70)
+            plot.setMinimumHeight(PLOT_MIN_HEIGHT)
             # Iterations are whole and never negative: a new run's single point at 0 gets 0 … 10, not −0.4 … 0.4.
             plot.setLimits(xMin=0, minXRange=10)
             if first is None:
@@ -206,6 +211,10 @@ class HistoryPlot(QWidget):
             self.plots[group].setLabel("bottom", "iteration" if last else None)
             self.plots[group].getAxis("bottom").setStyle(showValues=last)
         ci.layout.setColumnStretchFactor(0, 1)
+        # the GraphicsLayoutWidget does not pass its items' minimum heights on to the Qt layout: say it here
+        # (plus the bottom axis's "iteration" label, which the last plot's minimum does not count)
+        self.layout_widget.setMinimumHeight(
+            len(groups) * (PLOT_MIN_HEIGHT + round(ci.layout.verticalSpacing())) + AXIS_LABEL_PX if groups else 0)
 
     def _update_groups(self) -> None:
         """Show the groups that apply and have a curve switched on. A group whose every curve has no

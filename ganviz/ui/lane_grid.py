@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ganviz.core import modes
@@ -19,6 +19,45 @@ from ganviz.ui.history_plot import cache_axes
 LANE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd")
 COMPARE_HZ = 3.0
+GRID_SPACING = 4
+# What a lane's cell holds besides its plane (header, tick labels, an outer lane's axis title), in px
+# (measured on the 2-D lanes: 32-47 wide, 44-63 tall).
+CELL_OVERHEAD = (45, 45)
+# Another shape than the squarest must give each plane this much more area: near a tie the planes
+# would jump between shapes as the window is resized, for little gain.
+SHAPE_GAIN = 1.15
+
+
+def grid_shape(count: int, width: float, height: float, aspect: float | None, stretch: float = 1.0,
+               overhead: tuple[float, float] = CELL_OVERHEAD, spacing: float = GRID_SPACING) -> tuple[int, int]:
+    """(columns, rows) for `count` small multiples in a width × height area. A plane drawn at a locked
+    aspect (height / width; `stretch` times that at most either way) only fills its cell in one direction,
+    so the shape that gives each plane the largest area is chosen: a wide area takes more columns, a tall
+    one more rows. `aspect` None (the picture fills its cell): the square-ish ceil(√n) columns."""
+    if count <= 1:
+        return 1, 1
+    if aspect is None or width <= 0 or height <= 0:
+        columns = math.ceil(math.sqrt(count))
+        return columns, math.ceil(count / columns)
+
+    def plane_area(columns: int) -> float:
+        rows = math.ceil(count / columns)
+        cell_w = (width - spacing * (columns - 1)) / columns - overhead[0]
+        cell_h = (height - spacing * (rows - 1)) / rows - overhead[1]
+        if cell_w <= 0 or cell_h <= 0:
+            return 0.0
+        return min(cell_w, cell_h * stretch / aspect) * min(cell_h, cell_w * aspect * stretch)
+
+    squarest = math.ceil(math.sqrt(count))
+    best, best_area = squarest, plane_area(squarest) * SHAPE_GAIN  # a near tie keeps the squarest grid
+    for columns in range(1, count + 1):
+        rows = math.ceil(count / columns)
+        if (columns - 1) * rows >= count:  # a whole column would stay empty: the same rows with fewer columns
+            continue
+        area = plane_area(columns)
+        if area > best_area:
+            best, best_area = columns, area
+    return best, math.ceil(count / best)
 
 
 def lane_color(lane_id: int) -> str:
@@ -57,7 +96,9 @@ class LaneGrid(QWidget):
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
         self.grid.setContentsMargins(0, 0, 0, 0)
-        self.grid.setSpacing(4)
+        self.grid.setSpacing(GRID_SPACING)
+        self.grid_host.installEventFilter(self)  # a resize may call for another columns × rows
+        self._shape: tuple[int, int] = (0, 0)
         lanes_box = QWidget()
         lanes_layout = QVBoxLayout(lanes_box)
         lanes_layout.setContentsMargins(0, 0, 0, 0)
@@ -145,23 +186,45 @@ class LaneGrid(QWidget):
                 self.views[lane_id] = view
                 self.curves[lane_id] = self.compare.plot([], [], pen=pg.mkPen(lane_color(lane_id), width=1.8),
                                                          connect="finite")
-        for view in self.views.values():
-            self.grid.removeWidget(view)
-        columns = max(1, math.ceil(math.sqrt(len(ids))))
         first = self.views[ids[0]]
-        for i, lane_id in enumerate(ids):
+        for lane_id in ids:
             view = self.views[lane_id]
-            self.grid.addWidget(view, *divmod(i, columns))
-            view.show_axis_titles(bottom=i + columns >= len(ids), left=i % columns == 0)
             if view is not first:
                 view.link(first)
             view.set_selected(lane_id == self._selected)
-        for c in range(columns):
-            self.grid.setColumnStretch(c, 1)
-        for r in range(math.ceil(len(ids) / columns)):
-            self.grid.setRowStretch(r, 1)
         self._ids = ids
         self._titles = ()
+        self._shape = (0, 0)
+        self._place()
+
+    def shape(self) -> tuple[int, int]:
+        """The (columns, rows) the lanes should take in the grid's present size."""
+        if not self._ids:
+            return 1, 1
+        first = self.views[self._ids[0]]  # the lanes share P_data, so its region
+        return grid_shape(len(self._ids), self.grid_host.width(), self.grid_host.height(), first.plane_aspect(),
+                          first.plane_stretch)
+
+    def _place(self) -> None:
+        """Put the lanes in the grid, row by row, when the shape they should take changed."""
+        shape = self.shape()
+        if shape == self._shape or not self._ids:
+            return
+        self._shape = columns, rows = shape
+        for view in self.views.values():
+            self.grid.removeWidget(view)
+        for i, lane_id in enumerate(self._ids):
+            view = self.views[lane_id]
+            self.grid.addWidget(view, *divmod(i, columns))
+            view.show_axis_titles(bottom=i + columns >= len(self._ids), left=i % columns == 0)
+        for c in range(len(self._ids)):  # stretch only where lanes are: the columns and rows of an
+            self.grid.setColumnStretch(c, 1 if c < columns else 0)  # earlier shape take no room
+            self.grid.setRowStretch(c, 1 if c < rows else 0)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.grid_host and event.type() == QEvent.Type.Resize:
+            self._place()
+        return super().eventFilter(watched, event)
 
     def show_frame(self, frame: Frame, selected: int) -> None:
         if frame.mode != self.mode:
@@ -172,6 +235,7 @@ class LaneGrid(QWidget):
             self._selected = selected
             for lane_id, view in self.views.items():
                 view.set_selected(lane_id == selected)
+        self._place()  # a lane's first picture may set its plane's aspect
         titles = lane_titles(frame)
         for lane, title in zip(frame.lanes, titles):
             self.views[lane.id].show_lane(lane, title)

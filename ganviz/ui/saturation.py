@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ganviz.core.frame import Saturation
@@ -48,7 +48,9 @@ class SaturationPanel(QWidget):
         item.setYRange(*Y_RANGE, padding=0)
         item.setMouseEnabled(False, False)
         item.showGrid(x=True, y=True, alpha=0.2)
-        legend = item.addLegend(offset=(-8, 8), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 230))
+        # the key in one row at the top right, where −log D is already low: two rows covered the batch's dots
+        legend = item.addLegend(offset=(-8, 4), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 230), colCount=2,
+                                verSpacing=-4)
         self.minimax_curve = item.plot(D_GRID, np.log1p(-D_GRID), pen=pg.mkPen(MINIMAX_COLOR, width=2),
                                        name="minimax  log(1 − D)")
         self.nonsat_curve = item.plot(D_GRID, -np.log(D_GRID), pen=pg.mkPen(NONSAT_COLOR, width=2),
@@ -61,7 +63,7 @@ class SaturationPanel(QWidget):
         self.curves.setToolTip(TIP_CURVES)
         row.addWidget(self.curves, 1)
 
-        self.norms = pg.PlotWidget(objectName="saturationNorms")
+        self.norms = pg.PlotWidget(objectName="saturationNorms", axisItems={"left": SparseLogAxis("left")})
         self.norms.setBackground("w")
         item = self.norms.getPlotItem()
         item.setLabel("bottom", "iteration")
@@ -69,9 +71,9 @@ class SaturationPanel(QWidget):
         item.setLogMode(False, True)
         item.showGrid(x=True, y=True, alpha=0.2)
         item.getAxis("bottom").enableAutoSIPrefix(False)
-        # no legend over the curves: the colours are the left plot's (red minimax, blue non-saturating)
-        item.setTitle("<span style='color:#d62728'>minimax</span> and <span style='color:#1f77b4'>non-saturating"
-                      "</span> gradient norm over training", size="9pt", color="k")
+        item.getAxis("left").enableAutoSIPrefix(False)  # "(x0.001)" beside 10² reads as a norm of 100
+        # no legend and no title over the curves: the colours are the left plot's (red minimax, blue
+        # non-saturating) and the note above names both in them; a title row would take the strip's height
         self.minimax_norm = item.plot([], [], pen=pg.mkPen(MINIMAX_COLOR, width=2))
         self.nonsat_norm = item.plot([], [], pen=pg.mkPen(NONSAT_COLOR, width=2))
         self.norms.setToolTip(TIP_NORMS)
@@ -80,10 +82,10 @@ class SaturationPanel(QWidget):
         self.show_saturation(None)
 
     def sizeHint(self) -> QSize:  # a strip under the views, not half the window
-        return QSize(640, 220)
+        return QSize(640, 200)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(320, 170)
+        return QSize(320, 140)
 
     def show_saturation(self, sat: Saturation | None) -> None:
         """Draw a lane's Saturation layer (None: the lane's loss or mode has none)."""
@@ -101,8 +103,9 @@ class SaturationPanel(QWidget):
         d = np.clip(sat.d_fake, 1e-6, 1 - 1e-6)
         against = "D*(G(z)), the exact D*" if sat.d_oracle else "D(G(z))"
         self.note.setText(f"G trains with the <b>{used}</b> loss. Newest batch: mean {against} = {d.mean():.3f}; "
-                          f"‖∂loss/∂θ_G‖ minimax {_last(sat.grad_minimax)}, non-saturating "
-                          f"{_last(sat.grad_nonsaturating)}")
+                          f"‖∂loss/∂θ_G‖ over training (right) <span style='color:{MINIMAX_COLOR}'>minimax "
+                          f"{_last(sat.grad_minimax)}</span>, <span style='color:{NONSAT_COLOR}'>non-saturating "
+                          f"{_last(sat.grad_nonsaturating)}</span>")
         self.minimax_curve.setPen(pg.mkPen(MINIMAX_COLOR, width=3 if sat.loss == "minimax" else 1.5))
         self.nonsat_curve.setPen(pg.mkPen(NONSAT_COLOR, width=3 if sat.loss != "minimax" else 1.5))
         self.minimax_dots.setData(d, np.clip(np.log1p(-d), *Y_RANGE))
@@ -111,6 +114,17 @@ class SaturationPanel(QWidget):
         for curve, y in ((self.minimax_norm, sat.grad_minimax), (self.nonsat_norm, sat.grad_nonsaturating)):
             y = np.where(y > 0, y, np.nan)
             curve.setData(sat.steps, y, connect="finite")
+
+
+class SparseLogAxis(pg.AxisItem):
+    """A log axis that labels only 1, 2 and 5 times a power of ten: in a strip 100 px high the labels of
+    every minor tick (0.06, 0.07, 0.08, 0.09) are drawn over each other."""
+
+    def tickStrings(self, values, scale, spacing):
+        strings = super().tickStrings(values, scale, spacing)
+        if not self.logMode:
+            return strings
+        return [text if f"{10 ** v:.0e}"[0] in "125" else "" for v, text in zip(values, strings)]
 
 
 def _last(values: np.ndarray) -> str:
@@ -125,14 +139,22 @@ class SaturationDock(QDockWidget):
         self.setAllowedAreas(Qt.DockWidgetArea.BottomDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea)
 
 
+def dock_height(dock: SaturationDock, window_height: int) -> int:
+    """The height the dock opens with in a window this tall."""
+    panel = dock.panel
+    return max(panel.minimumSizeHint().height(), min(panel.sizeHint().height(), window_height // 4))
+
+
 def install_saturation_dock(window) -> SaturationDock:
     """The Saturation dock at the bottom (hidden until View › Saturation panel), fed from the window's Frames."""
     dock = SaturationDock(window)
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
     dock.hide()
-    # shown: as tall as its size hint, so the lane views keep most of the height
-    dock.visibilityChanged.connect(lambda shown: shown and window.resizeDocks(
-        [dock], [dock.panel.sizeHint().height()], Qt.Orientation.Vertical))
+    # shown: as tall as its size hint but at most a quarter of the window, so the lane views (the main
+    # picture and its history plots) keep most of the height of a small window too. After the event loop
+    # turns: while the dock is being shown the layout has not placed it yet, and would undo the size.
+    dock.visibilityChanged.connect(lambda shown: shown and QTimer.singleShot(0, dock, lambda: window.resizeDocks(
+        [dock], [dock_height(dock, window.height())], Qt.Orientation.Vertical)))
     toggle = dock.toggleViewAction()
     toggle.setText("Saturation panel (minimax vs non-saturating)")
     toggle.setShortcut("Ctrl+T")

@@ -582,9 +582,15 @@ class Lane2D(LaneView):
            "background: D(x) from <span style='color:#b2182b'>0</span> to <span style='color:#2166ac'>1</span> &nbsp; "
            f"<span style='color:{MLE_COLOR}'>╌ MLE fit</span> (when on)")
 
+    # A small multiple fills its cell, a unit on one axis up to 1.5 times as long as on the other (the
+    # ticks say so); the full view keeps one unit as long on both. Locked at 1, four lanes side by side
+    # left half of each cell's width empty.
+    plane_stretch = 1.5
+
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
         widget, plot = self._small_plot()
+        plot.vb.sigResized.connect(self._frame_plane)
         plot.setAxisItems({"bottom": DataAxis("bottom"), "left": DataAxis("left")})  # any scale and offset
         for name in ("left", "bottom"):
             plot.getAxis(name).setStyle(tickFont=small_font(), tickLength=-3)
@@ -603,6 +609,30 @@ class Lane2D(LaneView):
         self._real = None
         self._add_graphics(widget)
 
+    def _frame_plane(self, *_) -> None:
+        """Frame the target's region; at equal aspect, stretched within plane_stretch to fill the cell."""
+        extent = self._extent
+        if extent is None:
+            return
+        if not equal_aspect(extent):
+            frame_plane(self.plot, extent, False)
+            return
+        x0, x1, y0, y1 = extent
+        box = self.plot.vb
+        ratio = 1.0  # x px per unit / y px per unit, the cell's shape over the region's
+        if box.width() > 1 and box.height() > 1:
+            ratio = (box.width() / (x1 - x0)) / (box.height() / (y1 - y0))
+            ratio = min(max(ratio, 1 / self.plane_stretch), self.plane_stretch)
+        self.plot.setAspectLocked(True, ratio=ratio)
+        self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
+
+    def plane_aspect(self) -> float | None:
+        """The target's region is drawn with equal aspect (a square region until the first picture)."""
+        if self._extent is None:
+            return 1.0
+        x0, x1, y0, y1 = self._extent
+        return (y1 - y0) / (x1 - x0) if equal_aspect(self._extent) and x1 > x0 else None
+
     def link(self, first: LaneView) -> None:
         """Every lane frames the same target region (the lanes share P_data), so the axes agree
         without pyqtgraph's links, which fight the locked aspect ratio."""
@@ -616,7 +646,7 @@ class Lane2D(LaneView):
             self._extent = extent
             x0, x1, y0, y1 = extent
             self.heatmap.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-            frame_plane(self.plot, extent, equal_aspect(extent))
+            self._frame_plane()
         if pic.axis_names != self.axis_titles:  # a data file's column names, where the grid shows titles
             self.axis_titles = pic.axis_names
             retitle(self.plot, self.axis_titles)
