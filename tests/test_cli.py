@@ -140,6 +140,16 @@ def test_max_minutes_stops_cleanly(tmp_path):
     assert (out / "final.png").exists()
 
 
+def test_max_minutes_stops_between_two_rows_when_the_rows_are_far_apart(tmp_path):
+    """The clock is read about once a second, not only at each row: with one row per 10⁷ iterations a
+    budget of 0.6 s stops long before the first row, and the stop is measured as the last row."""
+    out = tmp_path / "budget"
+    assert main(["train", "--steps", "10000000", "--max-minutes", "0.01", "--log-every", "10000000",
+                 "--out", str(out)]) == 0
+    steps = [int(row["step"]) for row in read_csv(out / "metrics.csv")]
+    assert steps[0] == 0 and len(steps) == 2 and 0 < steps[1] < 10000000
+
+
 OPEN_AND_CLOSE = """
 import os, sys
 os.environ["QT_QPA_PLATFORM"] = "offscreen"

@@ -659,7 +659,8 @@ class Session:
         for lane in self.lanes:
             if lane.measured_at != lane.trainer.iteration or not len(lane.log):
                 self._measure(lane, views=False)
-        target = self._iteration() + steps
+        first = self._iteration()
+        target = first + steps
         self.state = "running"
         try:
             while True:
@@ -670,6 +671,9 @@ class Session:
                 if it >= target:
                     return "done"
                 n = min(log_every - it % log_every, target - it)
+                if max_seconds is not None:  # look at the clock about once a second, not only at each row
+                    done, spent = it - first, time.perf_counter() - start
+                    n = min(n, max(1, int(done / spent)) if done > 0 and spent > 0 else 1)
                 self._train(n)
                 if self.state != "running":  # a training error paused it
                     return "diverged"
