@@ -582,10 +582,10 @@ class Lane2D(LaneView):
            "background: D(x) from <span style='color:#b2182b'>0</span> to <span style='color:#2166ac'>1</span> &nbsp; "
            f"<span style='color:{MLE_COLOR}'>╌ MLE fit</span> (when on)")
 
-    # A small multiple fills its cell, a unit on one axis up to 1.5 times as long as on the other (the
+    # A small multiple fills its cell, a unit on one axis up to 1.25 times as long as on the other (the
     # ticks say so); the full view keeps one unit as long on both. Locked at 1, four lanes side by side
-    # left half of each cell's width empty.
-    plane_stretch = 1.5
+    # left half of each cell's width empty; at 1.5 the ring of ring8 read as a clear ellipse.
+    plane_stretch = 1.25
 
     def __init__(self, lane_id: int, color: str, parent=None):
         super().__init__(lane_id, color, parent)
