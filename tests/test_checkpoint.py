@@ -392,15 +392,8 @@ def test_an_image_mode_run_resumes_bit_for_bit_with_its_average_of_g(tmp_path, a
     from ganviz.core.config import TrainConfig
     from ganviz.core.session import Session
 
-    from ganviz.core.mnist.data import load_bundled
-    from ganviz.core.mnist.idx import write_idx
-
-    # Digits without labels: no classifier, whose thread would build its network from torch's global
-    # generator while the runs build theirs (which would make the runs differ from the start).
-    (tmp_path / "digits").mkdir()
-    write_idx(tmp_path / "digits" / "train-images-idx3-ubyte", load_bundled().images[:500])
     cfg = TrainConfig.for_mode("mnist", extra={"arch": arch}, hidden=8, batch=8, device="cpu",
-                               data_dir=str(tmp_path / "digits"))
+                               data_dir=_unlabelled_digits(tmp_path))
     straight, first = Session([cfg]), Session([cfg])
     second = None
     try:
@@ -430,14 +423,10 @@ def test_an_image_mode_run_saved_before_arch_resumes_as_conv_legacy_bit_for_bit(
     exactly like the uninterrupted run. A run saved since without --arch (the default, conv) still
     loads as conv: the saved weights tell the two apart."""
     from ganviz.core.config import TrainConfig
-    from ganviz.core.mnist.data import load_bundled
-    from ganviz.core.mnist.idx import write_idx
     from ganviz.core.session import Session
 
-    (tmp_path / "digits").mkdir()  # no labels: no classifier thread drawing from torch's global generator
-    write_idx(tmp_path / "digits" / "train-images-idx3-ubyte", load_bundled().images[:500])
     cfg = TrainConfig.for_mode("mnist", extra={"arch": saved_arch} if saved_arch else None, hidden=8, batch=8,
-                               device="cpu", data_dir=str(tmp_path / "digits"))
+                               device="cpu", data_dir=_unlabelled_digits(tmp_path))
     straight, first = Session([cfg]), Session([cfg])
     second = None
     try:
@@ -475,13 +464,9 @@ def test_a_run_of_an_earlier_image_model_is_refused_in_one_line(tmp_path):
     this version lacks: resuming says so in one line instead of a page of key names, and loads nothing."""
     from ganviz.core.config import TrainConfig
     from ganviz.core.mnist import models
-    from ganviz.core.mnist.data import load_bundled
-    from ganviz.core.mnist.idx import write_idx
     from ganviz.core.session import Session
 
-    (tmp_path / "digits").mkdir()
-    write_idx(tmp_path / "digits" / "train-images-idx3-ubyte", load_bundled().images[:100])
-    cfg = TrainConfig.for_mode("mnist", hidden=8, batch=8, device="cpu", data_dir=str(tmp_path / "digits"))
+    cfg = TrainConfig.for_mode("mnist", hidden=8, batch=8, device="cpu", data_dir=_unlabelled_digits(tmp_path, 100))
     session = Session([cfg])
     try:
         session.run(2, 2)
@@ -494,3 +479,16 @@ def test_a_run_of_an_earlier_image_model_is_refused_in_one_line(tmp_path):
     message = str(caught.value)
     assert "its D does not fit the conv model of this version" in message and "earlier version" in message
     assert "\n" not in message and "parametrizations" not in message
+
+
+def _unlabelled_digits(tmp_path, n: int = 500) -> str:
+    """A folder of `n` bundled digits as an IDX file without labels: the image mode then starts no
+    classifier, whose thread would build its network from torch's global generator while the runs
+    build theirs (which would make two runs of one seed differ from the start)."""
+    from ganviz.core.mnist.data import load_bundled
+    from ganviz.core.mnist.idx import write_idx
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    write_idx(folder / "train-images-idx3-ubyte", load_bundled().images[:n])
+    return str(folder)

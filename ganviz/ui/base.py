@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QProgressBar,
@@ -21,12 +21,103 @@ LOAD_JOIN_TIMEOUT = 5.0  # seconds closing the window waits for a load or downlo
 PROGRESS_EVERY = 0.05    # seconds between two progress updates sent to the UI thread
 
 
-class _PointLoadSignals(QObject):
-    """Carries the point-file thread's news to the UI thread (queued across threads by Qt)."""
+class _LoadNews(QObject):
+    """Carries a load thread's news to the UI thread (queued across threads by Qt), each tagged with
+    the number of the load it belongs to."""
 
-    progress = Signal(object, object, object)  # load number, done, total (characters of the file)
-    finished = Signal(object, str, str)        # load number, the path, the message saying what was loaded
-    failed = Signal(object, str, str)          # load number, the path, the message saying why not
+    progress = Signal(object, object, object)  # load number, done, total
+    finished = Signal(object, str, object)     # load number, the path, what `read` returned
+    failed = Signal(object, str, str, bool)    # load number, the path, why not, whether it was cancelled
+
+
+class FileLoad(QObject):
+    """One file or folder read at a time on a thread of its own: owned, cancellable and joined.
+
+    `start(path, read)` runs `read(path, progress, cancel)` on the thread; the UI thread then gets
+    `progress(done, total)` at most every PROGRESS_EVERY s (and the last one), and `finished(path,
+    result)` or `failed(path, reason, cancelled)`, after which the thread is joined. An exception of
+    `expected` gives its own words as the reason, any other its type's name too (never an exception
+    in Qt's loop); one of `cancelled` is a cancelled read. Starting another load or `cancel()` stops
+    the running one and drops whatever it still sends."""
+
+    progress = Signal(object, object)
+    finished = Signal(str, object)
+    failed = Signal(str, str, bool)
+
+    def __init__(self, name: str, expected: tuple[type[BaseException], ...],
+                 cancelled: tuple[type[BaseException], ...] = (ReadCancelled,), parent: QObject | None = None):
+        super().__init__(parent)
+        self.name, self.expected, self.cancelled = name, expected, cancelled
+        self.thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._number = 0  # news of an older load (cancelled or overtaken) is not passed on
+        self._news = _LoadNews(self)
+        self._news.progress.connect(self._on_progress)
+        self._news.finished.connect(self._on_finished)
+        self._news.failed.connect(self._on_failed)
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self, path: str, read: Callable[[str, Callable[[int, int], None], threading.Event], Any]) -> None:
+        self.cancel()
+        cancel = self._cancel = threading.Event()
+        self._number += 1
+        news, number, last = self._news, self._number, [0.0]
+
+        def progress(done: int, total: int) -> None:  # at most every PROGRESS_EVERY s, and the last one
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY or done >= total:
+                last[0] = now
+                news.progress.emit(number, done, total)
+
+        def run() -> None:
+            try:
+                result = read(path, progress, cancel)
+            except self.cancelled:
+                news.failed.emit(number, path, "cancelled", True)
+            except self.expected as exc:
+                news.failed.emit(number, path, str(exc), False)
+            except Exception as exc:  # anything else is still a message, never an exception in Qt's loop
+                news.failed.emit(number, path, f"{type(exc).__name__}: {exc}", False)
+            else:
+                news.finished.emit(number, path, result)
+
+        self.thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self.thread.start()
+
+    def cancel(self, timeout: float = LOAD_JOIN_TIMEOUT) -> bool:
+        """Stop the running load and wait for its thread (a read stops between two chunks or files);
+        True when no load thread is left."""
+        self._cancel.set()
+        if self.thread is not None:
+            self._number += 1  # what the stopped load still sends is dropped
+            self.thread.join(timeout)
+            if self.thread.is_alive():
+                return False
+            self.thread = None
+        return True
+
+    def _join(self) -> None:
+        """The thread sent its last news and is ending: join it."""
+        if self.thread is not None:
+            self.thread.join(LOAD_JOIN_TIMEOUT)
+            self.thread = None
+
+    def _on_progress(self, number: int, done: int, total: int) -> None:
+        if number == self._number:
+            self.progress.emit(done, total)
+
+    def _on_finished(self, number: int, path: str, result: Any) -> None:
+        if number == self._number:
+            self._join()
+            self.finished.emit(path, result)
+
+    def _on_failed(self, number: int, path: str, reason: str, cancelled: bool) -> None:
+        if number == self._number:
+            self._join()
+            self.failed.emit(path, reason, cancelled)
 
 
 class ModeView(QWidget):
@@ -49,10 +140,7 @@ class ModeView(QWidget):
     # --- a user's data file as P_data (1-D values, 2-D points) ---------------------------------------
     # Read on a thread of its own (a 10⁶-row CSV takes seconds to parse), with progress and Cancel; the
     # task built from the file next finds it already read (core.points keeps the last file read).
-    _point_load: threading.Thread | None = None
-    _point_cancel: threading.Event | None = None
-    _point_number = 0  # news of an older load (cancelled or overtaken) is not shown
-    _point_signals: _PointLoadSignals | None = None
+    _points_load: FileLoad | None = None
     point_progress: QProgressBar | None = None
     cancel_point_button: QPushButton | None = None
 
@@ -82,60 +170,39 @@ class ModeView(QWidget):
         on it; on a bad file say why and keep the current target. `what`: the file's noun and its
         rows' plural, e.g. ("points", "points"). A load already running is cancelled first."""
         self.cancel_point_load()
-        if self._point_signals is None:
-            self._point_signals = _PointLoadSignals(self)
-            self._point_signals.progress.connect(self._on_point_progress)
-            self._point_signals.finished.connect(self._on_point_finished)
-            self._point_signals.failed.connect(self._on_point_failed)
-        cancel = self._point_cancel = threading.Event()
-        self._point_number += 1
-        signals, number, last = self._point_signals, self._point_number, [0.0]
+        if self._points_load is None:
+            self._points_load = FileLoad("ganviz-point-load", expected=(ValueError,), parent=self)
+            self._points_load.progress.connect(self._on_point_progress)
+            self._points_load.finished.connect(self._on_point_finished)
+            self._points_load.failed.connect(self._on_point_failed)
+        self._point_what = what
 
-        def progress(done: int, total: int) -> None:  # at most every PROGRESS_EVERY s, and the last one
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_EVERY or done >= total:
-                last[0] = now
-                signals.progress.emit(number, done, total)
-
-        def run() -> None:
-            try:
-                data = read_point_set(path, columns=columns, progress=progress, cancel=cancel)
-                problem = spread_problem(Path(path).name, data.points, data.names)
-                if problem is not None:
-                    raise ValueError(problem)
-                signals.finished.emit(number, path, f"Loaded {len(data.points)} {what[1]} from {path}")
-            except ReadCancelled:
-                signals.failed.emit(number, path, f"Loading {what[0]} cancelled; the current target stays")
-            except ValueError as exc:
-                signals.failed.emit(number, path, f"Could not load {what[0]}: {exc}")
-            except Exception as exc:  # anything else is still a message, never an exception in Qt's loop
-                signals.failed.emit(number, path, f"Could not load {what[0]}: {type(exc).__name__}: {exc}")
+        def read(path: str, progress, cancel) -> str:
+            data = read_point_set(path, columns=columns, progress=progress, cancel=cancel)
+            problem = spread_problem(Path(path).name, data.points, data.names)
+            if problem is not None:
+                raise ValueError(problem)
+            return f"Loaded {len(data.points)} {what[1]} from {path}"
 
         if self.point_progress is not None:
             self.point_progress.setRange(0, 0)  # busy until the first progress
             self.point_progress.setFormat(f"reading {Path(path).name}… %p%")
             self._point_row.setVisible(True)
         self.message.emit(f"Reading {path}…")
-        self._point_load = threading.Thread(target=run, name="ganviz-point-load", daemon=True)
-        self._point_load.start()
+        self._points_load.start(path, read)
 
     @property
     def loading_points(self) -> bool:
-        return self._point_load is not None and self._point_load.is_alive()
+        return self._points_load is not None and self._points_load.running
 
     def cancel_point_load(self, timeout: float = LOAD_JOIN_TIMEOUT) -> bool:
         """Stop a file being read and wait for its thread (it stops within PROGRESS_LINES lines);
         True when no load thread is left."""
-        if self._point_cancel is not None:
-            self._point_cancel.set()
-        if self._point_load is not None:
-            if self._point_load.is_alive():
+        if self._points_load is not None:
+            if self._points_load.running:
                 self.message.emit("Loading cancelled; the current target stays")
-            self._point_number += 1  # what the stopped load still sends is dropped
-            self._point_load.join(timeout)
-            if self._point_load.is_alive():
+            if not self._points_load.cancel(timeout):
                 return False
-            self._point_load = None
         self._end_point_load()
         return True
 
@@ -147,30 +214,21 @@ class ModeView(QWidget):
         if self.point_progress is not None:
             self._point_row.setVisible(False)
 
-    def _on_point_progress(self, number: int, done: int, total: int) -> None:
-        if total and number == self._point_number and self.point_progress is not None:
+    def _on_point_progress(self, done: int, total: int) -> None:
+        if total and self.point_progress is not None:
             self.point_progress.setRange(0, 1000)
             self.point_progress.setValue(int(1000 * done / total))
 
-    def _on_point_finished(self, number: int, path: str, text: str) -> None:
-        if number != self._point_number:
-            return
-        self._join_point_load()
+    def _on_point_finished(self, path: str, text: str) -> None:
+        self._end_point_load()
         self.message.emit(text)
         self.restart_requested.emit({"dataset": path})
 
-    def _on_point_failed(self, number: int, path: str, text: str) -> None:
-        if number != self._point_number:
-            return
-        self._join_point_load()
-        self.message.emit(text)
-
-    def _join_point_load(self) -> None:
-        """The load thread sent its last news and is ending: join it."""
-        if self._point_load is not None:
-            self._point_load.join(LOAD_JOIN_TIMEOUT)
-            self._point_load = None
+    def _on_point_failed(self, path: str, reason: str, cancelled: bool) -> None:
         self._end_point_load()
+        noun = self._point_what[0]
+        self.message.emit(f"Loading {noun} cancelled; the current target stays" if cancelled
+                          else f"Could not load {noun}: {reason}")
 
     def _place_beside(self, main: QWidget, side: QWidget) -> QSplitter:
         """Lay the view out as `main` (3/5 of the width) beside `side` (the curves), user-resizable."""

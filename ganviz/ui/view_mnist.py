@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from ganviz.core.mnist.task import GRID, PAD, PAD_LEVEL, STRIP, PictureMnist, ti
 from ganviz.core.config import TrainConfig
 from ganviz.core.modes import MNIST_ARCHS
 from ganviz.core.snapshot import Snapshot
-from ganviz.ui.base import LOAD_JOIN_TIMEOUT, PROGRESS_EVERY, LaneView, ModeView
+from ganviz.ui.base import LOAD_JOIN_TIMEOUT, FileLoad, LaneView, ModeView
 from ganviz.ui.history_plot import HistoryPlot, Series
 
 SIDE = 28
@@ -88,14 +87,6 @@ class _DownloadSignals(QObject):
     failed = Signal(str)
 
 
-class _LoadSignals(QObject):
-    """Carries the loading thread's news to the UI thread."""
-
-    progress = Signal(object, object, object)  # load number, done, total (files, or bytes of an array or IDX file)
-    finished = Signal(object, str, str)        # load number, the path, what was loaded
-    failed = Signal(object, str, str)          # load number, the path, why not
-
-
 class MnistView(ModeView):
     mode = "mnist"
 
@@ -115,13 +106,11 @@ class MnistView(ModeView):
         self._dl.finished.connect(self._on_download_finished)
         self._dl.failed.connect(self._on_download_failed)
         # Loading a folder or an array runs on its own thread (decoding thousands of images takes seconds).
-        self._load: threading.Thread | None = None
-        self._load_cancel = threading.Event()
-        self._load_number = 0  # news of an older load (cancelled or overtaken) is not shown
-        self._ld = _LoadSignals(self)
-        self._ld.progress.connect(self._on_load_progress)
-        self._ld.finished.connect(self._on_load_finished)
-        self._ld.failed.connect(self._on_load_failed)
+        self._images_load = FileLoad("ganviz-image-load", expected=(DatasetError,), cancelled=(LoadCancelled,),
+                                     parent=self)
+        self._images_load.progress.connect(self._on_load_progress)
+        self._images_load.finished.connect(self._on_load_finished)
+        self._images_load.failed.connect(self._on_load_failed)
 
         # Samples: G on the fixed noise (the same z every frame, so the change is G's) and on fresh noise.
         self.grid_widget, self.grid_box, self.grid_item = image_box("G(z) on fixed noise z")
@@ -334,52 +323,24 @@ class MnistView(ModeView):
         self.extra_controls()
         self.cancel_load()
         path = str(path)
-        cancel = self._load_cancel = threading.Event()
-        self._load_number += 1
-        signals, number = self._ld, self._load_number
-        last = [0.0]
-
-        def progress(done: int, total: int) -> None:  # at most every PROGRESS_EVERY s, and the last one
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_EVERY or done >= total:
-                last[0] = now
-                signals.progress.emit(number, done, total)
-
-        def run() -> None:
-            try:
-                dataset = load_images(path, progress, cancel)
-                signals.finished.emit(number, path, dataset.describe())
-            except LoadCancelled:
-                signals.failed.emit(number, path, "loading cancelled")
-            except DatasetError as exc:
-                signals.failed.emit(number, path, str(exc))
-            except Exception as exc:  # anything else is still a message, never an exception in Qt's loop
-                signals.failed.emit(number, path, f"{type(exc).__name__}: {exc}")
-
         self.load_progress.setRange(0, 0)
         self.load_progress.setFormat(f"reading {Path(path).name}… %p%")
         self.load_progress.setVisible(True)
         self.cancel_load_button.setVisible(True)
         self.message.emit(f"reading {path}…")
-        self._load = threading.Thread(target=run, name="ganviz-image-load", daemon=True)
-        self._load.start()
+        self._images_load.start(path, lambda path, progress, cancel: load_images(path, progress, cancel).describe())
 
     @property
     def loading(self) -> bool:
-        return self._load is not None and self._load.is_alive()
+        return self._images_load.running
 
     def cancel_load(self, timeout: float = LOAD_JOIN_TIMEOUT) -> bool:
         """Stop a load that is running and wait for its thread (it stops between two files or chunks);
         True when no load thread is left."""
-        self._load_cancel.set()
-        if self._load is not None:
-            if self._load.is_alive():
-                self.message.emit("loading cancelled; the current data stays")
-            self._load_number += 1  # what the stopped load still sends is dropped
-            self._load.join(timeout)
-            if self._load.is_alive():
-                return False
-            self._load = None
+        if self._images_load.running:
+            self.message.emit("loading cancelled; the current data stays")
+        if not self._images_load.cancel(timeout):
+            return False
         self._end_load()
         return True
 
@@ -397,24 +358,20 @@ class MnistView(ModeView):
             self.load_progress.setVisible(False)
             self.cancel_load_button.setVisible(False)
 
-    def _on_load_progress(self, number: int, done: int, total: int) -> None:
-        if total and number == self._load_number:
+    def _on_load_progress(self, done: int, total: int) -> None:
+        if total:
             self.load_progress.setRange(0, 1000)
             self.load_progress.setValue(int(1000 * done / total))
 
-    def _on_load_finished(self, number: int, path: str, what: str) -> None:
-        if number != self._load_number:
-            return
+    def _on_load_finished(self, path: str, what: str) -> None:
         self._end_load()
         self._data_dir = path
         self.message.emit(f"loaded {what}")
         self.restart_requested.emit({"data_dir": path})
 
-    def _on_load_failed(self, number: int, path: str, reason: str) -> None:
-        if number != self._load_number:
-            return
+    def _on_load_failed(self, path: str, reason: str, cancelled: bool) -> None:
         self._end_load()
-        self.message.emit(f"cannot use {path}: {reason}; the current data stays")
+        self.message.emit(f"cannot use {path}: {'loading cancelled' if cancelled else reason}; the current data stays")
 
     # --- download -------------------------------------------------------------------------------
     def start_download(self) -> None:
