@@ -391,6 +391,6 @@ def test_a_data_file_is_read_once_off_the_ui_thread_with_progress_and_cancel(win
     # Closing the window while a file is read cancels and joins the thread.
     write_csv(tmp_path / "first.csv", ("height_cm",), values[:-1])  # changed on disk: read again
     view.load_data_file(str(tmp_path / "first.csv"))
-    thread = view._points_load.thread
+    thread = view._points_load.reader
     window.close()
     assert not thread.is_alive() and len(reads) == 3

@@ -227,7 +227,7 @@ def test_closing_the_window_mid_load_cancels_and_joins_the_load(mnist_window, qt
     view = mnist_window.views["mnist"]
     view.load_data(folder)
     qtbot.waitUntil(lambda: view.load_progress.value() > 0, timeout=5000)
-    thread = view._images_load.thread
+    thread = view._images_load.reader
     start = time.monotonic()
     mnist_window.close()
     assert time.monotonic() - start < 2.0 and not thread.is_alive()

@@ -48,7 +48,7 @@ class FileLoad(QObject):
                  cancelled: tuple[type[BaseException], ...] = (ReadCancelled,), parent: QObject | None = None):
         super().__init__(parent)
         self.name, self.expected, self.cancelled = name, expected, cancelled
-        self.thread: threading.Thread | None = None
+        self.reader: threading.Thread | None = None  # not `thread`: that is QObject.thread()
         self._cancel = threading.Event()
         self._number = 0  # news of an older load (cancelled or overtaken) is not passed on
         self._news = _LoadNews(self)
@@ -58,7 +58,7 @@ class FileLoad(QObject):
 
     @property
     def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        return self.reader is not None and self.reader.is_alive()
 
     def start(self, path: str, read: Callable[[str, Callable[[int, int], None], threading.Event], Any]) -> None:
         self.cancel()
@@ -84,26 +84,26 @@ class FileLoad(QObject):
             else:
                 news.finished.emit(number, path, result)
 
-        self.thread = threading.Thread(target=run, name=self.name, daemon=True)
-        self.thread.start()
+        self.reader = threading.Thread(target=run, name=self.name, daemon=True)
+        self.reader.start()
 
     def cancel(self, timeout: float = LOAD_JOIN_TIMEOUT) -> bool:
         """Stop the running load and wait for its thread (a read stops between two chunks or files);
         True when no load thread is left."""
         self._cancel.set()
-        if self.thread is not None:
+        if self.reader is not None:
             self._number += 1  # what the stopped load still sends is dropped
-            self.thread.join(timeout)
-            if self.thread.is_alive():
+            self.reader.join(timeout)
+            if self.reader.is_alive():
                 return False
-            self.thread = None
+            self.reader = None
         return True
 
     def _join(self) -> None:
         """The thread sent its last news and is ending: join it."""
-        if self.thread is not None:
-            self.thread.join(LOAD_JOIN_TIMEOUT)
-            self.thread = None
+        if self.reader is not None:
+            self.reader.join(LOAD_JOIN_TIMEOUT)
+            self.reader = None
 
     def _on_progress(self, number: int, done: int, total: int) -> None:
         if number == self._number:
