@@ -1,6 +1,7 @@
 """Checkpoint folders: round trip, resuming bit for bit, atomic replacement, and every way a folder
 can fail to save or load (including a lane file crafted to run code when unpickled)."""
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -390,30 +391,17 @@ def test_an_image_mode_run_resumes_bit_for_bit_with_its_average_of_g(tmp_path, a
     """The moving average of G's weights (and its update count) and D's spectral-norm vectors are part
     of the saved run: stopping, saving, loading and going on gives exactly the uninterrupted run."""
     from ganviz.core.config import TrainConfig
-    from ganviz.core.session import Session
 
     cfg = TrainConfig.for_mode("mnist", extra={"arch": arch}, hidden=8, batch=8, device="cpu",
                                data_dir=_unlabelled_digits(tmp_path))
-    straight, first = Session([cfg]), Session([cfg])
-    second = None
-    try:
-        straight.run(6, 3)
-        first.run(3, 3)
-        first.save(tmp_path / "run")
-        second = Session.load(tmp_path / "run")
+    with _straight_and_resumed(cfg, tmp_path / "run") as (straight, second):
         second.run(3, 3)
         a, b = straight.lanes[0].trainer, second.lanes[0].trainer
         assert a.iteration == b.iteration == 6 and float(getattr(b.G, "average_updates", 6)) == 6
-        sa, sb = {**a.G.state_dict(), **a.D.state_dict()}, {**b.G.state_dict(), **b.D.state_dict()}
-        assert list(sa) == list(sb) and any(key.startswith("average.") for key in sa) == (arch != "conv-legacy")
-        for key in sa:
-            assert _same(sa[key], sb[key]), key
+        _assert_same_models(a, b)
+        assert any(key.startswith("average.") for key in a.G.state_dict()) == (arch != "conv-legacy")
         if arch == "conv":
             assert any(key.endswith("_u") for key in a.D.state_dict())  # the power iteration's vector
-    finally:
-        for session in (straight, first, second):
-            if session is not None:
-                session.close()
 
 
 @pytest.mark.parametrize("saved_arch, resumed_arch", [("conv-legacy", "conv-legacy"), (None, None)])
@@ -423,40 +411,55 @@ def test_an_image_mode_run_saved_before_arch_resumes_as_conv_legacy_bit_for_bit(
     exactly like the uninterrupted run. A run saved since without --arch (the default, conv) still
     loads as conv: the saved weights tell the two apart."""
     from ganviz.core.config import TrainConfig
-    from ganviz.core.session import Session
 
     cfg = TrainConfig.for_mode("mnist", extra={"arch": saved_arch} if saved_arch else None, hidden=8, batch=8,
                                device="cpu", data_dir=_unlabelled_digits(tmp_path))
-    straight, first = Session([cfg]), Session([cfg])
-    second = None
-    try:
-        straight.run(6, 3)
-        first.run(3, 3)
-        first.save(tmp_path / "run")
-        manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    def as_before_arch(folder):
+        manifest = json.loads((folder / "run.json").read_text())
         manifest["meta"]["lanes"][0]["cfg"]["extra"].pop("arch", None)  # the config as before --arch
-        (tmp_path / "run" / "run.json").write_text(json.dumps(manifest))
-        second = Session.load(tmp_path / "run")
+        (folder / "run.json").write_text(json.dumps(manifest))
+
+    with _straight_and_resumed(cfg, tmp_path / "run", as_before_arch) as (straight, second):
         assert second.lanes[0].cfg.extra.get("arch") == resumed_arch
         assert second.lanes[0].cfg.replace(extra={}) == cfg.replace(extra={})  # every other setting kept
         second.run(3, 3)
         a, b = straight.lanes[0].trainer, second.lanes[0].trainer
         assert a.iteration == b.iteration == 6
-        sa, sb = {**a.G.state_dict(), **a.D.state_dict()}, {**b.G.state_dict(), **b.D.state_dict()}
-        assert list(sa) == list(sb)
-        for key in sa:
-            assert _same(sa[key], sb[key]), key
+        _assert_same_models(a, b)
         assert np.array_equal(straight.lanes[0].log.column("d_loss"), second.lanes[0].log.column("d_loss"),
                               equal_nan=True)  # the history: every row kept, the new ones alike
+
+
+@contextlib.contextmanager
+def _straight_and_resumed(cfg, folder, edit_saved=None):
+    """(a session trained 6 iterations straight, one trained 3, saved to `folder`, changed there by
+    `edit_saved(folder)` if given, and loaded again): the caller trains the second 3 more and compares.
+    Every session is closed afterwards."""
+    from ganviz.core.session import Session
+
+    straight, first = Session([cfg]), Session([cfg])
+    second = None
+    try:
+        straight.run(6, 3)
+        first.run(3, 3)
+        first.save(folder)
+        if edit_saved is not None:
+            edit_saved(folder)
+        second = Session.load(folder)
+        yield straight, second
     finally:
         for session in (straight, first, second):
             if session is not None:
                 session.close()
 
 
-def _same(a, b) -> bool:
-    """One entry of two state_dicts alike: tensors equal, a module's extra state (plain values) equal."""
-    return torch.equal(a, b) if torch.is_tensor(a) else a == b
+def _assert_same_models(a, b) -> None:
+    """Two trainers' G and D alike to the bit: the same state_dict keys, tensors equal, a module's
+    extra state (plain values) equal."""
+    sa, sb = {**a.G.state_dict(), **a.D.state_dict()}, {**b.G.state_dict(), **b.D.state_dict()}
+    assert list(sa) == list(sb)
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]) if torch.is_tensor(sa[key]) else sa[key] == sb[key], key
 
 
 def test_a_run_of_an_earlier_image_model_is_refused_in_one_line(tmp_path):
