@@ -1,5 +1,6 @@
 """Shared test set-up: offscreen Qt before any QApplication exists, one thread for torch, cleanup."""
 
+import faulthandler
 import os
 import tempfile
 
@@ -18,6 +19,35 @@ def _isolated_cache(tmp_path_factory):
     """The suite's own ganviz cache dir: nothing is read from or written to the user's cache
     (tests that need an empty cache set GANVIZ_CACHE_DIR themselves)."""
     os.environ["GANVIZ_CACHE_DIR"] = str(tmp_path_factory.mktemp("ganviz-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _gui_thread_gc(request):
+    """From the first Qt test on, the suite collects cycles the way the app does: on the GUI thread
+    only (ganviz.ui.gui_gc). Closed windows and views of earlier tests leave Qt objects in cycles;
+    collected on a later test's training or loader thread they deadlock or abort the process."""
+    global _SUITE_HOLDS_GC
+    if not _SUITE_HOLDS_GC and ("qtbot" in request.fixturenames or "qapp" in request.fixturenames):
+        from ganviz.ui import gui_gc
+
+        gui_gc.hold()  # kept for the rest of the session, as the app keeps it while a window is open
+        _SUITE_HOLDS_GC = True
+    yield
+
+
+_SUITE_HOLDS_GC = False
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test stuck inside C code (where pytest-timeout's signal cannot reach Python) ends the run
+    with every thread's stack on stderr instead of hanging it."""
+    limit = item.config.getini("timeout")
+    faulthandler.dump_traceback_later(float(limit or 120) + 60, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture

@@ -148,16 +148,25 @@ def test_close_during_an_image_mode_fit_d_star_with_k_20_does_not_hang(qtbot):
 
 
 def test_close_during_training_joins_the_thread(qtbot):
-    from ganviz.ui import MainWindow
+    import gc
 
+    from ganviz.ui import MainWindow, gui_gc
+
+    before = gui_gc.holders()
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
+    # While the window's threads run, Python never collects cycles on them (a closed window's Qt
+    # objects destroyed on the training thread deadlock against the GUI thread): only a GUI-thread timer does.
+    assert gui_gc.holders() == before + 1 and not gc.isenabled()
     qtbot.mouseClick(find(w, QPushButton, "playButton"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: step_count(w) > 20, timeout=10000)
     w.close()
     assert w.worker.wait(5000)
     assert w.worker.isFinished()
+    assert gui_gc.holders() == before  # given back once its threads are joined
+    w.close()
+    assert gui_gc.holders() == before  # and only once
 
 
 def test_hammering_sliders_while_training_never_crashes_or_deadlocks(window, qtbot):

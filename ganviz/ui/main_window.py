@@ -30,6 +30,7 @@ from ganviz.core.mnist.data import mnist_cache_dir
 from ganviz.core.session import LANE_SETTINGS, LIVE_SETTINGS, Session
 from ganviz.core.snapshot import Snapshot
 from ganviz.core.tasks import task_class
+from ganviz.ui import gui_gc
 from ganviz.ui.base import ModeView
 from ganviz.ui.lane_grid import LaneGrid, lane_titles
 from ganviz.ui.phase import PhasePanel, show_fit_spans, show_ghost
@@ -213,7 +214,13 @@ class MainWindow(QMainWindow):
         self._key_filter = _TrainingKeys(self.keys, self)
         self._catch_keys(self)
 
-        session = Session(TrainConfig.for_mode(mode, dataset=dataset, device=device))
+        gui_gc.hold()  # cycles are collected on this thread only while the window's threads run
+        try:
+            session = Session(TrainConfig.for_mode(mode, dataset=dataset, device=device))
+        except BaseException:
+            gui_gc.release()
+            raise
+        self._gc_held = True
         self.worker = TrainWorker(session)
         self._show_mode(mode)
         self._sync_controls(session.cfg, session.lanes[0].id)
@@ -1099,6 +1106,9 @@ class MainWindow(QMainWindow):
                 shutdown()
         self.worker.stop()
         self.worker.wait()
+        if self._gc_held:  # every thread of the window is joined: collection may leave the GUI thread
+            self._gc_held = False
+            gui_gc.release()
         super().closeEvent(event)
 
 
