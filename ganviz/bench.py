@@ -35,8 +35,9 @@ UI_TIMER_MS = 10
 
 
 def plain_loop(trainer: Trainer, seconds: float) -> float:
-    """Iterations/s of a textbook PyTorch GAN loop (Algorithm 1 with k = 1) on the trainer's models,
-    optimizers, batch and sampler: separate D passes on real and fake, BCE against label tensors."""
+    """Iterations/s of a textbook PyTorch GAN loop (Algorithm 1 with the config's k D updates and k_G
+    G updates) on the trainer's models, optimizers, batch and sampler: separate D passes on real and
+    fake, BCE against label tensors."""
     task, G, D, gen, m = trainer.task, trainer.G, trainer.D, trainer.gen, trainer.cfg.batch
     opt_d, opt_g = trainer.opt_d, trainer.opt_g
     ones = torch.ones(m, device=trainer.device)
@@ -44,17 +45,19 @@ def plain_loop(trainer: Trainer, seconds: float) -> float:
     n, start = 0, time.perf_counter()
     while True:
         for _ in range(20):
-            real = task.sample_real(m, gen)
-            fake = G(task.sample_noise(m, gen)).detach()
-            loss_d = F.binary_cross_entropy_with_logits(D(real), ones) + \
-                F.binary_cross_entropy_with_logits(D(fake), zeros)
-            opt_d.zero_grad()
-            loss_d.backward()
-            opt_d.step()
-            loss_g = F.binary_cross_entropy_with_logits(D(G(task.sample_noise(m, gen))), ones)
-            opt_g.zero_grad()
-            loss_g.backward()
-            opt_g.step()
+            for _ in range(trainer.cfg.k):
+                real = task.sample_real(m, gen)
+                fake = G(task.sample_noise(m, gen)).detach()
+                loss_d = F.binary_cross_entropy_with_logits(D(real), ones) + \
+                    F.binary_cross_entropy_with_logits(D(fake), zeros)
+                opt_d.zero_grad()
+                loss_d.backward()
+                opt_d.step()
+            for _ in range(trainer.cfg.k_g):
+                loss_g = F.binary_cross_entropy_with_logits(D(G(task.sample_noise(m, gen))), ones)
+                opt_g.zero_grad()
+                loss_g.backward()
+                opt_g.step()
         n += 20
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:

@@ -365,9 +365,10 @@ def test_the_average_of_g_follows_each_update_with_its_warm_up(tmp_path):
     from ganviz.core.mnist.models import AVERAGE_DECAY
 
     cfg = small_cfg()
+    assert cfg.extra == {} and cfg.loss == "hinge" and cfg.k_g == 2  # the default recipe
+    cfg = cfg.replace(k_g=1)  # one G update per iteration, so that each one can be followed
     trainer = Trainer(cfg, task=MnistTask(cfg, CPU, classifier=False))
     G = trainer.G
-    assert cfg.extra == {} and cfg.loss == "hinge"  # the default recipe
     assert {id(p) for p in G.parameters()} == {id(p) for p in G.net.parameters()}
     assert {id(p) for group in trainer.opt_g.param_groups for p in group["params"]} == {id(p) for p in G.parameters()}
     assert all(hasattr(m, "parametrizations") for m in trainer.D.modules() if isinstance(m, (torch.nn.Conv2d,
@@ -405,7 +406,8 @@ def test_the_grid_and_scores_show_the_average_and_v_the_trained_g(cache):
     # Measuring leaves D alone: spectral normalisation's power iteration does not advance, and D
     # sees the images unshifted (no shift is drawn).
     assert all(torch.equal(d_state[k], v) for k, v in D.state_dict().items() if torch.is_tensor(v))
-    assert D.draws == draws == 2 * 20  # per iteration: the fused real+fake pass of D's update, and G's
+    # per iteration: the fused real+fake pass of D's update, and one for each of G's k_G updates
+    assert D.draws == draws == (1 + cfg.k_g) * 20
     with torch.no_grad():
         D.eval()  # σ(W) from the power iteration's current vectors, as measured
         logits = D(torch.cat((task.x_real_eval, task.generate(G.net, task.z_fixed))))

@@ -311,13 +311,16 @@ def test_the_model_combo_starts_a_new_run_with_that_models_settings(qtbot):
     w.show()
     try:
         combo = w.view.arch_combo
-        assert combo.currentData() == "conv" and w.cfg.extra == {}
+        assert combo.currentData() == "conv" and w.cfg.extra == {} and w.cfg.k_g == 2
+        assert w.k_g_slider.value() == 2  # the conv model trains G twice per iteration, and the panel says so
         assert "averaged" in w.view.grid_widget.title.text
         combo.setCurrentIndex(combo.findData("mlp"))
         qtbot.waitUntil(lambda: w.cfg.extra.get("arch") == "mlp", timeout=20000)
-        assert (w.cfg.hidden, w.cfg.loss, w.cfg.lr_d) == (256, "nonsaturating", 2e-4)
-        assert "Model MLP" in w.statusBar().currentMessage() and "every lane starts again" in w.statusBar().currentMessage()
-        assert "--arch mlp" in w.copy_command() and "--hidden" not in w.copy_command()
+        assert (w.cfg.hidden, w.cfg.loss, w.cfg.lr_d, w.cfg.k_g) == (256, "nonsaturating", 2e-4, 1)
+        qtbot.waitUntil(lambda: w.k_g_slider.value() == 1, timeout=5000)
+        assert "Model MLP" in w.statusBar().currentMessage() and "k_G = 1" in w.statusBar().currentMessage()
+        assert "every lane starts again" in w.statusBar().currentMessage()
+        assert "--arch mlp" in w.copy_command() and "--hidden" not in w.copy_command() and "--k-g" not in w.copy_command()
         w.restore_defaults()
         assert w.cfg.hidden == 256
         combo.setCurrentIndex(combo.findData("conv-legacy"))

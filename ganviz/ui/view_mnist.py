@@ -283,7 +283,8 @@ class MnistView(ModeView):
         changes = {key: getattr(preset, key) for key in MNIST_ARCHS[arch]}
         self.restart_requested.emit({"extra": {"arch": arch}, **changes})
         self.message.emit(f"Model {ARCH_LABELS[arch]}: every lane starts again (loss {preset.loss}, "
-                          f"lr_D = {preset.lr_d:g}, lr_G = {preset.lr_g:g}, width {preset.hidden})")
+                          f"lr_D = {preset.lr_d:g}, lr_G = {preset.lr_g:g}, k_G = {preset.k_g}, batch {preset.batch}, "
+                          f"width {preset.hidden})")
 
     def sync_to_config(self, cfg) -> None:
         """Show the run's model in the combo (without asking for a new run) and say what the grid shows."""
