@@ -26,9 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ganviz.core import losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.session import Session
-from ganviz.core.trainer import Trainer
+from ganviz.core.trainer import R1_EVERY, Trainer
 
 GANLAB_ITERATIONS_PER_S = 60.0
 UI_TIMER_MS = 10
@@ -36,13 +37,13 @@ UI_TIMER_MS = 10
 
 def plain_loop(trainer: Trainer, seconds: float) -> float:
     """Iterations/s of a textbook PyTorch GAN loop (Algorithm 1 with the config's k D updates and k_G
-    G updates) on the trainer's models, optimizers, batch and sampler: separate D passes on real and
-    fake, BCE against label tensors."""
+    G updates, and the model's lazy R1 step if it has one) on the trainer's models, optimizers, batch
+    and sampler: separate D passes on real and fake, BCE against label tensors."""
     task, G, D, gen, m = trainer.task, trainer.G, trainer.D, trainer.gen, trainer.cfg.batch
     opt_d, opt_g = trainer.opt_d, trainer.opt_g
     ones = torch.ones(m, device=trainer.device)
     zeros = torch.zeros(m, device=trainer.device)
-    n, start = 0, time.perf_counter()
+    n, d_updates, start = 0, 0, time.perf_counter()
     while True:
         for _ in range(20):
             for _ in range(trainer.cfg.k):
@@ -53,6 +54,12 @@ def plain_loop(trainer: Trainer, seconds: float) -> float:
                 opt_d.zero_grad()
                 loss_d.backward()
                 opt_d.step()
+                d_updates += 1
+                if task.r1_gamma and (d_updates - 1) % R1_EVERY == 0:  # the model's lazy R1 step
+                    penalty = losses.r1_penalty(D, task.sample_real(m, gen), task.r1_gamma, real.dim() - 1)
+                    opt_d.zero_grad()
+                    (penalty * R1_EVERY).backward()
+                    opt_d.step()
             for _ in range(trainer.cfg.k_g):
                 loss_g = F.binary_cross_entropy_with_logits(D(G(task.sample_noise(m, gen))), ones)
                 opt_g.zero_grad()

@@ -136,9 +136,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         ".npy/.npz array (N, H, W), uint8 0-255 or float 0-1; all made 28x28 grey")
     p.add_argument("--grid-every", type=int, help="mnist only: also write grid_STEP.png every N iterations")
     p.add_argument("--arch", choices=tuple(MNIST_ARCHS),
-                   help="mnist only: the model: conv (DCGAN, spectral norm in D, hinge loss; default), mlp (fully "
-                        "connected, as in the original paper) or conv-legacy (no spectral norm: plateaus). Sets "
-                        "the loss, learning rates and width it was measured with unless given")
+                   help="mnist only: the model: conv (DCGAN, R1 penalty on D, k_G = 2; default), mlp (fully "
+                        "connected, as in the original paper) or conv-legacy (D unregularised: plateaus). Sets "
+                        "the loss, learning rates, k_G and width it was measured with unless given")
     # The Dirac-GAN's own settings (TrainConfig.extra; see ganviz.core.dirac): refused in other modes.
     p.add_argument("--update", choices=("simultaneous", "alternating"),
                    help="dirac only: both players step from the same point, or D then G (default simultaneous)")

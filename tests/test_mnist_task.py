@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from ganviz.core import losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.mnist import classifier as clf
 from ganviz.core.mnist.data import load_bundled
 from ganviz.core.mnist.idx import write_idx
 from ganviz.core.mnist.task import GRID, CostBudget, MnistTask, tile, to_uint8
-from ganviz.core.trainer import Trainer
+from ganviz.core.trainer import R1_EVERY, Trainer
 
 CPU = torch.device("cpu")
 
@@ -361,18 +362,16 @@ def test_unwritable_classifier_cache_is_a_notice(tmp_path, monkeypatch, partial)
 
 def test_the_average_of_g_follows_each_update_with_its_warm_up(tmp_path):
     """θ_avg ← β θ_avg + (1 − β) θ after every G update, β = min(0.999, (1 + t)/(10 + t)); the optimizer
-    never sees the average, and D (spectral norm) has no plain weight left to grow."""
+    never sees the average."""
     from ganviz.core.mnist.models import AVERAGE_DECAY
 
     cfg = small_cfg()
-    assert cfg.extra == {} and cfg.loss == "hinge" and cfg.k_g == 2  # the default recipe
+    assert cfg.extra == {} and cfg.loss == "nonsaturating" and cfg.k_g == 2  # the default recipe
     cfg = cfg.replace(k_g=1)  # one G update per iteration, so that each one can be followed
     trainer = Trainer(cfg, task=MnistTask(cfg, CPU, classifier=False))
     G = trainer.G
     assert {id(p) for p in G.parameters()} == {id(p) for p in G.net.parameters()}
     assert {id(p) for group in trainer.opt_g.param_groups for p in group["params"]} == {id(p) for p in G.parameters()}
-    assert all(hasattr(m, "parametrizations") for m in trainer.D.modules() if isinstance(m, (torch.nn.Conv2d,
-                                                                                              torch.nn.Linear)))
     expected = [b.clone() for b in G.average.buffers()]
     assert all(torch.equal(a, p) for a, p in zip(expected, G.net.parameters()))  # starts as G
     for t in range(3):
@@ -403,13 +402,13 @@ def test_the_grid_and_scores_show_the_average_and_v_the_trained_g(cache):
     draws = D.draws
     ev = trainer.evaluate(views=False)
     np.testing.assert_array_equal(trainer.evaluate(views=True).picture.grid, averaged)
-    # Measuring leaves D alone: spectral normalisation's power iteration does not advance, and D
-    # sees the images unshifted (no shift is drawn).
+    # Measuring leaves D alone, and D sees the images unshifted (no shift is drawn).
     assert all(torch.equal(d_state[k], v) for k, v in D.state_dict().items() if torch.is_tensor(v))
-    # per iteration: the fused real+fake pass of D's update, and one for each of G's k_G updates
-    assert D.draws == draws == (1 + cfg.k_g) * 20
+    # per iteration: the fused real+fake pass of D's update and one for each of G's k_G updates; and
+    # the lazy R1 step's pass over real images every R1_EVERY D updates
+    assert D.draws == draws == (1 + cfg.k_g) * 20 + math.ceil(20 / R1_EVERY)
     with torch.no_grad():
-        D.eval()  # σ(W) from the power iteration's current vectors, as measured
+        D.eval()
         logits = D(torch.cat((task.x_real_eval, task.generate(G.net, task.z_fixed))))
         D.train()
     from ganviz.core import losses
@@ -417,6 +416,42 @@ def test_the_grid_and_scores_show_the_average_and_v_the_trained_g(cache):
     assert ev.metrics["v"] == pytest.approx(float(losses.value_fn(logits[:64], logits[64:])), rel=1e-5)
     probs, _ = clf.probs_and_features(task.classifier, task.generate(G.average, task.z_score))
     assert ev.metrics["score"] == pytest.approx(clf.classifier_score(probs), rel=1e-5)
+
+
+def test_the_default_d_takes_a_lazy_r1_step_every_16_d_updates():
+    """conv: after D update 1, 17, 33, … one more Adam step of D alone, on γ/2·E‖∇ₓD(x)‖²·R1_EVERY over real
+    images; G is not touched by it. Other models take none."""
+    cfg = small_cfg()
+    trainer = Trainer(cfg, task=MnistTask(cfg, CPU, classifier=False))
+    assert trainer.task.r1_gamma == 1.0
+    g_before = [p.detach().clone() for p in trainer.G.parameters()]
+    penalties = []
+    real_penalty = losses.r1_penalty
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(losses, "r1_penalty", lambda *a, **k: penalties.append(real_penalty(*a, **k)) or penalties[-1])
+        trainer.step_d()
+        assert len(penalties) == 1 and penalties[0].detach().item() > 0
+        d_steps = lambda opt: max(int(state["step"]) for state in opt.state.values())  # noqa: E731
+        assert d_steps(trainer.opt_d) == 2  # the update and the R1 step
+        assert all(torch.equal(a, b) for a, b in zip(g_before, trainer.G.parameters()))
+        trainer.step(20)  # completes the open iteration, then 19 more (k = 1): D updates 2…20, R1 after the 17th
+        assert trainer.d_updates == 20 and len(penalties) == 2 and d_steps(trainer.opt_d) == 20 + 2
+    legacy = TrainConfig.for_mode("mnist", extra={"arch": "conv-legacy"}, hidden=8, batch=8, noise_dim=8)
+    other = Trainer(legacy, task=MnistTask(legacy, CPU, classifier=False))
+    other.step(17)
+    assert other.task.r1_gamma == 0.0 and max(int(s["step"]) for s in other.opt_d.state.values()) == 17
+
+
+def test_r1_penalty_of_a_linear_d_is_half_gamma_times_its_squared_weight_norm():
+    """D(x) = ⟨w, x⟩ + b has ∇ₓD = w everywhere: the penalty is γ/2·‖w‖², and its gradient in w is γ·w."""
+    torch.manual_seed(0)
+    D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 1))
+    x = torch.rand(5, 1, 28, 28)
+    penalty = losses.r1_penalty(D, x, 0.5)
+    w = D[1].weight
+    assert penalty.detach().item() == pytest.approx(0.25 * float(w.square().sum()), rel=1e-6)
+    penalty.backward()
+    torch.testing.assert_close(w.grad, 0.5 * w.detach())
 
 
 def test_the_default_d_sees_shifted_images_while_it_trains_and_measures_them_as_they_are():
@@ -455,11 +490,11 @@ def test_the_default_d_sees_shifted_images_while_it_trains_and_measures_them_as_
 @pytest.mark.parametrize("arch", ["conv", "mlp", "conv-legacy"])
 def test_each_arch_trains_with_its_own_settings(arch):
     cfg = TrainConfig.for_mode("mnist", extra={"arch": arch}, batch=16)
-    expected = {"conv": ("hinge", 32), "mlp": ("nonsaturating", 256), "conv-legacy": ("nonsaturating", 32)}[arch]
+    expected = {"conv": ("nonsaturating", 32), "mlp": ("nonsaturating", 256), "conv-legacy": ("nonsaturating", 32)}[arch]
     assert (cfg.loss, cfg.hidden) == expected
     trainer = Trainer(cfg, task=MnistTask(cfg, CPU, classifier=False))
     assert hasattr(trainer.G, "average") == (arch != "conv-legacy")
-    assert any("parametrizations" in name for name, _ in trainer.D.named_modules()) == (arch == "conv")
+    assert trainer.task.r1_gamma == (1.0 if arch == "conv" else 0.0)
     trainer.step(2)
     ev = trainer.evaluate(views=True)
     assert math.isfinite(ev.metrics["v"]) and ev.picture.grid.shape == (GRID * 30 + 2, GRID * 30 + 2)

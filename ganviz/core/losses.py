@@ -89,6 +89,15 @@ def g_loss_of_probability(d: torch.Tensor, loss: str) -> torch.Tensor:
     raise ValueError(f"the exact D* takes the minimax or non-saturating loss, not {loss!r}")
 
 
+def r1_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, gamma: float,
+               sample_dims: int = 3) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018, THEORY §9): γ/2 · E‖∇ₓD(x)‖² over real samples, D's logit; zero where D
+    is flat on the data, so D cannot sharpen its edge against G there. Differentiable in D's weights."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+    return gamma / 2 * grad.square().flatten(start_dim=grad.dim() - sample_dims).sum(-1).mean()
+
+
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      eps: torch.Tensor, sample_dims: int = 1) -> torch.Tensor:
     """λ·E[max(0, ‖∇f(x̂)‖ − 1)²] at x̂ = ε·real + (1 − ε)·fake; `sample_dims` trailing dims are one sample's

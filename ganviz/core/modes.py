@@ -40,16 +40,17 @@ class ModeSpec:
 # The image mode's models (--arch, kept in extra["arch"]; ganviz.core.mnist.models builds them) and
 # the settings each trains well with, applied when a model is picked unless the user sets them too.
 # The first is the default. Measured on the bundled subset (README, MNIST mode):
-# conv: DCGAN, a four-convolution D with spectral normalisation that sees shifted images, hinge
-# loss, G's average shown; batch 32 at rates 4e-4 (the CPU computes as many images per second at
-# batch 32 as at 64, so twice the updates; equal rates: with D 4× faster than G, "TTUR", the digits
-# came more slowly); two G updates per iteration (k_G = 2, as DCGAN-tensorflow does "to make sure
-# that d_loss does not go to zero"): an iteration costs ~20% more and the digits come ~1.5× sooner
-# in minutes (score 7.0 at 400 s where k_G = 1 had 6.65; k_G = 3 and k = 2 were slower);
+# conv: DCGAN, a four-convolution D with an R1 penalty (models.R1_GAMMA) that sees shifted images,
+# non-saturating loss, G's average shown; batch 32 at rates 4e-4 (the CPU computes as many images per
+# second at batch 32 as at 64, so twice the updates; equal rates: with D 4× faster than G, "TTUR",
+# the digits came more slowly); two G updates per iteration (k_G = 2, as DCGAN-tensorflow does "to
+# make sure that d_loss does not go to zero"; with spectral normalisation in D it gave 7.0 at 400 s
+# on one thread where k_G = 1 had 6.65; k_G = 3 and k = 2 were slower). R1 with the non-saturating
+# loss gave 6.6 / FD 12 at 4,000 iterations, with the hinge loss 6.5 / 13;
 # mlp: the original paper's fully connected networks; conv-legacy: the unregularised DCGAN, which
 # plateaus at classifier score ~6 with malformed digits.
 MNIST_ARCHS: dict[str, dict[str, Any]] = {
-    "conv": dict(loss="hinge", lr_d=4e-4, lr_g=4e-4, batch=32, hidden=32, layers=2, k_g=2),
+    "conv": dict(loss="nonsaturating", lr_d=4e-4, lr_g=4e-4, batch=32, hidden=32, layers=2, k_g=2),
     "mlp": dict(loss="nonsaturating", lr_d=2e-4, lr_g=2e-4, batch=64, hidden=256, layers=2, k_g=1),
     "conv-legacy": dict(loss="nonsaturating", lr_d=2e-4, lr_g=2e-4, batch=64, hidden=32, layers=2, k_g=1),
 }

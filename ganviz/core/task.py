@@ -42,6 +42,9 @@ class Task:
     # The share by which the bound (V + log 4)/2 reads below the JSD even with D = D*, where V is
     # measured on coarser cells than the JSD (2-D); Fit D*'s message allows it (session.fit_message).
     bound_cells_gap: ClassVar[float] = 0.0
+    # γ of a lazy R1 penalty on D (losses.r1_penalty): every R1_EVERY D updates the Trainer takes one
+    # more step of D on the penalty (times R1_EVERY) over a fresh real batch. 0: none.
+    r1_gamma: float = 0.0
     # A task that runs its own updates (e.g. the Dirac-GAN's simultaneous steps) sets True and
     # implements `step`; the Trainer's `step` then delegates to it instead of running Algorithm 1.
     steps_itself: ClassVar[bool] = False

@@ -28,6 +28,9 @@ class OutOfRangeError(NonFiniteError):
     """Training blew up without a NaN: losses or G's samples far outside any sensible range."""
 
 
+# A task's R1 penalty is lazy, as in StyleGAN2 (Karras et al. 2020): one extra D step every this many
+# D updates, on the penalty scaled by the same factor; it costs ~6% of the D updates' time.
+R1_EVERY = 16
 LOSS_LIMIT = 1e4      # |mean loss| above this: diverged (the GAN losses of a sane run are O(1)-O(10))
 EXTENT_FACTOR = 1e3   # |G(z)| above this many times the target's extent: diverged
 
@@ -181,6 +184,16 @@ class Trainer:
         self._d_loss_sum += loss_d.detach()
         self._d_count += 1
         self.d_updates += 1
+        if task.r1_gamma and (self.d_updates - 1) % R1_EVERY == 0:
+            self._r1_update()
+
+    def _r1_update(self) -> None:
+        """The lazy R1 step (Task.r1_gamma): D alone, on a fresh batch of real samples."""
+        real = self.task.sample_real(self.cfg.batch, self.gen)
+        penalty = losses.r1_penalty(self.D, real, self.task.r1_gamma, real.dim() - 1) * R1_EVERY
+        self.opt_d.zero_grad(set_to_none=True)
+        penalty.backward()
+        self.opt_d.step()
 
     def _g_update(self) -> None:
         """One update of G (step 2 of Algorithm 1) on a fresh minibatch of noise; with d_oracle against the

@@ -23,16 +23,17 @@ from ganviz.ui.history_plot import HistoryPlot, Series
 SIDE = 28
 ARCHS = tuple(MNIST_ARCHS)
 ARCH_LABELS = {
-    "conv": "DCGAN, spectral norm in D",
+    "conv": "DCGAN, R1 penalty on D",
     "mlp": "MLP (original paper)",
     "conv-legacy": "DCGAN, unregularised",
 }
 ARCH_TIPS = {
-    "conv": "transposed convolutions in G, strided convolutions in D with spectral normalisation, hinge loss; "
-            "the grid and the scores use the moving average of G's weights",
+    "conv": "transposed convolutions in G, strided convolutions in D with an R1 penalty (γ = 1) on real images, "
+            "which D sees shifted by up to 3 px; two G updates per iteration; the grid and the scores use the "
+            "moving average of G's weights",
     "mlp": "fully connected G and D, as in Goodfellow et al. (2014); the grid and the scores use the moving "
            "average of G's weights",
-    "conv-legacy": "the DCGAN without spectral normalisation and without averaging G: its digits stop "
+    "conv-legacy": "the DCGAN without a regularised D and without averaging G: its digits stop "
                    "improving early and stay malformed",
 }
 COLORS = {

@@ -14,8 +14,8 @@ from ganviz.core.modes import MNIST_ARCHS
 
 SIDE = 28
 PIXELS = SIDE * SIDE
-# "conv": DCGAN whose D has four convolutions, spectral normalisation and sees randomly shifted
-# images; "mlp": fully connected, as in Goodfellow et al. (2014); "conv-legacy": the first DCGAN
+# "conv": DCGAN whose D has four convolutions, an R1 penalty and sees randomly shifted images;
+# "mlp": fully connected, as in Goodfellow et al. (2014); "conv-legacy": the first DCGAN
 # (two convolutions in D, no normalisation, no shifts, no average of G), kept because it shows what
 # an unregularised D does (a plateau of malformed digits).
 ARCHS = tuple(MNIST_ARCHS)
@@ -27,6 +27,11 @@ AVERAGE_DECAY = 0.999
 # side as in DiffAugment's translation (Zhao et al. 2020).
 SHIFT = 3
 BACKGROUND = -1.0  # the grey level of the images' empty border, in the [-1, 1] units D sees
+# γ of the R1 penalty on D per model (losses.r1_penalty, taken lazily by the Trainer). conv: 1. Measured
+# on the bundled subset (k_G = 2, non-saturating loss, two threads): 7.5 at 7,000 iterations (300 s)
+# and 7.9 / FD 4.9 at 12,000 (523 s), where spectral normalisation in its place had 7.0 and 7.3 / 8.0;
+# γ = 0.1 and 10 were lower at 4,000 iterations (6.4 / 16 and 6.3 / 17 against 6.6 / 12).
+R1_GAMMA = {"conv": 1.0}
 
 
 class ConvGenerator(nn.Module):
@@ -67,7 +72,8 @@ class ConvDiscriminator(nn.Module):
 
     With `spectral`, every layer's weight is divided by its largest singular value (Miyato et al.
     2018): D is then 1-Lipschitz per layer, its gradients to G cannot grow without bound, and the
-    digits keep improving instead of stalling."""
+    digits keep improving instead of stalling. `conv` used it until 2026-12-05; an R1 penalty
+    (R1_GAMMA) now does that job there, and faster (see R1_GAMMA)."""
 
     def __init__(self, width: int = 64, spectral: bool = False, deep: bool = False):
         super().__init__()
@@ -229,4 +235,4 @@ def build_discriminator(arch: str, hidden: int, layers: int) -> nn.Module:
     if arch == "conv-legacy":
         return ConvDiscriminator(hidden)
     seed = int(torch.randint(2 ** 62, ()))
-    return ShiftedInputs(ConvDiscriminator(hidden, spectral=True, deep=True), SHIFT, seed)
+    return ShiftedInputs(ConvDiscriminator(hidden, deep=True), SHIFT, seed)  # regularised by R1 (R1_GAMMA)

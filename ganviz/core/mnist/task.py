@@ -18,7 +18,7 @@ from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.frame import Images
 from ganviz.core.mnist import classifier as clf
 from ganviz.core.mnist.data import DatasetError, ImageDataset, load_bundled, load_dataset
-from ganviz.core.mnist.models import ARCHS, SIDE, build_discriminator, build_generator
+from ganviz.core.mnist.models import ARCHS, R1_GAMMA, SIDE, build_discriminator, build_generator
 from ganviz.core.task import Evaluation, Task
 
 GRID = 8                # the sample grid is GRID × GRID images
@@ -104,6 +104,7 @@ class MnistTask(Task):
             raise ConfigError("--dataset", f"unknown image dataset {cfg.dataset!r}; the image mode uses 'mnist' "
                                            "(--data-dir picks a folder of IDX files)")
         self.arch = cfg.extra.get("arch", ARCHS[0])  # --arch; TrainConfig.validate checked it
+        self.r1_gamma = R1_GAMMA.get(self.arch, 0.0)
         if cfg.batch < 2 and self._generator_has_batchnorm():
             raise ConfigError("--batch", f"the {self.arch} generator uses BatchNorm, which needs at least 2 images "
                                          f"per batch (got {cfg.batch})")
@@ -276,8 +277,9 @@ class MnistTask(Task):
     @staticmethod
     @contextmanager
     def _measuring(D: nn.Module):
-        """D in eval mode while it is measured: spectral normalisation then does not advance its power
-        iteration, so measuring (as often as the window's budget allows) never changes the run."""
+        """D in eval mode while it is measured: it sees the images unshifted and draws no shift (and a
+        spectrally normalised D would not advance its power iteration), so measuring, as often as the
+        window's budget allows, never changes the run."""
         was_training = D.training
         D.eval()
         try:
