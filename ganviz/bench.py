@@ -26,10 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganviz.core import losses
 from ganviz.core.config import ConfigError, TrainConfig
 from ganviz.core.session import Session
-from ganviz.core.trainer import R1_EVERY, Trainer
+from ganviz.core.trainer import Trainer
 
 GANLAB_ITERATIONS_PER_S = 60.0
 UI_TIMER_MS = 10
@@ -55,11 +54,7 @@ def plain_loop(trainer: Trainer, seconds: float) -> float:
                 loss_d.backward()
                 opt_d.step()
                 d_updates += 1
-                if task.r1_gamma and (d_updates - 1) % R1_EVERY == 0:  # the model's lazy R1 step
-                    penalty = losses.r1_penalty(D, task.sample_real(m, gen), task.r1_gamma, real.dim() - 1)
-                    opt_d.zero_grad()
-                    (penalty * R1_EVERY).backward()
-                    opt_d.step()
+                trainer.r1_after(d_updates)  # the model's lazy R1 step, if it has one
             for _ in range(trainer.cfg.k_g):
                 loss_g = F.binary_cross_entropy_with_logits(D(G(task.sample_noise(m, gen))), ones)
                 opt_g.zero_grad()

@@ -184,11 +184,13 @@ class Trainer:
         self._d_loss_sum += loss_d.detach()
         self._d_count += 1
         self.d_updates += 1
-        if task.r1_gamma and (self.d_updates - 1) % R1_EVERY == 0:
-            self._r1_update()
+        self.r1_after(self.d_updates)
 
-    def _r1_update(self) -> None:
-        """The lazy R1 step (Task.r1_gamma): D alone, on a fresh batch of real samples."""
+    def r1_after(self, d_updates: int) -> None:
+        """The lazy R1 step (Task.r1_gamma) due after D update number `d_updates` (1, 17, 33, …): D alone,
+        on a fresh batch of real samples. Nothing for a task without R1, or between those updates."""
+        if not self.task.r1_gamma or (d_updates - 1) % R1_EVERY:
+            return
         real = self.task.sample_real(self.cfg.batch, self.gen)
         penalty = losses.r1_penalty(self.D, real, self.task.r1_gamma, real.dim() - 1) * R1_EVERY
         self.opt_d.zero_grad(set_to_none=True)
