@@ -449,7 +449,7 @@ def test_r1_penalty_of_a_linear_d_is_half_gamma_times_its_squared_weight_norm():
     x = torch.rand(5, 1, 28, 28)
     penalty = losses.r1_penalty(D, x, 0.5)
     w = D[1].weight
-    assert penalty.detach().item() == pytest.approx(0.25 * float(w.square().sum()), rel=1e-6)
+    assert penalty.detach().item() == pytest.approx(0.25 * float(w.detach().square().sum()), rel=1e-6)
     penalty.backward()
     torch.testing.assert_close(w.grad, 0.5 * w.detach())
 
