@@ -38,12 +38,19 @@ def _gui_thread_gc(request):
 _SUITE_HOLDS_GC = False
 
 
+def _timeout_of(item) -> float:
+    """The limit pytest-timeout applies to `item`: its own `timeout` mark, else the ini's."""
+    mark = item.get_closest_marker("timeout")
+    if mark is not None and (mark.args or "timeout" in mark.kwargs):
+        return float(mark.args[0] if mark.args else mark.kwargs["timeout"])
+    return float(item.config.getini("timeout") or 120)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     """A test stuck inside C code (where pytest-timeout's signal cannot reach Python) ends the run
     with every thread's stack on stderr instead of hanging it."""
-    limit = item.config.getini("timeout")
-    faulthandler.dump_traceback_later(float(limit or 120) + 60, exit=True)
+    faulthandler.dump_traceback_later(_timeout_of(item) + 60, exit=True)
     try:
         yield
     finally:
